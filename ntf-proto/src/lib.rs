@@ -1,0 +1,24 @@
+//! Zero-IO codec for the SimpleX notification server protocol (NTF, versions 1-3), byte-exact
+//! with the Haskell reference simplexmq 6.5.5.0.
+//!
+//! Built on [`smp_proto`]: the encoding core, keys, SMP server addresses, the error type and the
+//! transport framing are shared with SMP.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod command;
+pub mod credentials;
+pub mod handshake;
+pub mod push;
+pub mod queue;
+pub mod response;
+pub mod subscription;
+pub mod token;
+pub mod version;
+
+pub use smp_proto::{Decode, DecodeError, DecodeErrorKind, DecodeResult, Encode, Reader};

@@ -1,0 +1,42 @@
+//! Zero-IO codec for the notifier part of the SimpleX Messaging Protocol (SMP), the transport
+//! framing it shares with the notification protocol, and the crypto constructions both use,
+//! byte-exact with the Haskell reference simplexmq 6.5.5.0.
+//!
+//! Bytes in, typed values out, and back. No IO, clocks, randomness or global state: time and
+//! random bytes are passed in by the caller. Every decoder returns a typed
+//! [`DecodeError`](error::DecodeError) on bad input and never panics.
+//!
+//! Layers, bottom up:
+//! - [`coding`], [`text`]: the binary and text encoding primitives;
+//! - [`keys`], [`version`]: keys as X.509/PKCS#8 DER, protocol versions and negotiation;
+//! - [`server`], [`error_type`], [`message`], [`command`], [`broker`]: SMP values and the
+//!   notifier subset of commands and server messages;
+//! - [`block`], [`transmission`], [`handshake`]: transport framing;
+//! - [`crypto`]: signatures, crypto_box, authenticators, signed key objects.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod block;
+pub mod broker;
+pub mod coding;
+pub mod command;
+pub mod crypto;
+pub mod error;
+pub mod error_type;
+pub mod handshake;
+#[cfg(feature = "serde")]
+pub mod json;
+pub mod keys;
+pub mod message;
+pub mod server;
+pub mod text;
+pub mod transmission;
+pub mod version;
+
+pub use coding::{Decode, Encode, Reader};
+pub use error::{DecodeError, DecodeErrorKind, DecodeResult};

@@ -42,7 +42,16 @@ pub fn put_base64url(out: &mut Vec<u8>, bytes: &[u8]) {
 /// # Errors
 /// `BadBase64` (at offset 0) for anything base64-bytestring's `decode` rejects.
 pub fn base64url_decode(s: &[u8]) -> DecodeResult<Vec<u8>> {
-    B64URL.decode(s).map_err(|_| DecodeError::new(DecodeErrorKind::BadBase64, 0, "base64url"))
+    decode_b64(s).ok_or(DecodeError::new(DecodeErrorKind::BadBase64, 0, "base64url"))
+}
+
+/// base64-bytestring completes a 3-mod-4 input with one `=`, and rejects it when the input
+/// already ends in `=` (partial padding such as `YWJjZA=`); the base64 crate would accept it.
+fn decode_b64(s: &[u8]) -> Option<Vec<u8>> {
+    if s.len() % 4 == 3 && s.last() == Some(&b'=') {
+        return None;
+    }
+    B64URL.decode(s).ok()
 }
 
 const fn is_b64_char(b: u8) -> bool {
@@ -62,7 +71,7 @@ impl<'a> Reader<'a> {
         let mut s = Vec::with_capacity(body.len() + pad.len());
         s.extend_from_slice(body);
         s.extend_from_slice(pad);
-        B64URL.decode(&s).map_err(|_| DecodeError::new(DecodeErrorKind::BadBase64, at, expected))
+        decode_b64(&s).ok_or(DecodeError::new(DecodeErrorKind::BadBase64, at, expected))
     }
 
     /// One or more ASCII digits as an unsigned value, wrapping modulo 2^64 like attoparsec's

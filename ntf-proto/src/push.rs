@@ -182,7 +182,7 @@ mod arb {
             let mut queue = SmpQueueNtf::arbitrary(u)?;
             if queue.notifier_id().is_empty() {
                 // the text form needs a non-empty notifier id to parse back
-                queue = SmpQueueNtf::new(queue.server, alloc::vec![0]).unwrap_or(queue);
+                queue = SmpQueueNtf::new(queue.server.clone(), alloc::vec![0]).unwrap_or(queue);
             }
             let ts = i64::arbitrary(u)?;
             let nonce = <[u8; NONCE_LEN]>::arbitrary(u)?;

@@ -17,10 +17,10 @@
 
 use alloc::vec::Vec;
 
-use crate::error_type::{HandshakeError, TransportError};
 use crate::coding::{put_bool, put_large, put_list, put_short, Decode, Encode, Reader};
 use crate::crypto::{Certificate, SignedKey};
 use crate::error::{DecodeError, DecodeErrorKind, DecodeResult};
+use crate::error_type::{HandshakeError, TransportError};
 use crate::keys::{PublicKey, X25519PublicKey};
 use crate::version::{smp, Version, VersionRange};
 
@@ -323,6 +323,26 @@ impl SmpClientHello {
     /// As the grammar; the reference reports any failure as `HANDSHAKE PARSE`.
     pub fn parse(bytes: &[u8]) -> DecodeResult<Self> {
         Self::decode(&mut Reader::new(bytes))
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for SmpClientHello {
+    /// Hellos without a client service (a certificate cannot be made up).
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let version = Version::arbitrary(u)?;
+        let n = u.int_in_range(0..=255usize)?;
+        let key_hash = u.bytes(n)?.to_vec();
+        let auth_key =
+            Option::<X25519PublicKey>::arbitrary(u)?.filter(|_| version >= smp::AUTH_CMDS);
+        let proxy_server = bool::arbitrary(u)? && version >= smp::PROXY_SERVER_HANDSHAKE;
+        Ok(Self {
+            version,
+            key_hash,
+            auth_key,
+            proxy_server,
+            client_service: None,
+        })
     }
 }
 

@@ -17,10 +17,10 @@
 
 use alloc::vec::Vec;
 
-use crate::error_type::TransportError;
 use crate::coding::{put_short, Reader};
 use crate::crypto::{TransmissionAuth, ED25519_SIGNATURE_LEN};
 use crate::error::{DecodeError, DecodeErrorKind, DecodeResult};
+use crate::error_type::TransportError;
 use crate::version::{smp, Version};
 
 /// NTF version from which the session id is implied and blocks are batched.
@@ -368,6 +368,31 @@ impl Transmission {
         put_short(out, &self.corr_id);
         put_short(out, &self.entity_id);
         out.extend_from_slice(&self.command);
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for Transmission {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let auth_len = *u.choose(&[0usize, 64, 80, 114])?;
+        let auth = u.bytes(auth_len)?.to_vec();
+        let service_signature = if auth_len > 0 && bool::arbitrary(u)? {
+            u.bytes(64)?.to_vec()
+        } else {
+            Vec::new()
+        };
+        let n = u.int_in_range(0..=255usize)?;
+        let corr_id = u.bytes(n)?.to_vec();
+        let n = u.int_in_range(0..=255usize)?;
+        let entity_id = u.bytes(n)?.to_vec();
+        let command = Vec::<u8>::arbitrary(u)?;
+        Ok(Self {
+            auth,
+            service_signature,
+            corr_id,
+            entity_id,
+            command,
+        })
     }
 }
 

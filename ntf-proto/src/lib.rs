@@ -13,6 +13,8 @@ extern crate std;
 
 pub mod command;
 pub mod credentials;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod handshake;
 pub mod push;
 pub mod queue;

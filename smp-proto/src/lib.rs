@@ -29,6 +29,8 @@ pub mod crypto;
 pub mod error;
 pub mod error_type;
 pub mod handshake;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 #[cfg(feature = "serde")]
 pub mod json;
 pub mod keys;

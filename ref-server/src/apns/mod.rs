@@ -1,0 +1,1 @@
+//! APNS push provider and mock (in progress).

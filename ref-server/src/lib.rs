@@ -1,0 +1,5 @@
+//! Reference SimpleX notification server: a sans-IO core ([`ntf`]) with storage and push
+//! delivery behind traits, push providers ([`apns`]), and thin tokio shells.
+
+pub mod apns;
+pub mod ntf;

@@ -1,0 +1,1 @@
+//! Notification server core (in progress).

@@ -1,0 +1,1 @@
+//! tokio TLS transport shared by the reference server and client (in progress).

@@ -948,40 +948,9 @@ pub(crate) mod tests {
     #[cfg(feature = "serde")]
     #[test]
     fn json_vectors() {
-        for &(name, version, hex_in, canonical, value) in VECTORS {
-            let bytes = hex::decode(hex_in).unwrap();
-            let decoded: DecodeResult<NtfCommand> =
-                NtfCommand::decode(&bytes, if version == 0 { V } else { Version(version) });
-            if value.is_empty() {
-                assert!(decoded.is_err(), "{name}: invalid vector decoded");
-                continue;
-            }
-            let decoded = decoded.unwrap_or_else(|e| panic!("{name}: {e}"));
-            let want: serde_json::Value = serde_json::from_str(value).unwrap();
-            assert_eq!(
-                serde_json::to_value(&decoded).unwrap(),
-                want,
-                "{name}: JSON of decoded value"
-            );
-            let from_json: NtfCommand =
-                serde_json::from_value(want).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(from_json, decoded, "{name}: JSON value");
-            let want_bytes = hex::decode(if canonical.is_empty() {
-                hex_in
-            } else {
-                canonical
-            })
-            .unwrap();
-            let encoded = {
-                let x = &from_json;
-                x.to_bytes(if version == 0 { V } else { Version(version) })
-            };
-            assert_eq!(
-                hex::encode(encoded),
-                hex::encode(want_bytes),
-                "{name}: encoding"
-            );
-        }
+        crate::test_vectors::check_json_vectors(VECTORS, V, NtfCommand::decode, |x, v| {
+            x.to_bytes(v)
+        });
     }
 }
 

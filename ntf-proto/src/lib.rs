@@ -20,6 +20,8 @@ pub mod push;
 pub mod queue;
 pub mod response;
 pub mod subscription;
+#[cfg(all(test, feature = "serde"))]
+mod test_vectors;
 pub mod token;
 pub mod version;
 

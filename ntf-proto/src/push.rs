@@ -19,17 +19,7 @@ use smp_proto::text::{put_base64url, put_decimal};
 
 use crate::queue::SmpQueueNtf;
 
-/// Length of a crypto_box nonce.
-pub const NONCE_LEN: usize = 24;
-
-/// Makes a 24-byte nonce from any bytes, as the reference's `cbNonce`: longer input is cut,
-/// shorter input is padded with zero bytes.
-pub fn cb_nonce(bytes: &[u8]) -> [u8; NONCE_LEN] {
-    let mut n = [0u8; NONCE_LEN];
-    let k = bytes.len().min(NONCE_LEN);
-    n[..k].copy_from_slice(&bytes[..k]);
-    n
-}
+pub use smp_proto::crypto::{cb_nonce, NONCE_LEN};
 
 /// One message notification: which queue got a message, when, and its encrypted metadata
 /// (as received in the SMP `NMSG`).
@@ -484,39 +474,11 @@ mod tests {
     #[cfg(feature = "serde")]
     #[test]
     fn json_vectors() {
-        for &(name, version, hex_in, canonical, value) in VECTORS {
-            let _ = version;
-            let bytes = hex::decode(hex_in).unwrap();
-            let decoded: DecodeResult<PnMessages> = PnMessages::decode(&bytes);
-            if value.is_empty() {
-                assert!(decoded.is_err(), "{name}: invalid vector decoded");
-                continue;
-            }
-            let decoded = decoded.unwrap_or_else(|e| panic!("{name}: {e}"));
-            let want: serde_json::Value = serde_json::from_str(value).unwrap();
-            assert_eq!(
-                serde_json::to_value(&decoded).unwrap(),
-                want,
-                "{name}: JSON of decoded value"
-            );
-            let from_json: PnMessages =
-                serde_json::from_value(want).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(from_json, decoded, "{name}: JSON value");
-            let want_bytes = hex::decode(if canonical.is_empty() {
-                hex_in
-            } else {
-                canonical
-            })
-            .unwrap();
-            let encoded = {
-                let x = &from_json;
-                x.to_bytes()
-            };
-            assert_eq!(
-                hex::encode(encoded),
-                hex::encode(want_bytes),
-                "{name}: encoding"
-            );
-        }
+        crate::test_vectors::check_json_vectors(
+            VECTORS,
+            smp_proto::version::Version(0),
+            |b, _| PnMessages::decode(b),
+            |x, _| x.to_bytes(),
+        );
     }
 }

@@ -10,64 +10,20 @@
 //! one host that is one of the preset `smpN.simplex.im` relays gets that relay's onion host
 //! appended ([`update_smp_server_hosts`]). Encoders write the server as it is.
 
-use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use smp_proto::coding::{put_short, Decode, Encode, Reader};
 use smp_proto::error::{DecodeError, DecodeErrorKind, DecodeResult};
-use smp_proto::server::{SmpServer, TransportHost};
+use smp_proto::server::SmpServer;
 use smp_proto::text::put_base64url;
 
-/// Preset SMP relays and their onion hosts.
-///
-/// Data copied from `extraSMPServerHosts` in the reference's
-/// `src/Simplex/Messaging/Agent/Protocol.hs` (simplexmq 6.5.5.0).
-pub const PRESET_ONION_HOSTS: [(&str, &str); 6] = [
-    (
-        "smp4.simplex.im",
-        "o5vmywmrnaxalvz6wi3zicyftgio6psuvyniis6gco6bp6ekl4cqj4id.onion",
-    ),
-    (
-        "smp5.simplex.im",
-        "jjbyvoemxysm7qxap7m5d5m35jzv5qq6gnlv7s4rsn7tdwwmuqciwpid.onion",
-    ),
-    (
-        "smp6.simplex.im",
-        "bylepyau3ty4czmn77q4fglvperknl4bi2eb2fdy2bh4jxtf32kf73yd.onion",
-    ),
-    (
-        "smp8.simplex.im",
-        "beccx4yfxxbvyhqypaavemqurytl6hozr47wfc7uuecacjqdvwpw2xid.onion",
-    ),
-    (
-        "smp9.simplex.im",
-        "jssqzccmrcws6bhmn77vgmhfjmhwlyr3u7puw4erkyoosywgl67slqqd.onion",
-    ),
-    (
-        "smp10.simplex.im",
-        "rb2pbttocvnbrngnwziclp2f4ckjq65kebafws6g4hy22cdaiv5dwjqd.onion",
-    ),
-];
+/// Preset SMP relays and their onion hosts (defined once, in `smp_proto::server`).
+pub use smp_proto::server::EXTRA_SMP_SERVER_HOSTS as PRESET_ONION_HOSTS;
 
-/// Adds the onion host of a preset relay (the reference's `updateSMPServerHosts`).
-///
-/// A server whose only host is the domain of one of [`PRESET_ONION_HOSTS`] gets the matching
-/// onion host appended; any other server is returned unchanged.
+/// Adds the onion host of a preset relay (the reference's `updateSMPServerHosts`); see
+/// [`SmpServer::with_extra_preset_hosts`].
 pub fn update_smp_server_hosts(server: SmpServer) -> SmpServer {
-    let onion = match server.hosts() {
-        [TransportHost::Domain(d)] => PRESET_ONION_HOSTS
-            .iter()
-            .find(|(domain, _)| d == domain)
-            .map(|(_, onion)| *onion),
-        _ => None,
-    };
-    let Some(onion) = onion else { return server };
-    let hosts = vec![
-        server.hosts()[0].clone(),
-        TransportHost::Onion(String::from(onion)),
-    ];
-    SmpServer::new(hosts, server.port(), server.key_hash().clone()).unwrap_or(server)
+    server.with_extra_preset_hosts()
 }
 
 /// An SMP queue address for notifications.
@@ -228,7 +184,9 @@ mod json {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use alloc::string::String;
     use proptest::prelude::*;
+    use smp_proto::server::TransportHost;
 
     pub(crate) fn server(hosts: &[&str], port: &str, key_hash: &str) -> SmpServer {
         let hosts = hosts
@@ -471,39 +429,11 @@ pub(crate) mod tests {
     #[cfg(feature = "serde")]
     #[test]
     fn json_vectors() {
-        for &(name, version, hex_in, canonical, value) in VECTORS {
-            let _ = version;
-            let bytes = hex::decode(hex_in).unwrap();
-            let decoded: DecodeResult<SmpQueueNtf> = SmpQueueNtf::from_text(&bytes);
-            if value.is_empty() {
-                assert!(decoded.is_err(), "{name}: invalid vector decoded");
-                continue;
-            }
-            let decoded = decoded.unwrap_or_else(|e| panic!("{name}: {e}"));
-            let want: serde_json::Value = serde_json::from_str(value).unwrap();
-            assert_eq!(
-                serde_json::to_value(&decoded).unwrap(),
-                want,
-                "{name}: JSON of decoded value"
-            );
-            let from_json: SmpQueueNtf =
-                serde_json::from_value(want).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(from_json, decoded, "{name}: JSON value");
-            let want_bytes = hex::decode(if canonical.is_empty() {
-                hex_in
-            } else {
-                canonical
-            })
-            .unwrap();
-            let encoded = {
-                let x = &from_json;
-                x.to_text()
-            };
-            assert_eq!(
-                hex::encode(encoded),
-                hex::encode(want_bytes),
-                "{name}: encoding"
-            );
-        }
+        crate::test_vectors::check_json_vectors(
+            VECTORS,
+            smp_proto::version::Version(0),
+            |b, _| SmpQueueNtf::from_text(b),
+            |x, _| x.to_text(),
+        );
     }
 }

@@ -569,39 +569,8 @@ mod tests {
     #[cfg(feature = "serde")]
     #[test]
     fn json_vectors() {
-        for &(name, version, hex_in, canonical, value) in VECTORS {
-            let v = if version == 0 { V } else { Version(version) };
-            let bytes = hex::decode(hex_in).unwrap();
-            let decoded = NtfResponse::decode(&bytes, v);
-            if value.is_empty() {
-                assert!(decoded.is_err(), "{name}: invalid vector decoded");
-                continue;
-            }
-            let decoded = decoded.unwrap_or_else(|e| panic!("{name}: {e}"));
-            let want: serde_json::Value = serde_json::from_str(value).unwrap();
-            let from_json: NtfResponse =
-                serde_json::from_value(want.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(
-                serde_json::to_value(&decoded).unwrap(),
-                want,
-                "{name}: JSON of decoded value"
-            );
-            assert_eq!(from_json, decoded, "{name}: JSON value");
-            let want_bytes = if canonical.is_empty() {
-                hex_in
-            } else {
-                canonical
-            };
-            assert_eq!(
-                hex::encode(from_json.to_bytes(v)),
-                want_bytes,
-                "{name}: encoding of the JSON value"
-            );
-            assert_eq!(
-                hex::encode(decoded.to_bytes(v)),
-                want_bytes,
-                "{name}: encoding of the decoded value"
-            );
-        }
+        crate::test_vectors::check_json_vectors(VECTORS, V, NtfResponse::decode, |x, v| {
+            x.to_bytes(v)
+        });
     }
 }

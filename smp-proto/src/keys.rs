@@ -96,6 +96,61 @@ fn pkcs8_prefix(alg: KeyAlgorithm) -> [u8; 16] {
     [0x30, n + 14, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, alg.oid_last(), 0x04, n + 2, 0x04, n]
 }
 
+/// The methods shared by [`PublicKey`] and [`PrivateKey`]: both hold the raw key of one of the
+/// four algorithms, and differ only in the DER wrapping (`$prefix`).
+macro_rules! raw_key_methods {
+    ($ty:ident, $prefix:ident, $der:literal) => {
+        impl $ty {
+            /// The algorithm.
+            pub const fn algorithm(&self) -> KeyAlgorithm {
+                match self {
+                    Self::Ed25519(_) => KeyAlgorithm::Ed25519,
+                    Self::Ed448(_) => KeyAlgorithm::Ed448,
+                    Self::X25519(_) => KeyAlgorithm::X25519,
+                    Self::X448(_) => KeyAlgorithm::X448,
+                }
+            }
+
+            /// The raw key bytes.
+            pub fn raw(&self) -> &[u8] {
+                match self {
+                    Self::Ed25519(k) | Self::X25519(k) => k,
+                    Self::Ed448(k) => k,
+                    Self::X448(k) => k,
+                }
+            }
+
+            /// A key from its algorithm and raw bytes; `None` on a length mismatch.
+            pub fn from_raw(alg: KeyAlgorithm, raw: &[u8]) -> Option<Self> {
+                Some(match alg {
+                    KeyAlgorithm::Ed25519 => Self::Ed25519(raw.try_into().ok()?),
+                    KeyAlgorithm::Ed448 => Self::Ed448(raw.try_into().ok()?),
+                    KeyAlgorithm::X25519 => Self::X25519(raw.try_into().ok()?),
+                    KeyAlgorithm::X448 => Self::X448(raw.try_into().ok()?),
+                })
+            }
+
+            #[doc = concat!("The ", $der, ".")]
+            pub fn to_der(&self) -> Vec<u8> {
+                let prefix = $prefix(self.algorithm());
+                let mut v = Vec::with_capacity(prefix.len() + self.raw().len());
+                v.extend_from_slice(&prefix);
+                v.extend_from_slice(self.raw());
+                v
+            }
+
+            #[doc = concat!("Parses the ", $der, "; `None` for anything but one of the four algorithms.")]
+            pub fn from_der(der: &[u8]) -> Option<Self> {
+                KeyAlgorithm::ALL.iter().find_map(|&alg| {
+                    let prefix = $prefix(alg);
+                    let raw = der.strip_prefix(&prefix[..])?;
+                    Self::from_raw(alg, raw)
+                })
+            }
+        }
+    };
+}
+
 /// A public key of any protocol algorithm, holding the raw key bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PublicKey {
@@ -109,53 +164,7 @@ pub enum PublicKey {
     X448([u8; 56]),
 }
 
-impl PublicKey {
-    /// The algorithm.
-    pub const fn algorithm(&self) -> KeyAlgorithm {
-        match self {
-            Self::Ed25519(_) => KeyAlgorithm::Ed25519,
-            Self::Ed448(_) => KeyAlgorithm::Ed448,
-            Self::X25519(_) => KeyAlgorithm::X25519,
-            Self::X448(_) => KeyAlgorithm::X448,
-        }
-    }
-
-    /// The raw key bytes.
-    pub fn raw(&self) -> &[u8] {
-        match self {
-            Self::Ed25519(k) | Self::X25519(k) => k,
-            Self::Ed448(k) => k,
-            Self::X448(k) => k,
-        }
-    }
-
-    /// A key from its algorithm and raw bytes; `None` on a length mismatch.
-    pub fn from_raw(alg: KeyAlgorithm, raw: &[u8]) -> Option<Self> {
-        Some(match alg {
-            KeyAlgorithm::Ed25519 => Self::Ed25519(raw.try_into().ok()?),
-            KeyAlgorithm::Ed448 => Self::Ed448(raw.try_into().ok()?),
-            KeyAlgorithm::X25519 => Self::X25519(raw.try_into().ok()?),
-            KeyAlgorithm::X448 => Self::X448(raw.try_into().ok()?),
-        })
-    }
-
-    /// The X.509 SubjectPublicKeyInfo DER.
-    pub fn to_der(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(12 + self.raw().len());
-        v.extend_from_slice(&spki_prefix(self.algorithm()));
-        v.extend_from_slice(self.raw());
-        v
-    }
-
-    /// Parses SubjectPublicKeyInfo DER; `None` for anything but one of the four algorithms.
-    pub fn from_der(der: &[u8]) -> Option<Self> {
-        KeyAlgorithm::ALL.iter().find_map(|&alg| {
-            let prefix = spki_prefix(alg);
-            let raw = der.strip_prefix(&prefix[..])?;
-            Self::from_raw(alg, raw)
-        })
-    }
-}
+raw_key_methods!(PublicKey, spki_prefix, "X.509 SubjectPublicKeyInfo DER");
 
 impl Encode for PublicKey {
     fn encode(&self, out: &mut Vec<u8>) {
@@ -256,53 +265,7 @@ impl core::fmt::Debug for PrivateKey {
     }
 }
 
-impl PrivateKey {
-    /// The algorithm.
-    pub const fn algorithm(&self) -> KeyAlgorithm {
-        match self {
-            Self::Ed25519(_) => KeyAlgorithm::Ed25519,
-            Self::Ed448(_) => KeyAlgorithm::Ed448,
-            Self::X25519(_) => KeyAlgorithm::X25519,
-            Self::X448(_) => KeyAlgorithm::X448,
-        }
-    }
-
-    /// The raw key bytes.
-    pub fn raw(&self) -> &[u8] {
-        match self {
-            Self::Ed25519(k) | Self::X25519(k) => k,
-            Self::Ed448(k) => k,
-            Self::X448(k) => k,
-        }
-    }
-
-    /// A key from its algorithm and raw bytes; `None` on a length mismatch.
-    pub fn from_raw(alg: KeyAlgorithm, raw: &[u8]) -> Option<Self> {
-        Some(match alg {
-            KeyAlgorithm::Ed25519 => Self::Ed25519(raw.try_into().ok()?),
-            KeyAlgorithm::Ed448 => Self::Ed448(raw.try_into().ok()?),
-            KeyAlgorithm::X25519 => Self::X25519(raw.try_into().ok()?),
-            KeyAlgorithm::X448 => Self::X448(raw.try_into().ok()?),
-        })
-    }
-
-    /// PKCS#8 DER.
-    pub fn to_der(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(16 + self.raw().len());
-        v.extend_from_slice(&pkcs8_prefix(self.algorithm()));
-        v.extend_from_slice(self.raw());
-        v
-    }
-
-    /// Parses PKCS#8 DER; `None` for anything but one of the four algorithms.
-    pub fn from_der(der: &[u8]) -> Option<Self> {
-        KeyAlgorithm::ALL.iter().find_map(|&alg| {
-            let prefix = pkcs8_prefix(alg);
-            let raw = der.strip_prefix(&prefix[..])?;
-            Self::from_raw(alg, raw)
-        })
-    }
-}
+raw_key_methods!(PrivateKey, pkcs8_prefix, "PKCS#8 PrivateKeyInfo DER");
 
 impl Encode for PrivateKey {
     fn encode(&self, out: &mut Vec<u8>) {

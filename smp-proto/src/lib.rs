@@ -4,7 +4,7 @@
 //!
 //! Bytes in, typed values out, and back. No IO, clocks, randomness or global state: time and
 //! random bytes are passed in by the caller. Every decoder returns a typed
-//! [`DecodeError`](error::DecodeError) on bad input and never panics.
+//! [`DecodeError`] on bad input and never panics.
 //!
 //! Layers, bottom up:
 //! - [`coding`], [`text`]: the binary and text encoding primitives;

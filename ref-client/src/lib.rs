@@ -1,6 +1,8 @@
 //! Reference NTF client library: the codec registry, the conformance runner, and (later) the
 //! client that talks to a notification server.
 
+pub mod client;
 pub mod codecs;
 pub mod conformance;
+pub mod device;
 mod registry;

@@ -3,3 +3,4 @@
 
 pub mod apns;
 pub mod ntf;
+pub mod server;

@@ -1,0 +1,668 @@
+//! Storage of tokens, subscriptions, SMP servers and last notifications, behind the [`Store`]
+//! trait, with the in-memory [`MemStore`].
+//!
+//! The trait mirrors the reference's `Notifications/Server/Store/Postgres.hs`: every mutation
+//! the server acknowledges to a client is exactly one trait call (`add_token`,
+//! `update_token_status`, `set_token_active`, `replace_token`, `delete_token`,
+//! `update_token_cron_interval`, `add_subscription`, `delete_subscription`), so a durable
+//! backend can run each call as one transaction and commit it before the core returns the
+//! response. Lookups take `&self`; the only write a lookup implies in the reference (the
+//! `updated_at` day of a token, `updateTokenDate`) is a separate call, [`Store::touch_token`].
+//!
+//! Keys and relations, as in the reference schema (`ntf_server_schema.sql`):
+//!
+//! ```text
+//! tokens             id; unique (device token, verify key)
+//! subscriptions      id; unique (SMP server, notifier id); belongs to a token (deleted with it)
+//! smp_servers        the distinct servers of the subscriptions
+//! last_notifications unique (token, subscription); deleted with either
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::string::String;
+use std::vec::Vec;
+
+use ntf_proto::command::NtfEntityId;
+use ntf_proto::push::PnMessageData;
+use ntf_proto::queue::SmpQueueNtf;
+use ntf_proto::subscription::NtfSubStatus;
+use ntf_proto::token::{DeviceToken, NtfRegCode, NtfTknStatus};
+use smp_proto::error_type::ErrorType;
+use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, X25519PublicKey};
+use smp_proto::server::SmpServer;
+
+/// Seconds in a day: the resolution of [`TokenRecord::updated_at`] (the reference's
+/// `SystemDate`, `RoundedSystemTime 86400`).
+pub const DAY_SECONDS: i64 = 86_400;
+
+/// The start of the day of `now` (Unix seconds), as the reference's `getSystemDate`.
+pub const fn system_date(now: i64) -> i64 {
+    now - now.rem_euclid(DAY_SECONDS)
+}
+
+/// A device token registration (the reference's `NtfTknRec`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Token id (24 random bytes by default).
+    pub id: NtfEntityId,
+    /// The push provider and the device's token.
+    pub token: DeviceToken,
+    /// The token status.
+    pub status: NtfTknStatus,
+    /// The client's key that authorizes commands for this token.
+    pub verify_key: AuthPublicKey,
+    /// The server's X25519 private key for this token (its public key is sent in `IDTKN`).
+    pub dh_private: [u8; 32],
+    /// The X25519 shared secret with the client's DH key; encrypts push payloads.
+    pub dh_secret: [u8; 32],
+    /// The registration code sent in the verification push.
+    pub reg_code: NtfRegCode,
+    /// Periodic check-messages interval in minutes, 0 = disabled (`tknCronInterval`).
+    pub cron_interval: u16,
+    /// When the last periodic push was delivered, Unix seconds (`cron_sent_at`).
+    pub cron_sent_at: Option<i64>,
+    /// The day the token was last used, Unix seconds at 00:00 UTC (`tknUpdatedAt`).
+    pub updated_at: Option<i64>,
+}
+
+impl TokenRecord {
+    /// The server's X25519 public key for this token (`C.publicKey tknDhPrivKey`).
+    pub fn dh_public(&self) -> X25519PublicKey {
+        X25519PublicKey(smp_proto::crypto::x25519_public(&self.dh_private))
+    }
+}
+
+impl fmt::Debug for TokenRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenRecord")
+            .field("id", &self.id)
+            .field("token", &self.token)
+            .field("status", &self.status)
+            .field("cron_interval", &self.cron_interval)
+            .field("cron_sent_at", &self.cron_sent_at)
+            .field("updated_at", &self.updated_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A notification subscription: an SMP queue the server subscribes to for a token (the
+/// reference's `NtfSubRec`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    /// Subscription id (24 random bytes by default).
+    pub id: NtfEntityId,
+    /// The token that receives the notifications.
+    pub token_id: NtfEntityId,
+    /// The SMP server and notifier id.
+    pub queue: SmpQueueNtf,
+    /// The key that authorizes `NSUB` on the SMP server.
+    pub notifier_key: AuthPrivateKey,
+    /// The subscription status.
+    pub status: NtfSubStatus,
+    /// Whether the subscription is associated with the server's service certificate
+    /// (`ntfServiceAssoc`).
+    pub service_assoc: bool,
+}
+
+/// A store failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreError {
+    /// The entity does not exist (any more): answered `AUTH`, as the reference's
+    /// `assertUpdated` and `firstRow ... AUTH`.
+    NotFound,
+    /// A unique key is taken: answered `AUTH`, as the reference's `handleDuplicate`.
+    Duplicate,
+    /// A backend failure: answered `STORE <text>`.
+    Backend(String),
+}
+
+impl StoreError {
+    /// The protocol error sent to the client.
+    pub fn to_error_type(&self) -> ErrorType {
+        match self {
+            Self::NotFound | Self::Duplicate => ErrorType::Auth,
+            Self::Backend(text) => ErrorType::Store(text.clone()),
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotFound => f.write_str("not found"),
+            Self::Duplicate => f.write_str("duplicate"),
+            Self::Backend(t) => write!(f, "store: {t}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Persistence for the notification server core.
+///
+/// Each method is one unit of work (one transaction in a durable backend). The core calls a
+/// mutating method at most once per client command and sends the response only after it
+/// returned `Ok`.
+pub trait Store {
+    /// The token with this id (`getNtfToken`).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn get_token(&self, id: &NtfEntityId) -> StoreResult<Option<TokenRecord>>;
+
+    /// The token registered for this device token and verify key (`findNtfTokenRegistration`).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn find_token_registration(
+        &self,
+        token: &DeviceToken,
+        verify_key: &AuthPublicKey,
+    ) -> StoreResult<Option<TokenRecord>>;
+
+    /// Sets the token's `updated_at` day (`updateTokenDate`).
+    ///
+    /// # Errors
+    /// Backend failures; `NotFound` may be ignored by the caller.
+    fn touch_token(&mut self, id: &NtfEntityId, day: i64) -> StoreResult<()>;
+
+    /// Adds a new token (`addNtfToken`).
+    ///
+    /// # Errors
+    /// `Duplicate` when the id or (device token, verify key) is taken.
+    fn add_token(&mut self, token: TokenRecord) -> StoreResult<()>;
+
+    /// Replaces the device token, status and registration code (`replaceNtfToken`).
+    ///
+    /// # Errors
+    /// `NotFound`; `Duplicate` when (new device token, verify key) belongs to another token.
+    fn replace_token(
+        &mut self,
+        id: &NtfEntityId,
+        token: DeviceToken,
+        status: NtfTknStatus,
+        reg_code: NtfRegCode,
+    ) -> StoreResult<()>;
+
+    /// Sets the token status (`updateTknStatus`); no change when it already has it.
+    ///
+    /// # Errors
+    /// Backend failures (a missing token is not an error).
+    fn update_token_status(&mut self, id: &NtfEntityId, status: NtfTknStatus) -> StoreResult<()>;
+
+    /// Sets the status CONFIRMED unless it is CONFIRMED or ACTIVE (`setTknStatusConfirmed`);
+    /// returns whether it changed.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn set_token_confirmed(&mut self, id: &NtfEntityId) -> StoreResult<bool>;
+
+    /// Sets the status ACTIVE and deletes every other token with the same device token, with
+    /// their subscriptions and last notifications (`setTokenActive`). Returns the queues of
+    /// the deleted subscriptions.
+    ///
+    /// # Errors
+    /// `NotFound` when the token is gone.
+    fn set_token_active(&mut self, id: &NtfEntityId) -> StoreResult<Vec<SmpQueueNtf>>;
+
+    /// Deletes the token with its subscriptions and last notifications (`deleteNtfToken`).
+    /// Returns the queues of the deleted subscriptions.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    fn delete_token(&mut self, id: &NtfEntityId) -> StoreResult<Vec<SmpQueueNtf>>;
+
+    /// Sets the periodic notification interval in minutes (`updateTknCronInterval`).
+    ///
+    /// # Errors
+    /// `NotFound`.
+    fn update_token_cron_interval(&mut self, id: &NtfEntityId, minutes: u16) -> StoreResult<()>;
+
+    /// Records a delivered periodic push (`updateTokenCronSentAt`).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn update_token_cron_sent_at(&mut self, id: &NtfEntityId, now: i64) -> StoreResult<()>;
+
+    /// ACTIVE tokens with a non-zero interval whose last periodic push is before
+    /// `now - interval * 60`; a token never pushed is included when `unsent_is_due`
+    /// (`withPeriodicNtfTokens`).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn periodic_tokens(&self, now: i64, unsent_is_due: bool) -> StoreResult<Vec<TokenRecord>>;
+
+    /// The subscription with this id and its token (`getNtfSubscription`).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn get_subscription(
+        &self,
+        id: &NtfEntityId,
+    ) -> StoreResult<Option<(TokenRecord, SubscriptionRecord)>>;
+
+    /// The subscription for this queue, of any token (the lookup in `findNtfSubscription`).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn subscription_by_queue(&self, queue: &SmpQueueNtf)
+        -> StoreResult<Option<SubscriptionRecord>>;
+
+    /// Adds a subscription (`addNtfSubscription`); `Ok(false)` when the queue already has one.
+    ///
+    /// # Errors
+    /// `NotFound` when the token is gone; `Duplicate` for a taken id.
+    fn add_subscription(&mut self, sub: SubscriptionRecord) -> StoreResult<bool>;
+
+    /// Deletes a subscription and its last notification (`deleteNtfSubscription`).
+    ///
+    /// # Errors
+    /// `NotFound`.
+    fn delete_subscription(&mut self, id: &NtfEntityId) -> StoreResult<()>;
+
+    /// Sets the statuses of subscriptions on one SMP server by notifier id
+    /// (`updateSrvSubStatus`, `batchUpdateSrvSubStatus`, `batchUpdateSrvSubErrors`);
+    /// unknown ids are skipped. Returns how many changed.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn set_subscription_statuses(
+        &mut self,
+        server: &SmpServer,
+        updates: &[(Vec<u8>, NtfSubStatus)],
+    ) -> StoreResult<usize>;
+
+    /// The SMP servers that have subscriptions to (re)subscribe (`getUsedSMPServers`).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn used_smp_servers(&self) -> StoreResult<Vec<SmpServer>>;
+
+    /// The subscriptions on `server` that should be subscribed
+    /// ([`NtfSubStatus::should_subscribe`]), not associated with a service, after
+    /// `after` in id order, at most `limit`; their status becomes PENDING
+    /// (`getServerNtfSubscriptions`).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn take_server_subscriptions(
+        &mut self,
+        server: &SmpServer,
+        after: Option<&NtfEntityId>,
+        limit: usize,
+    ) -> StoreResult<Vec<SubscriptionRecord>>;
+
+    /// Keeps `ntf` as the latest notification of (token, subscription) and returns the `max`
+    /// most recent notifications of the token, oldest first; older ones are dropped
+    /// (`addTokenLastNtf`).
+    ///
+    /// # Errors
+    /// `NotFound` when the token or subscription is gone.
+    fn add_last_notification(
+        &mut self,
+        token_id: &NtfEntityId,
+        subscription_id: &NtfEntityId,
+        ntf: PnMessageData,
+        max: usize,
+    ) -> StoreResult<Vec<PnMessageData>>;
+}
+
+#[derive(Clone, Debug)]
+struct LastNtf {
+    subscription_id: NtfEntityId,
+    seq: u64,
+    data: PnMessageData,
+}
+
+impl LastNtf {
+    fn key(&self) -> (i64, u64) {
+        (self.data.ts, self.seq)
+    }
+}
+
+/// The in-memory [`Store`] (the reference's `NtfSTMStore`, without a log).
+#[derive(Clone, Debug, Default)]
+pub struct MemStore {
+    tokens: HashMap<NtfEntityId, TokenRecord>,
+    by_device: HashMap<DeviceToken, BTreeSet<NtfEntityId>>,
+    subs: BTreeMap<NtfEntityId, SubscriptionRecord>,
+    by_queue: HashMap<SmpQueueNtf, NtfEntityId>,
+    token_subs: HashMap<NtfEntityId, BTreeSet<NtfEntityId>>,
+    last_ntfs: HashMap<NtfEntityId, Vec<LastNtf>>,
+    seq: u64,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of tokens.
+    pub fn token_count(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Number of subscriptions.
+    pub fn subscription_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// Number of stored last notifications.
+    pub fn last_notification_count(&self) -> usize {
+        self.last_ntfs.values().map(Vec::len).sum()
+    }
+
+    fn remove_sub(&mut self, id: &NtfEntityId) -> Option<SubscriptionRecord> {
+        let sub = self.subs.remove(id)?;
+        self.by_queue.remove(&sub.queue);
+        if let Some(set) = self.token_subs.get_mut(&sub.token_id) {
+            set.remove(id);
+        }
+        if let Some(list) = self.last_ntfs.get_mut(&sub.token_id) {
+            list.retain(|n| &n.subscription_id != id);
+        }
+        Some(sub)
+    }
+
+    fn remove_token(&mut self, id: &NtfEntityId) -> Option<Vec<SmpQueueNtf>> {
+        let tkn = self.tokens.remove(id)?;
+        if let Some(set) = self.by_device.get_mut(&tkn.token) {
+            set.remove(id);
+            if set.is_empty() {
+                self.by_device.remove(&tkn.token);
+            }
+        }
+        self.last_ntfs.remove(id);
+        let sub_ids = self.token_subs.remove(id).unwrap_or_default();
+        Some(
+            sub_ids
+                .iter()
+                .filter_map(|s| self.remove_sub(s).map(|s| s.queue))
+                .collect(),
+        )
+    }
+
+    fn registration_taken(
+        &self,
+        token: &DeviceToken,
+        verify_key: &AuthPublicKey,
+        except: Option<&NtfEntityId>,
+    ) -> bool {
+        self.by_device.get(token).is_some_and(|ids| {
+            ids.iter().any(|i| {
+                Some(i) != except
+                    && self
+                        .tokens
+                        .get(i)
+                        .is_some_and(|t| &t.verify_key == verify_key)
+            })
+        })
+    }
+}
+
+impl Store for MemStore {
+    fn get_token(&self, id: &NtfEntityId) -> StoreResult<Option<TokenRecord>> {
+        Ok(self.tokens.get(id).cloned())
+    }
+
+    fn find_token_registration(
+        &self,
+        token: &DeviceToken,
+        verify_key: &AuthPublicKey,
+    ) -> StoreResult<Option<TokenRecord>> {
+        Ok(self.by_device.get(token).and_then(|ids| {
+            ids.iter()
+                .filter_map(|i| self.tokens.get(i))
+                .find(|t| &t.verify_key == verify_key)
+                .cloned()
+        }))
+    }
+
+    fn touch_token(&mut self, id: &NtfEntityId, day: i64) -> StoreResult<()> {
+        match self.tokens.get_mut(id) {
+            Some(t) => {
+                t.updated_at = Some(day);
+                Ok(())
+            }
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    fn add_token(&mut self, token: TokenRecord) -> StoreResult<()> {
+        if self.tokens.contains_key(&token.id)
+            || self.registration_taken(&token.token, &token.verify_key, None)
+        {
+            return Err(StoreError::Duplicate);
+        }
+        self.by_device
+            .entry(token.token.clone())
+            .or_default()
+            .insert(token.id.clone());
+        self.tokens.insert(token.id.clone(), token);
+        Ok(())
+    }
+
+    fn replace_token(
+        &mut self,
+        id: &NtfEntityId,
+        token: DeviceToken,
+        status: NtfTknStatus,
+        reg_code: NtfRegCode,
+    ) -> StoreResult<()> {
+        let verify_key = self.tokens.get(id).ok_or(StoreError::NotFound)?.verify_key;
+        if self.registration_taken(&token, &verify_key, Some(id)) {
+            return Err(StoreError::Duplicate);
+        }
+        let t = self.tokens.get_mut(id).ok_or(StoreError::NotFound)?;
+        let old = core::mem::replace(&mut t.token, token.clone());
+        t.status = status;
+        t.reg_code = reg_code;
+        if let Some(set) = self.by_device.get_mut(&old) {
+            set.remove(id);
+            if set.is_empty() {
+                self.by_device.remove(&old);
+            }
+        }
+        self.by_device.entry(token).or_default().insert(id.clone());
+        Ok(())
+    }
+
+    fn update_token_status(&mut self, id: &NtfEntityId, status: NtfTknStatus) -> StoreResult<()> {
+        if let Some(t) = self.tokens.get_mut(id) {
+            t.status = status;
+        }
+        Ok(())
+    }
+
+    fn set_token_confirmed(&mut self, id: &NtfEntityId) -> StoreResult<bool> {
+        Ok(match self.tokens.get_mut(id) {
+            Some(t) if !matches!(t.status, NtfTknStatus::Confirmed | NtfTknStatus::Active) => {
+                t.status = NtfTknStatus::Confirmed;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    fn set_token_active(&mut self, id: &NtfEntityId) -> StoreResult<Vec<SmpQueueNtf>> {
+        let t = self.tokens.get_mut(id).ok_or(StoreError::NotFound)?;
+        t.status = NtfTknStatus::Active;
+        let device = t.token.clone();
+        let others: Vec<NtfEntityId> = self
+            .by_device
+            .get(&device)
+            .map(|ids| ids.iter().filter(|i| *i != id).cloned().collect())
+            .unwrap_or_default();
+        Ok(others
+            .iter()
+            .filter_map(|o| self.remove_token(o))
+            .flatten()
+            .collect())
+    }
+
+    fn delete_token(&mut self, id: &NtfEntityId) -> StoreResult<Vec<SmpQueueNtf>> {
+        self.remove_token(id).ok_or(StoreError::NotFound)
+    }
+
+    fn update_token_cron_interval(&mut self, id: &NtfEntityId, minutes: u16) -> StoreResult<()> {
+        let t = self.tokens.get_mut(id).ok_or(StoreError::NotFound)?;
+        t.cron_interval = minutes;
+        Ok(())
+    }
+
+    fn update_token_cron_sent_at(&mut self, id: &NtfEntityId, now: i64) -> StoreResult<()> {
+        if let Some(t) = self.tokens.get_mut(id) {
+            t.cron_sent_at = Some(now);
+        }
+        Ok(())
+    }
+
+    fn periodic_tokens(&self, now: i64, unsent_is_due: bool) -> StoreResult<Vec<TokenRecord>> {
+        let mut v: Vec<TokenRecord> = self
+            .tokens
+            .values()
+            .filter(|t| {
+                t.status == NtfTknStatus::Active
+                    && t.cron_interval != 0
+                    && match t.cron_sent_at {
+                        Some(sent) => sent.saturating_add(i64::from(t.cron_interval) * 60) < now,
+                        None => unsent_is_due,
+                    }
+            })
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(v)
+    }
+
+    fn get_subscription(
+        &self,
+        id: &NtfEntityId,
+    ) -> StoreResult<Option<(TokenRecord, SubscriptionRecord)>> {
+        Ok(self
+            .subs
+            .get(id)
+            .and_then(|s| self.tokens.get(&s.token_id).map(|t| (t.clone(), s.clone()))))
+    }
+
+    fn subscription_by_queue(
+        &self,
+        queue: &SmpQueueNtf,
+    ) -> StoreResult<Option<SubscriptionRecord>> {
+        Ok(self
+            .by_queue
+            .get(queue)
+            .and_then(|id| self.subs.get(id))
+            .cloned())
+    }
+
+    fn add_subscription(&mut self, sub: SubscriptionRecord) -> StoreResult<bool> {
+        if !self.tokens.contains_key(&sub.token_id) {
+            return Err(StoreError::NotFound);
+        }
+        if self.subs.contains_key(&sub.id) {
+            return Err(StoreError::Duplicate);
+        }
+        if self.by_queue.contains_key(&sub.queue) {
+            return Ok(false);
+        }
+        self.by_queue.insert(sub.queue.clone(), sub.id.clone());
+        self.token_subs
+            .entry(sub.token_id.clone())
+            .or_default()
+            .insert(sub.id.clone());
+        self.subs.insert(sub.id.clone(), sub);
+        Ok(true)
+    }
+
+    fn delete_subscription(&mut self, id: &NtfEntityId) -> StoreResult<()> {
+        self.remove_sub(id).map(|_| ()).ok_or(StoreError::NotFound)
+    }
+
+    fn set_subscription_statuses(
+        &mut self,
+        server: &SmpServer,
+        updates: &[(Vec<u8>, NtfSubStatus)],
+    ) -> StoreResult<usize> {
+        let mut n = 0;
+        for (nid, status) in updates {
+            let Some(q) = SmpQueueNtf::new(server.clone(), nid.clone()) else {
+                continue;
+            };
+            let Some(id) = self.by_queue.get(&q) else {
+                continue;
+            };
+            if let Some(s) = self.subs.get_mut(id) {
+                if &s.status != status {
+                    s.status = status.clone();
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn used_smp_servers(&self) -> StoreResult<Vec<SmpServer>> {
+        let mut v: Vec<SmpServer> = Vec::new();
+        for s in self.subs.values() {
+            if s.status.should_subscribe() && !v.contains(&s.queue.server) {
+                v.push(s.queue.server.clone());
+            }
+        }
+        Ok(v)
+    }
+
+    fn take_server_subscriptions(
+        &mut self,
+        server: &SmpServer,
+        after: Option<&NtfEntityId>,
+        limit: usize,
+    ) -> StoreResult<Vec<SubscriptionRecord>> {
+        let mut v = Vec::new();
+        for s in self.subs.values_mut() {
+            if v.len() >= limit {
+                break;
+            }
+            if after.is_some_and(|a| &s.id <= a)
+                || &s.queue.server != server
+                || s.service_assoc
+                || !s.status.should_subscribe()
+            {
+                continue;
+            }
+            s.status = NtfSubStatus::Pending;
+            v.push(s.clone());
+        }
+        Ok(v)
+    }
+
+    fn add_last_notification(
+        &mut self,
+        token_id: &NtfEntityId,
+        subscription_id: &NtfEntityId,
+        ntf: PnMessageData,
+        max: usize,
+    ) -> StoreResult<Vec<PnMessageData>> {
+        if !self.tokens.contains_key(token_id) || !self.subs.contains_key(subscription_id) {
+            return Err(StoreError::NotFound);
+        }
+        self.seq += 1;
+        let seq = self.seq;
+        let list = self.last_ntfs.entry(token_id.clone()).or_default();
+        list.retain(|n| &n.subscription_id != subscription_id);
+        list.push(LastNtf {
+            subscription_id: subscription_id.clone(),
+            seq,
+            data: ntf,
+        });
+        list.sort_by_key(LastNtf::key);
+        let drop = list.len().saturating_sub(max.max(1));
+        list.drain(..drop);
+        Ok(list.iter().map(|n| n.data.clone()).collect())
+    }
+}

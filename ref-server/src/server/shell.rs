@@ -1,0 +1,299 @@
+//! The tokio shell around [`NtfServerCore`]: accepts TLS connections, runs the NTF handshake,
+//! feeds transmissions to the core and writes its responses, delivers the pushes it asks for,
+//! and runs the periodic sweep. All protocol decisions are the core's.
+//!
+//! Tasks:
+//! - one per client connection: read a block, hand each transmission to the core (holding the
+//!   core's lock only for the calls, never across IO), write the responses as one block;
+//! - a push worker: takes push effects from a bounded queue (the reference's push queue of
+//!   32768) and delivers them concurrently, retrying once on connection errors and
+//!   retry-later answers (as the reference), then reports the outcome to the core;
+//! - a ticker: calls [`NtfServerCore::tick`] when [`NtfServerCore::next_tick`] is due.
+//!
+//! SMP subscription effects go to an optional channel (the SMP subscriber, when present).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ntf_proto::response::NtfResponse;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{OsRng, SeedableRng};
+use ref_transport::{ntf_server_handshake, Error as TransportErr, TlsServerConfig};
+use smp_proto::error_type::ErrorType;
+use smp_proto::server::KeyHash;
+use smp_proto::version::VersionRange;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::apns::{PushError, PushProviderClient};
+use crate::ntf::{Effect, NtfServerCore, PushNotification, PushOutcome, Response, SessionParams, Store, TokenRecord};
+
+/// How long a client may take for TLS and the NTF handshake (the reference's 60 s).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Capacity of the push queue (the reference's `pushQSize`).
+pub const PUSH_QUEUE_SIZE: usize = 32768;
+/// Pushes in flight at once (concurrent streams on the provider connections).
+pub const PUSH_CONCURRENCY: usize = 64;
+
+/// Unix time in seconds.
+pub fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A push for the worker.
+#[derive(Debug)]
+struct PushJob {
+    token: TokenRecord,
+    notification: PushNotification,
+}
+
+/// State shared by the tasks.
+struct Shared<S: Store> {
+    core: Mutex<NtfServerCore<S, ChaCha20Rng>>,
+    pushes: mpsc::Sender<PushJob>,
+    smp: Option<mpsc::UnboundedSender<Effect>>,
+}
+
+impl<S: Store> Shared<S> {
+    fn core(&self) -> std::sync::MutexGuard<'_, NtfServerCore<S, ChaCha20Rng>> {
+        // a panic while holding the lock would be a bug in the core; keep serving the others
+        self.core.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn dispatch(&self, effects: Vec<Effect>) {
+        for e in effects {
+            match e {
+                Effect::Push { token, notification } => {
+                    if self.pushes.send(PushJob { token, notification }).await.is_err() {
+                        warn!("push worker stopped; push dropped");
+                    }
+                }
+                other => match &self.smp {
+                    Some(tx) => {
+                        let _ = tx.send(other);
+                    }
+                    None => debug!(?other, "no SMP subscriber configured"),
+                },
+            }
+        }
+    }
+}
+
+/// What the shell needs to run.
+pub struct ShellConfig {
+    /// TLS credentials and ALPN.
+    pub tls: TlsServerConfig,
+    /// NTF versions offered (with ALPN; without it only v1, as the reference).
+    pub versions: VersionRange,
+    /// Where pushes go.
+    pub push: Arc<dyn PushProviderClient>,
+    /// Where SMP subscribe/unsubscribe effects go (the SMP subscriber), if anywhere.
+    pub smp: Option<mpsc::UnboundedSender<Effect>>,
+}
+
+/// A running server.
+pub struct RunningServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The server identity.
+    pub key_hash: KeyHash,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The `ntf://` address for `host`.
+    pub fn address(&self, host: &str) -> String {
+        format!("ntf://{}@{}:{}", self.key_hash, host, self.addr.port())
+    }
+
+    /// Stops accepting and ends the background tasks.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    /// Waits until the server stops (it runs until [`RunningServer::shutdown`]).
+    pub async fn wait(mut self) {
+        if let Some(accept) = self.tasks.first_mut() {
+            let _ = accept.await;
+        }
+    }
+}
+
+/// Starts serving on `listener` with `core`'s logic over `store`.
+///
+/// # Errors
+/// None yet beyond what setting up the tasks can fail with; connection errors are logged and
+/// end only that connection.
+pub fn start<S: Store + Send + 'static>(
+    listener: TcpListener,
+    config: ShellConfig,
+    core_config: crate::ntf::Config,
+    store: S,
+) -> std::io::Result<RunningServer> {
+    let addr = listener.local_addr()?;
+    let rng = ChaCha20Rng::from_rng(OsRng).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let core = NtfServerCore::new(core_config, store, rng, unix_now());
+    let (push_tx, push_rx) = mpsc::channel(PUSH_QUEUE_SIZE);
+    let shared = Arc::new(Shared { core: Mutex::new(core), pushes: push_tx, smp: config.smp });
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let key_hash = config.tls.key_hash();
+    let tls = Arc::new(config.tls);
+    let tasks = vec![
+        tokio::spawn(accept_loop(listener, tls, config.versions, shared.clone(), shutdown_rx)),
+        tokio::spawn(push_worker(shared.clone(), config.push, push_rx)),
+        tokio::spawn(ticker(shared.clone())),
+        tokio::spawn(resubscribe(shared)),
+    ];
+    Ok(RunningServer { addr, key_hash, shutdown, tasks })
+}
+
+async fn accept_loop<S: Store + Send + 'static>(
+    listener: TcpListener,
+    tls: Arc<TlsServerConfig>,
+    versions: VersionRange,
+    shared: Arc<Shared<S>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let (tls, shared) = (tls.clone(), shared.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = client(stream, &tls, versions, &shared).await {
+                            debug!(%peer, "connection ended: {e}");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // e.g. too many open files: keep serving the connections we have
+                    warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}
+
+/// One client connection (the reference's `runNtfClientTransport` / `client`).
+async fn client<S: Store + Send + 'static>(
+    stream: TcpStream,
+    tls: &TlsServerConfig,
+    versions: VersionRange,
+    shared: &Shared<S>,
+) -> Result<(), TransportErr> {
+    let _ = stream.set_nodelay(true);
+    let setup = async {
+        let tls_stream = tls.accept(stream).await?;
+        ntf_server_handshake(tls_stream, tls, versions).await
+    };
+    let mut session = tokio::time::timeout(HANDSHAKE_TIMEOUT, setup)
+        .await
+        .map_err(|_| TransportErr::Tls("handshake timeout".into()))??;
+    let params = SessionParams::new(session.agreement.version, session.tls.session_id.clone(), session.server_private_key);
+    let batch = session.batch();
+    loop {
+        let items = match session.reader.read_transmissions(batch).await {
+            Ok(items) => items,
+            Err(TransportErr::Closed) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut effects = Vec::new();
+        {
+            let mut core = shared.core();
+            let now = unix_now();
+            for item in items {
+                let response = match item {
+                    Ok(t) => {
+                        let o = core.handle_transmission(now, &params, &t);
+                        effects.extend(o.effects);
+                        o.response
+                    }
+                    // a block that does not split into transmissions (`tGetServer` / PEBlock)
+                    Err(_) => Response { corr_id: Vec::new(), entity_id: Vec::new(), response: NtfResponse::Err(ErrorType::Block) },
+                };
+                out.push(response.to_bytes(&params));
+            }
+        }
+        for (i, e) in session.writer.write_transmissions(&out, batch).await? {
+            warn!("response {i} not sent: {e:?}");
+        }
+        shared.dispatch(effects).await;
+    }
+}
+
+/// Delivers pushes concurrently and reports each outcome to the core.
+async fn push_worker<S: Store + Send + 'static>(
+    shared: Arc<Shared<S>>,
+    provider: Arc<dyn PushProviderClient>,
+    mut jobs: mpsc::Receiver<PushJob>,
+) {
+    let limit = Arc::new(Semaphore::new(PUSH_CONCURRENCY));
+    while let Some(job) = jobs.recv().await {
+        let Ok(permit) = limit.clone().acquire_owned().await else { return };
+        let (shared, provider) = (shared.clone(), provider.clone());
+        tokio::spawn(async move {
+            let outcome = deliver(&*provider, &job).await;
+            let kind = job.notification.kind();
+            let result = shared.core().push_result(unix_now(), &job.token.id, kind, outcome);
+            if let Err(e) = result {
+                warn!("recording push result: {e:?}");
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// One push, retried once after a connection failure or a retry-later answer
+/// (`deliverNotification`).
+async fn deliver(provider: &dyn PushProviderClient, job: &PushJob) -> PushOutcome {
+    let notification = &job.notification;
+    let mut result = provider.push(&job.token.token, &job.token.dh_secret, notification.clone()).await;
+    if matches!(result, Err(PushError::Connection(_) | PushError::RetryLater(_))) {
+        result = provider.push(&job.token.token, &job.token.dh_secret, notification.clone()).await;
+    }
+    match result {
+        Ok(()) => PushOutcome::Delivered,
+        Err(PushError::TokenInvalid(reason)) => PushOutcome::InvalidToken(reason),
+        Err(e) => {
+            warn!("push failed: {e}");
+            PushOutcome::Failed
+        }
+    }
+}
+
+/// Runs the periodic sweep when due.
+async fn ticker<S: Store + Send + 'static>(shared: Arc<Shared<S>>) {
+    loop {
+        let due = shared.core().next_tick();
+        let wait = (due - unix_now()).clamp(1, 3600) as u64;
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        let effects = shared.core().tick(unix_now());
+        match effects {
+            Ok(effects) => shared.dispatch(effects).await,
+            Err(e) => warn!("periodic sweep: {e:?}"),
+        }
+    }
+}
+
+/// At start: subscribe everything that should be active.
+async fn resubscribe<S: Store + Send + 'static>(shared: Arc<Shared<S>>) {
+    let effects = shared.core().resubscribe();
+    match effects {
+        Ok(effects) => {
+            info!("resubscribing {} subscriptions", effects.len());
+            shared.dispatch(effects).await;
+        }
+        Err(e) => warn!("resubscribe at start: {e:?}"),
+    }
+}

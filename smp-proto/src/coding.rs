@@ -385,6 +385,15 @@ pub fn put_short(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
+/// Appends a short byte string written in place by `write`, then fills in its length byte
+/// (no temporary buffer; the length wraps modulo 256 as in [`put_short`]).
+pub fn put_short_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let at = out.len();
+    out.push(0);
+    write(out);
+    out[at] = (out.len() - at - 1) as u8;
+}
+
 /// Appends a large byte string (2-byte length; wraps modulo 65536 as in the reference).
 pub fn put_large(out: &mut Vec<u8>, s: &[u8]) {
     put_u16(out, s.len() as u16);

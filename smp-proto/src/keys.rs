@@ -12,7 +12,7 @@
 
 use alloc::vec::Vec;
 
-use crate::coding::{put_short, Decode, Encode, Reader};
+use crate::coding::{Decode, Encode, Reader};
 use crate::error::{DecodeError, DecodeErrorKind, DecodeResult};
 
 /// Key algorithms of the protocol.
@@ -143,6 +143,10 @@ macro_rules! raw_key_methods {
             pub fn from_der(der: &[u8]) -> Option<Self> {
                 KeyAlgorithm::ALL.iter().find_map(|&alg| {
                     let prefix = $prefix(alg);
+                    // the length alone rules out most algorithms before any comparison
+                    if der.len() != prefix.len() + alg.public_len() {
+                        return None;
+                    }
                     let raw = der.strip_prefix(&prefix[..])?;
                     Self::from_raw(alg, raw)
                 })
@@ -168,7 +172,10 @@ raw_key_methods!(PublicKey, spki_prefix, "X.509 SubjectPublicKeyInfo DER");
 
 impl Encode for PublicKey {
     fn encode(&self, out: &mut Vec<u8>) {
-        put_short(out, &self.to_der());
+        let prefix = spki_prefix(self.algorithm());
+        out.push((prefix.len() + self.raw().len()) as u8);
+        out.extend_from_slice(&prefix);
+        out.extend_from_slice(self.raw());
     }
 }
 
@@ -269,7 +276,10 @@ raw_key_methods!(PrivateKey, pkcs8_prefix, "PKCS#8 PrivateKeyInfo DER");
 
 impl Encode for PrivateKey {
     fn encode(&self, out: &mut Vec<u8>) {
-        put_short(out, &self.to_der());
+        let prefix = pkcs8_prefix(self.algorithm());
+        out.push((prefix.len() + self.raw().len()) as u8);
+        out.extend_from_slice(&prefix);
+        out.extend_from_slice(self.raw());
     }
 }
 

@@ -30,19 +30,27 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::marker::PhantomData;
 
-use crate::coding::{put_short, Decode, Encode, Reader};
+use crate::coding::{put_short, put_short_with, Decode, Encode, Reader};
 use crate::error::{DecodeError, DecodeErrorKind, DecodeResult};
 use crate::text::{base64url_encode, put_base64url};
 
 /// Bytes to a string of the same chars (Latin-1), as Haskell's `B.unpack`.
 pub(crate) fn latin1_to_string(b: &[u8]) -> String {
+    if b.is_ascii() {
+        // ASCII is the same in Latin-1 and UTF-8
+        return String::from(core::str::from_utf8(b).unwrap_or_default());
+    }
     b.iter().map(|&c| char::from(c)).collect()
 }
 
 /// A Latin-1 string back to bytes, as Haskell's `B.pack` (chars above U+00FF are truncated
 /// to their low 8 bits, as the reference does; constructors reject them).
 pub(crate) fn string_to_latin1(s: &str, out: &mut Vec<u8>) {
-    out.extend(s.chars().map(|c| c as u32 as u8));
+    if s.is_ascii() {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        out.extend(s.chars().map(|c| c as u32 as u8));
+    }
 }
 
 /// Whether all chars of `s` are at most U+00FF and it has at most `max` of them.
@@ -127,7 +135,7 @@ impl fmt::Display for TransportHost {
 
 impl Encode for TransportHost {
     fn encode(&self, out: &mut Vec<u8>) {
-        put_short(out, &self.to_text());
+        put_short_with(out, |o| self.put_text(o));
     }
 }
 
@@ -272,7 +280,8 @@ fn ipv6_prefix(s: &[u8]) -> Option<(TransportHost, usize)> {
             .iter()
             .take_while(|&&c| c.is_ascii_hexdigit() || c == b':')
             .count();
-        if n == 0 {
+        // an address needs at least one colon: skip the parser for words like onion names
+        if n == 0 || !s[..n].contains(&b':') {
             return None;
         }
         (&s[..n], n)
@@ -847,9 +856,7 @@ impl<S: Scheme> Encode for ProtocolServer<S> {
         for h in &self.hosts {
             h.encode(out);
         }
-        let mut port = Vec::with_capacity(self.port.len());
-        string_to_latin1(&self.port, &mut port);
-        put_short(out, &port);
+        put_short_with(out, |o| string_to_latin1(&self.port, o));
         self.key_hash.encode(out);
     }
 }

@@ -2,5 +2,6 @@
 //! delivery behind traits, push providers ([`apns`]), and thin tokio shells.
 
 pub mod apns;
+pub mod demo;
 pub mod ntf;
 pub mod server;

@@ -4,5 +4,7 @@
 pub mod client;
 pub mod codecs;
 pub mod conformance;
+pub mod gen;
 pub mod device;
 mod registry;
+pub mod smp;

@@ -5,6 +5,7 @@
 //! ref-client decode --type TYPE [--version V] HEX|-     print the JSON value
 //! ref-client encode --type TYPE [--version V] JSON|-    print the hex encoding
 //! ref-client types                                      list the codec types
+//! ref-client gen-vectors --out DIR                      write our vector files (spec/vectors)
 //! ```
 
 use std::io::Read as _;
@@ -60,6 +61,12 @@ enum Cmd {
     },
     /// List the codec types.
     Types,
+    /// Write our conformance vector files, deterministically from fixed seeds.
+    GenVectors {
+        /// Output directory (created if missing), e.g. `spec/vectors`.
+        #[arg(long, default_value = "spec/vectors")]
+        out: PathBuf,
+    },
 }
 
 fn read_input(arg: &str) -> anyhow::Result<String> {
@@ -100,6 +107,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let value: serde_json::Value = serde_json::from_str(&read_input(&input)?)?;
             let bytes = codec.encode(&value, &Ctx { version, params: &params }).map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", codecs::to_hex(&bytes));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::GenVectors { out } => {
+            let mut total = 0;
+            for (path, n) in ref_client::gen::write_all(&out).map_err(|e| anyhow::anyhow!("{e:#}"))? {
+                println!("{}: {n} vectors", path.display());
+                total += n;
+            }
+            println!("{total} vectors");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Types => {

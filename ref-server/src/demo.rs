@@ -1,9 +1,12 @@
 //! `ref-server demo`: the reference pair end to end on loopback with embedded defaults.
 //!
-//! Starts a mock APNS, then a notification server in a temporary directory configured to push
-//! to the mock (`apns_test`), and walks a client through registration as a real app would:
-//! `TNEW`, the verification push decrypted by a simulated device, `TVFY`, `TCHK`, `TCRN`, a
-//! subscription for a queue (`SNEW`/`SCHK`), and clean-up. Every step is printed with its
+//! Starts a mock APNS, an SMP relay, and a notification server in a temporary directory
+//! configured to push to the mock (`apns_test`), then walks an app through the whole path:
+//! a queue on the relay with notifications enabled (`NEW`, `NKEY` -> `NID`), token registration
+//! (`TNEW`, the verification push decrypted by a simulated device, `TVFY`), the subscription
+//! (`SNEW`, the server's `NSUB`), a sender's `SEND`, the `NMSG` turned into a push, the device
+//! decrypting the notification and its metadata, and the message fetched with `GET`/`ACK`.
+//! Every step is printed with its latency, and the delivered notification with its end-to-end
 //! latency; nothing is left running.
 
 use std::fmt::Display;
@@ -11,13 +14,21 @@ use std::time::{Duration, Instant};
 
 use ntf_proto::command::{NewNtfSubscription, NewNtfToken};
 use ntf_proto::queue::SmpQueueNtf;
+use ntf_proto::subscription::NtfSubStatus;
 use ntf_proto::token::{DeviceToken, NtfTknStatus, PushProvider};
 use ref_client::client::{NtfClient, NtfClientConfig};
 use ref_client::device::{Device, DevicePush};
-use ref_transport::random_array;
+use ref_client::smp::{decrypt_nmsg, SmpClient, SmpClientConfig};
+use ref_transport::{random_array, ServerCredentials};
+use smp_proto::command::SubscriptionMode;
 use smp_proto::crypto::{ed25519_public, x25519_public};
 use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
-use smp_proto::server::{KeyHash, SmpServer, TransportHost};
+use smp_proto::message::{MsgFlags, RcvMsgBody};
+use smp_proto::server::{SmpServer, TransportHost};
+use tokio::net::TcpListener;
+
+use crate::smp::core::RelayConfig;
+use crate::smp::server::SmpRelayServer;
 
 use crate::apns::mock::{MockApns, MockConfig};
 use crate::server::config::{ApnsTestSection, Config};
@@ -53,6 +64,17 @@ pub async fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
 
     let mock = s.time("mock APNS started", async { Ok(MockApns::start(MockConfig::default()).await?) }).await?;
+    let (relay, relay_addr, relay_task) = s
+        .time("SMP relay started (in memory)", async {
+            let (_ca, creds) = ServerCredentials::generate("127.0.0.1")?;
+            let relay = SmpRelayServer::new(&creds, RelayConfig::default())?;
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let task = tokio::spawn(relay.clone().run(listener));
+            Ok((relay, addr, task))
+        })
+        .await?;
+    println!("     relay address: smp://{}@{relay_addr}", relay.key_hash());
     std::fs::write(dir.path().join("apns-mock-ca.pem"), mock.ca_pem())?;
 
     let server = s
@@ -106,23 +128,79 @@ pub async fn run() -> anyhow::Result<()> {
     println!("     token status: {status}");
     s.time("TCRN 20 -> OK (periodic check-messages every 20 minutes)", async { Ok(client.tcrn(&key, &token_id, 20).await?) }).await?;
 
-    let notifier = AuthPrivateKey::new(PrivateKey::Ed25519(random_array::<32>()?)).ok_or_else(|| anyhow::anyhow!("key"))?;
-    let relay = SmpServer::new(vec![TransportHost::Domain("smp.example.com".into())], "5223", KeyHash::from(random_array::<32>()?))
-        .ok_or_else(|| anyhow::anyhow!("server"))?;
-    let queue = SmpQueueNtf::new(relay, random_array::<24>()?.to_vec()).ok_or_else(|| anyhow::anyhow!("queue"))?;
-    let sub = NewNtfSubscription { token_id: token_id.clone(), queue, notifier_key: notifier };
-    let sub_id = s.time("SNEW -> IDSUB (subscription for an SMP queue)", async { Ok(client.snew(&key, sub).await?) }).await?;
-    let sub_status = s.time("SCHK -> SUB", async { Ok(client.schk(&key, &sub_id).await?) }).await?;
-    println!("     subscription status: {sub_status} (no SMP relay in this demo yet)");
+    // the app's queue on the relay, with notifications enabled
+    let smp = s
+        .time("app connected to the SMP relay (TLS 1.3, SMP handshake)", async {
+            Ok(SmpClient::connect_addr(relay_addr, &relay.key_hash(), &SmpClientConfig::default()).await?)
+        })
+        .await?;
+    println!("     SMP version {}, block encryption {}", smp.version().0, smp.block_encryption());
+    let queue = s.time("NEW -> IDS (queue created)", async { Ok(smp.create_queue(SubscriptionMode::OnlyCreate, true).await?) }).await?;
+    let creds = s.time("NKEY -> NID (notifier id and relay DH key)", async { Ok(smp.enable_notifications(&queue).await?) }).await?;
 
-    s.time("SDEL, TDEL -> OK", async {
-        client.sdel(&key, &sub_id).await?;
-        client.tdel(&key, &token_id).await?;
+    let relay_server = SmpServer::new(vec![TransportHost::Ipv4([127, 0, 0, 1])], relay_addr.port().to_string(), relay.key_hash())
+        .ok_or_else(|| anyhow::anyhow!("relay address"))?;
+    let sub = NewNtfSubscription {
+        token_id: token_id.clone(),
+        queue: SmpQueueNtf::new(relay_server, creds.notifier_id.clone()).ok_or_else(|| anyhow::anyhow!("queue"))?,
+        notifier_key: creds.notifier_key.private.clone(),
+    };
+    let sub_id = s.time("SNEW -> IDSUB (subscription for the queue)", async { Ok(client.snew(&key, sub).await?) }).await?;
+    let t = Instant::now();
+    loop {
+        let status = client.schk(&key, &sub_id).await?;
+        if status == NtfSubStatus::Active {
+            break;
+        }
+        anyhow::ensure!(t.elapsed() < PUSH_WAIT, "subscription status {status}, expected ACTIVE");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.step("server subscribed with NSUB; SCHK -> SUB ACTIVE", t.elapsed());
+
+    // a sender's message with the notification flag
+    let sender = SmpClient::connect_addr(relay_addr, &relay.key_hash(), &SmpClientConfig::default()).await?;
+    let body = b"hello from the sender";
+    let sent = Instant::now();
+    s.time("sender: SEND (notification flag) -> OK", async { Ok(sender.send_message(&queue.snd_id, None, MsgFlags { notification: true }, body).await?) }).await?;
+    let push = tokio::time::timeout(PUSH_WAIT, mock.next_push_for(&token_text)).await.map_err(|_| anyhow::anyhow!("no message push within {PUSH_WAIT:?}"))?;
+    let latency = sent.elapsed();
+    s.step("NMSG -> push received by the mock APNS", latency);
+    let list = match device.receive(&push.body)? {
+        DevicePush::Messages(list) => list,
+        other => anyhow::bail!("expected a message push, got {other:?}"),
+    };
+    let item = list.messages().last().ok_or_else(|| anyhow::anyhow!("empty message list"))?.clone();
+    let meta = decrypt_nmsg(&creds.rcv_ntf_dh_secret, &item.nonce, item.enc_meta()).map_err(|e| anyhow::anyhow!("metadata: {e:?}"))?;
+    s.step("device decrypted the notification list and the NMSG metadata", Duration::ZERO);
+    let (msg_id, msg) = s.time("GET -> MSG (message fetched and decrypted)", async { smp.get_message(&queue).await?.ok_or_else(|| anyhow::anyhow!("no message")) }).await?;
+    anyhow::ensure!(msg_id == meta.msg_id, "the notification names another message");
+    let text = match msg {
+        RcvMsgBody::Message { body, .. } => String::from_utf8_lossy(&body).into_owned(),
+        other => anyhow::bail!("unexpected {other:?}"),
+    };
+    s.time("ACK -> OK", async {
+        smp.ack(&queue, &msg_id).await?;
         Ok(())
     })
     .await?;
-    drop(client);
+    println!(
+        "     delivered: queue {} message {} sent at {} -> {text:?}; SEND to push {:.2} ms",
+        hex(&item.queue.notifier_id()[..6]),
+        hex(&meta.msg_id[..6]),
+        meta.msg_ts,
+        latency.as_secs_f64() * 1e3
+    );
+
+    s.time("SDEL, TDEL, DEL -> OK", async {
+        client.sdel(&key, &sub_id).await?;
+        client.tdel(&key, &token_id).await?;
+        smp.delete_queue(&queue).await?;
+        Ok(())
+    })
+    .await?;
+    drop((client, smp, sender));
     server.shutdown().await;
+    relay_task.abort();
     drop(mock);
     println!("demo finished in {:.1} ms; everything stopped", s.start.elapsed().as_secs_f64() * 1e3);
     Ok(())

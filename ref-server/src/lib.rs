@@ -5,3 +5,5 @@ pub mod apns;
 pub mod demo;
 pub mod ntf;
 pub mod server;
+pub mod smp;
+pub mod store;

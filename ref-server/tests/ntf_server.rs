@@ -38,7 +38,7 @@ async fn start() -> Env {
     let key_hash = creds.key_hash();
     let tls = TlsServerConfig::new(&creds, &[b"ntf/1"]).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), smp: None };
+    let config = ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), subscriber: None };
     let server = shell::start(listener, config, ref_server::ntf::Config::default(), ref_server::ntf::MemStore::new()).unwrap();
     Env { server, mock, key_hash }
 }

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod shell;
+pub mod subscriber;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -80,7 +81,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<shell::RunningServer> {
     let push = push_clients(dir, &config)?;
     let addr = config.listen_addr();
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (port in use?)"))?;
-    let shell_config = shell::ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), smp: None };
+    let shell_config = shell::ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), subscriber: Some(subscriber::SubscriberConfig::default()) };
     let server = match config.store.backend {
         StoreBackend::Memory => shell::start(listener, shell_config, crate::ntf::Config::default(), crate::ntf::MemStore::new())?,
     };

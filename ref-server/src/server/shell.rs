@@ -10,10 +10,11 @@
 //!   retry-later answers (as the reference), then reports the outcome to the core;
 //! - a ticker: calls [`NtfServerCore::tick`] when [`NtfServerCore::next_tick`] is due.
 //!
-//! SMP subscription effects go to an optional channel (the SMP subscriber, when present).
+//! SMP subscription effects go to the SMP subscriber ([`super::subscriber`]) when one is
+//! configured; its events come back to the core through the same lock.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ntf_proto::response::NtfResponse;
@@ -29,6 +30,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::apns::{PushError, PushProviderClient};
+use super::subscriber::{self, EventSink, SubscriberConfig};
 use crate::ntf::{Effect, NtfServerCore, PushNotification, PushOutcome, Response, SessionParams, Store, TokenRecord};
 
 /// How long a client may take for TLS and the NTF handshake (the reference's 60 s).
@@ -54,7 +56,7 @@ struct PushJob {
 struct Shared<S: Store> {
     core: Mutex<NtfServerCore<S, ChaCha20Rng>>,
     pushes: mpsc::Sender<PushJob>,
-    smp: Option<mpsc::UnboundedSender<Effect>>,
+    smp: OnceLock<mpsc::UnboundedSender<Effect>>,
 }
 
 impl<S: Store> Shared<S> {
@@ -71,7 +73,7 @@ impl<S: Store> Shared<S> {
                         warn!("push worker stopped; push dropped");
                     }
                 }
-                other => match &self.smp {
+                other => match self.smp.get() {
                     Some(tx) => {
                         let _ = tx.send(other);
                     }
@@ -90,8 +92,8 @@ pub struct ShellConfig {
     pub versions: VersionRange,
     /// Where pushes go.
     pub push: Arc<dyn PushProviderClient>,
-    /// Where SMP subscribe/unsubscribe effects go (the SMP subscriber), if anywhere.
-    pub smp: Option<mpsc::UnboundedSender<Effect>>,
+    /// The SMP subscriber's settings; `None`: subscriptions are stored but never subscribed.
+    pub subscriber: Option<SubscriberConfig>,
 }
 
 /// A running server.
@@ -101,6 +103,7 @@ pub struct RunningServer {
     /// The server identity.
     pub key_hash: KeyHash,
     shutdown: watch::Sender<bool>,
+    accept: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -113,6 +116,7 @@ impl RunningServer {
     /// Stops accepting and ends the background tasks.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        let _ = self.accept.await;
         for t in self.tasks {
             t.abort();
             let _ = t.await;
@@ -120,10 +124,8 @@ impl RunningServer {
     }
 
     /// Waits until the server stops (it runs until [`RunningServer::shutdown`]).
-    pub async fn wait(mut self) {
-        if let Some(accept) = self.tasks.first_mut() {
-            let _ = accept.await;
-        }
+    pub async fn wait(self) {
+        let _ = self.accept.await;
     }
 }
 
@@ -142,17 +144,34 @@ pub fn start<S: Store + Send + 'static>(
     let rng = ChaCha20Rng::from_rng(OsRng).map_err(|e| std::io::Error::other(e.to_string()))?;
     let core = NtfServerCore::new(core_config, store, rng, unix_now());
     let (push_tx, push_rx) = mpsc::channel(PUSH_QUEUE_SIZE);
-    let shared = Arc::new(Shared { core: Mutex::new(core), pushes: push_tx, smp: config.smp });
+    let shared = Arc::new(Shared { core: Mutex::new(core), pushes: push_tx, smp: OnceLock::new() });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let key_hash = config.tls.key_hash();
     let tls = Arc::new(config.tls);
-    let tasks = vec![
-        tokio::spawn(accept_loop(listener, tls, config.versions, shared.clone(), shutdown_rx)),
+    let mut tasks = Vec::new();
+    if let Some(sub_config) = config.subscriber {
+        let core = shared.clone();
+        let sink: EventSink = Arc::new(move |event| {
+            let shared = core.clone();
+            Box::pin(async move {
+                let effects = shared.core().smp_event(unix_now(), event);
+                match effects {
+                    Ok(effects) => shared.dispatch(effects).await,
+                    Err(e) => warn!("SMP event: {e:?}"),
+                }
+            })
+        });
+        let (tx, task) = subscriber::start(sub_config, sink);
+        let _ = shared.smp.set(tx);
+        tasks.push(task);
+    }
+    let accept = tokio::spawn(accept_loop(listener, tls, config.versions, shared.clone(), shutdown_rx));
+    tasks.extend([
         tokio::spawn(push_worker(shared.clone(), config.push, push_rx)),
         tokio::spawn(ticker(shared.clone())),
         tokio::spawn(resubscribe(shared)),
-    ];
-    Ok(RunningServer { addr, key_hash, shutdown, tasks })
+    ]);
+    Ok(RunningServer { addr, key_hash, shutdown, accept, tasks })
 }
 
 async fn accept_loop<S: Store + Send + 'static>(

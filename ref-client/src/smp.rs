@@ -1,0 +1,974 @@
+//! An async SMP client (the reference's `Simplex.Messaging.Client` subset): connects to a relay
+//! over TLS (ALPN `smp/1`, the relay's identity checked against the key hash), runs the SMP
+//! handshake (block encryption from v11), and sends queue commands as the recipient, the sender
+//! and the notifier.
+//!
+//! ```text
+//! transmission = authorization [service-sig] [session-id] corr-id entity-id command
+//! authorization = Ed25519 signature of for-auth / X25519 authenticator (v7+) / empty
+//! corr-id       = 24 random bytes; the relay's replies carry it, deliveries (MSG, NMSG, END,
+//!                 DELD) carry an empty one and arrive as [`SmpEvent`]s
+//! ```
+//!
+//! Message bodies are decrypted with [`decrypt_msg`] (the recipient's DH secret with the
+//! relay's key from `IDS`), notification metadata with [`decrypt_nmsg`] (the recipient's
+//! notifier DH secret with the relay's key from `NID`).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use ref_transport::{
+    random_array, smp_client_handshake, BlockWriter, Error as TransportIoError, TlsClientConfig,
+    TlsInfo,
+};
+use smp_proto::broker::{BrokerMsg, NONCE_LEN};
+use smp_proto::command::{
+    NewNtfCreds, NewQueueReq, QueueMode, QueueReqData, SmpCommand, SubscriptionMode,
+};
+use smp_proto::crypto::{
+    cb_authenticate, cb_nonce, dh, ed25519_public, sign_ed25519, x25519_public, CryptoError,
+    Signature, TransmissionAuth,
+};
+use smp_proto::error_type::{ErrorType, TransportError};
+use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
+use smp_proto::message::{MsgFlags, NMsgMeta, RcvMsgBody};
+use smp_proto::server::{KeyHash, SmpServer, TransportHost};
+use smp_proto::transmission::{ForAuth, RawTransmission, TransmissionParams};
+use smp_proto::version::{smp, Version, VersionRange};
+use tokio::io::WriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::task::JoinHandle;
+use tokio_openssl::SslStream;
+
+/// A failure of an SMP client request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SmpClientError {
+    /// The connection or the handshake failed.
+    #[error("transport: {0}")]
+    Transport(#[from] TransportIoError),
+    /// The relay answered `ERR`.
+    #[error("relay error: {0:?}")]
+    Server(ErrorType),
+    /// A reply that is not the answer to the command (type or entity id).
+    #[error("unexpected response {0:?}")]
+    UnexpectedResponse(Box<BrokerMsg>),
+    /// The reply did not decode or broke the credential rules of server messages.
+    #[error("bad response: {0}")]
+    BadResponse(String),
+    /// No reply (or event) in time.
+    #[error("timeout")]
+    Timeout,
+    /// The connection is closed.
+    #[error("connection closed")]
+    Closed,
+    /// The command could not be sent (`LARGE_MSG`; `NO_AUTH` for an X25519 key before v7).
+    #[error("not sent: {0:?}")]
+    NotSent(TransportError),
+    /// A key the client cannot authorize with (Ed448, X448).
+    #[error("unsupported authorization key")]
+    UnsupportedKey,
+    /// A message or notification did not decrypt.
+    #[error("decryption: {0:?}")]
+    Crypto(CryptoError),
+    /// The relay address cannot be connected to.
+    #[error("address: {0}")]
+    Address(String),
+}
+
+/// How to connect.
+#[derive(Clone, Debug)]
+pub struct SmpClientConfig {
+    /// The SMP versions the client speaks (default 6-18).
+    pub versions: VersionRange,
+    /// Offer ALPN `smp/1` (without it a relay offers only v6).
+    pub alpn: bool,
+    /// Port used when the address has none (the reference's default is 5223).
+    pub default_port: u16,
+    /// How long to wait for a reply (and for the TCP, TLS and SMP handshakes).
+    pub timeout: Duration,
+}
+
+impl Default for SmpClientConfig {
+    fn default() -> Self {
+        Self {
+            versions: smp::SUPPORTED,
+            alpn: true,
+            default_port: 5223,
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// A transmission from the relay that answers no command: `MSG` after `SUB` or `SEND`,
+/// `NMSG`, `END`, `DELD`, or an `ERR` without a correlation id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmpEvent {
+    /// The queue or notifier id.
+    pub entity_id: Vec<u8>,
+    /// The message, or why it did not decode.
+    pub msg: Result<BrokerMsg, String>,
+}
+
+/// An authorization key pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthKeyPair {
+    /// The private key (signs or authenticates commands).
+    pub private: AuthPrivateKey,
+    /// The public key (sent to the relay).
+    pub public: AuthPublicKey,
+}
+
+impl AuthKeyPair {
+    /// A fresh Ed25519 key pair (usable at every version).
+    ///
+    /// # Errors
+    /// [`TransportIoError::OpenSsl`] when the random generator fails.
+    pub fn ed25519() -> Result<Self, TransportIoError> {
+        let seed = random_array::<32>()?;
+        Self::pair(
+            PrivateKey::Ed25519(seed),
+            PublicKey::Ed25519(ed25519_public(&seed)),
+        )
+    }
+
+    /// A fresh X25519 key pair (authenticators, v7+).
+    ///
+    /// # Errors
+    /// [`TransportIoError::OpenSsl`] when the random generator fails.
+    pub fn x25519() -> Result<Self, TransportIoError> {
+        let k = random_array::<32>()?;
+        Self::pair(PrivateKey::X25519(k), PublicKey::X25519(x25519_public(&k)))
+    }
+
+    fn pair(private: PrivateKey, public: PublicKey) -> Result<Self, TransportIoError> {
+        match (AuthPrivateKey::new(private), AuthPublicKey::new(public)) {
+            (Some(private), Some(public)) => Ok(Self { private, public }),
+            _ => Err(TransportIoError::Credentials(
+                "not an authorization key".into(),
+            )),
+        }
+    }
+}
+
+/// An X25519 key pair for DH.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DhKeyPair {
+    /// The private scalar.
+    pub private: [u8; 32],
+    /// The public key.
+    pub public: X25519PublicKey,
+}
+
+impl DhKeyPair {
+    /// A fresh key pair.
+    ///
+    /// # Errors
+    /// [`TransportIoError::OpenSsl`] when the random generator fails.
+    pub fn generate() -> Result<Self, TransportIoError> {
+        let private = random_array::<32>()?;
+        Ok(Self {
+            private,
+            public: X25519PublicKey(x25519_public(&private)),
+        })
+    }
+}
+
+/// A queue as its recipient knows it (after `NEW`).
+#[derive(Clone, Debug)]
+pub struct RecipientQueue {
+    /// The recipient id (entity id of recipient commands).
+    pub rcv_id: Vec<u8>,
+    /// The sender id (given to the sender).
+    pub snd_id: Vec<u8>,
+    /// The recipient's key.
+    pub rcv_key: AuthKeyPair,
+    /// DH secret of the recipient's key and the relay's: decrypts `MSG` bodies.
+    pub rcv_dh_secret: [u8; 32],
+    /// The queue mode the relay reported (v9+).
+    pub queue_mode: Option<QueueMode>,
+}
+
+/// Notifier credentials as the recipient creates them with `NKEY` (the notifier id and key go
+/// to the notification server, the DH secret decrypts `NMSG` metadata).
+#[derive(Clone, Debug)]
+pub struct NotifierCreds {
+    /// The notifier id (`NSUB` entity id).
+    pub notifier_id: Vec<u8>,
+    /// The key that authorizes `NSUB`.
+    pub notifier_key: AuthKeyPair,
+    /// DH secret of the recipient's notification key and the relay's (`NID` key).
+    pub rcv_ntf_dh_secret: [u8; 32],
+}
+
+/// The DH secret that decrypts `NMSG` metadata: the relay's key from `NID` with the
+/// recipient's private key sent in `NKEY`.
+pub fn rcv_ntf_dh_secret(relay_key: &X25519PublicKey, private: &[u8; 32]) -> [u8; 32] {
+    dh(&relay_key.0, private)
+}
+
+/// Decrypts a `MSG` body with the queue's recipient DH secret.
+///
+/// # Errors
+/// [`CryptoError`] when it does not open or parse.
+pub fn decrypt_msg(
+    rcv_dh_secret: &[u8; 32],
+    msg_id: &[u8],
+    enc_body: &[u8],
+) -> Result<RcvMsgBody, CryptoError> {
+    RcvMsgBody::decrypt(rcv_dh_secret, msg_id, enc_body)
+}
+
+/// Decrypts the metadata of an `NMSG` with the recipient's notifier DH secret.
+///
+/// # Errors
+/// [`CryptoError`] when it does not open or parse.
+pub fn decrypt_nmsg(
+    rcv_ntf_dh_secret: &[u8; 32],
+    nonce: &[u8; NONCE_LEN],
+    enc_meta: &[u8],
+) -> Result<NMsgMeta, CryptoError> {
+    NMsgMeta::decrypt(rcv_ntf_dh_secret, nonce, enc_meta)
+}
+
+type Reply = (Vec<u8>, Result<BrokerMsg, String>);
+type Pending = Arc<StdMutex<Option<HashMap<Vec<u8>, oneshot::Sender<Reply>>>>>;
+
+/// A connected SMP client. Commands may be sent concurrently from several tasks; a background
+/// task reads replies and events.
+#[derive(Debug)]
+pub struct SmpClient {
+    writer: Mutex<BlockWriter<WriteHalf<SslStream<TcpStream>>>>,
+    pending: Pending,
+    events: Mutex<mpsc::UnboundedReceiver<SmpEvent>>,
+    tls: TlsInfo,
+    version: Version,
+    server_key: Option<[u8; 32]>,
+    block_encryption: bool,
+    timeout: Duration,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for SmpClient {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+fn host_ip(h: &TransportHost) -> Option<IpAddr> {
+    match h {
+        TransportHost::Ipv4(a) => Some(IpAddr::from(*a)),
+        TransportHost::Ipv6(a) => Some(IpAddr::from(*a)),
+        _ => None,
+    }
+}
+
+impl SmpClient {
+    /// Connects to `server` (`smp://<key hash>@host[,host...][:port]`): TCP to the first host
+    /// that accepts (onion hosts are skipped), TLS with the key hash check, the SMP handshake.
+    ///
+    /// # Errors
+    /// [`SmpClientError::Address`], [`SmpClientError::Transport`], [`SmpClientError::Timeout`].
+    pub async fn connect(
+        server: &SmpServer,
+        config: &SmpClientConfig,
+    ) -> Result<Self, SmpClientError> {
+        let port: u16 = if server.port().is_empty() {
+            config.default_port
+        } else {
+            server
+                .port()
+                .parse()
+                .map_err(|_| SmpClientError::Address(format!("bad port {}", server.port())))?
+        };
+        let mut last = SmpClientError::Address("no reachable host".into());
+        for h in server.hosts() {
+            let addrs: Vec<SocketAddr> = match (h, host_ip(h)) {
+                (_, Some(ip)) => vec![SocketAddr::new(ip, port)],
+                (TransportHost::Domain(d), None) => {
+                    match tokio::net::lookup_host((d.as_str(), port)).await {
+                        Ok(a) => a.collect(),
+                        Err(e) => {
+                            last = SmpClientError::Address(format!("{d}: {e}"));
+                            continue;
+                        }
+                    }
+                }
+                _ => continue,
+            };
+            for addr in addrs {
+                match Self::connect_addr(addr, server.key_hash(), config).await {
+                    Ok(c) => return Ok(c),
+                    Err(e) => last = e,
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Connects to a socket address and expects the relay identity `key_hash`.
+    ///
+    /// # Errors
+    /// As [`SmpClient::connect`].
+    pub async fn connect_addr(
+        addr: SocketAddr,
+        key_hash: &KeyHash,
+        config: &SmpClientConfig,
+    ) -> Result<Self, SmpClientError> {
+        let fut = async {
+            let tcp = TcpStream::connect(addr)
+                .await
+                .map_err(TransportIoError::from)?;
+            let _ = tcp.set_nodelay(true);
+            let alpn: &[&[u8]] = if config.alpn { &[smp::ALPN] } else { &[] };
+            let tls = TlsClientConfig::new(alpn)?.connect(tcp, key_hash).await?;
+            Ok::<_, SmpClientError>(
+                smp_client_handshake(tls, key_hash, config.versions, false).await?,
+            )
+        };
+        let (session, agreement) = tokio::time::timeout(config.timeout, fut)
+            .await
+            .map_err(|_| SmpClientError::Timeout)??;
+        let version = session.version;
+        let block_encryption = session.block_encryption();
+        let pending: Pending = Arc::new(StdMutex::new(Some(HashMap::new())));
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let mut reader = session.reader;
+        let sid = session.tls.session_id.clone();
+        let pending2 = pending.clone();
+        let reader_task = tokio::spawn(async move {
+            while let Ok(ts) = reader.read_transmissions(true).await {
+                for t in ts {
+                    match t {
+                        Ok(t) => deliver(&pending2, &ev_tx, &sid, version, &t),
+                        Err(e) => {
+                            let _ = ev_tx.send(SmpEvent {
+                                entity_id: Vec::new(),
+                                msg: Err(format!("bad block: {e:?}")),
+                            });
+                        }
+                    }
+                }
+            }
+            if let Ok(mut p) = pending2.lock() {
+                p.take();
+            }
+        });
+        Ok(Self {
+            writer: Mutex::new(session.writer),
+            pending,
+            events: Mutex::new(ev_rx),
+            tls: session.tls,
+            version,
+            server_key: agreement.server_key,
+            block_encryption,
+            timeout: config.timeout,
+            reader: reader_task,
+        })
+    }
+
+    /// The negotiated SMP version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The session id (`tls-unique`).
+    pub fn session_id(&self) -> &[u8] {
+        &self.tls.session_id
+    }
+
+    /// The TLS session details (ALPN, the relay's chain).
+    pub fn tls(&self) -> &TlsInfo {
+        &self.tls
+    }
+
+    /// Whether blocks are encrypted (v11+).
+    pub fn block_encryption(&self) -> bool {
+        self.block_encryption
+    }
+
+    /// The relay's verified session DH key (v7+), used for X25519 authenticators.
+    pub fn server_key(&self) -> Option<[u8; 32]> {
+        self.server_key
+    }
+
+    /// Encodes one transmission with a fresh correlation id: the bytes and the correlation id.
+    ///
+    /// # Errors
+    /// [`SmpClientError::NotSent`] `NO_AUTH` for an X25519 key without the relay's key,
+    /// [`SmpClientError::UnsupportedKey`].
+    pub fn encode_transmission(
+        &self,
+        key: Option<&AuthPrivateKey>,
+        entity_id: &[u8],
+        command: &SmpCommand,
+    ) -> Result<(Vec<u8>, Vec<u8>), SmpClientError> {
+        let corr_id = random_array::<24>()?.to_vec();
+        let params = TransmissionParams::smp(&self.tls.session_id, self.version);
+        let cmd = command.to_vec(self.version);
+        let fa = ForAuth::new(&params, &corr_id, entity_id, &cmd);
+        let auth = match key {
+            None => None,
+            Some(k) => Some(match k.key() {
+                PrivateKey::Ed25519(seed) => TransmissionAuth::Signature(Signature::Ed25519(
+                    sign_ed25519(seed, fa.for_auth()),
+                )),
+                PrivateKey::X25519(private) => {
+                    let server = self
+                        .server_key
+                        .filter(|_| self.version >= smp::AUTH_CMDS)
+                        .ok_or(SmpClientError::NotSent(TransportError::NoAuth))?;
+                    TransmissionAuth::Authenticator(cb_authenticate(
+                        &server,
+                        private,
+                        &cb_nonce(&corr_id),
+                        fa.for_auth(),
+                    ))
+                }
+                _ => return Err(SmpClientError::UnsupportedKey),
+            }),
+        };
+        let mut out = Vec::new();
+        fa.encode(params.service_auth, auth.as_ref(), None, &mut out);
+        Ok((out, corr_id))
+    }
+
+    /// Sends commands in one go (batched) and returns each reply; `ERR` is
+    /// [`SmpClientError::Server`].
+    ///
+    /// # Errors
+    /// [`SmpClientError::Closed`] or [`SmpClientError::Transport`] when nothing could be sent.
+    pub async fn send_commands(
+        &self,
+        commands: &[(Option<&AuthPrivateKey>, &[u8], &SmpCommand)],
+    ) -> Result<Vec<Result<BrokerMsg, SmpClientError>>, SmpClientError> {
+        let mut encoded = Vec::with_capacity(commands.len());
+        for (key, entity, cmd) in commands {
+            encoded.push(self.encode_transmission(*key, entity, cmd)?);
+        }
+        let mut rxs = Vec::with_capacity(encoded.len());
+        {
+            let mut p = self.pending.lock().map_err(|_| SmpClientError::Closed)?;
+            let map = p.as_mut().ok_or(SmpClientError::Closed)?;
+            for (_, corr) in &encoded {
+                let (tx, rx) = oneshot::channel();
+                map.insert(corr.clone(), tx);
+                rxs.push(Some(rx));
+            }
+        }
+        let ts: Vec<Vec<u8>> = encoded.iter().map(|(t, _)| t.clone()).collect();
+        let failed = {
+            let mut w = self.writer.lock().await;
+            match w.write_transmissions(&ts, true).await {
+                Ok(f) => f,
+                Err(e) => {
+                    self.forget(&encoded);
+                    return Err(e.into());
+                }
+            }
+        };
+        let mut out: Vec<Option<Result<BrokerMsg, SmpClientError>>> =
+            (0..encoded.len()).map(|_| None).collect();
+        for (i, e) in failed {
+            if let (Some(slot), Some(rx)) = (out.get_mut(i), rxs.get_mut(i)) {
+                *slot = Some(Err(SmpClientError::NotSent(e)));
+                *rx = None;
+                self.forget(&encoded[i..=i]);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        for (i, rx) in rxs.into_iter().enumerate() {
+            let Some(rx) = rx else { continue };
+            out[i] = Some(match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok((entity, msg))) => interpret(commands[i].1, entity, msg),
+                Ok(Err(_)) => Err(SmpClientError::Closed),
+                Err(_) => {
+                    self.forget(&encoded[i..=i]);
+                    Err(SmpClientError::Timeout)
+                }
+            });
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(SmpClientError::Closed)))
+            .collect())
+    }
+
+    fn forget(&self, ts: &[(Vec<u8>, Vec<u8>)]) {
+        if let Ok(mut p) = self.pending.lock() {
+            if let Some(m) = p.as_mut() {
+                for (_, c) in ts {
+                    m.remove(c);
+                }
+            }
+        }
+    }
+
+    /// Sends one command and returns the reply; `ERR` is [`SmpClientError::Server`].
+    ///
+    /// # Errors
+    /// As [`SmpClientError`].
+    pub async fn send_command(
+        &self,
+        key: Option<&AuthPrivateKey>,
+        entity_id: &[u8],
+        command: &SmpCommand,
+    ) -> Result<BrokerMsg, SmpClientError> {
+        self.send_commands(&[(key, entity_id, command)])
+            .await?
+            .pop()
+            .unwrap_or(Err(SmpClientError::Closed))
+    }
+
+    async fn ok_command(
+        &self,
+        key: &AuthPrivateKey,
+        entity: &[u8],
+        cmd: &SmpCommand,
+    ) -> Result<(), SmpClientError> {
+        match self.send_command(Some(key), entity, cmd).await? {
+            BrokerMsg::Ok | BrokerMsg::Sok { .. } => Ok(()),
+            r => Err(SmpClientError::UnexpectedResponse(Box::new(r))),
+        }
+    }
+
+    /// The next event (delivery) within the client's timeout.
+    ///
+    /// # Errors
+    /// [`SmpClientError::Timeout`], or [`SmpClientError::Closed`] when the connection ended.
+    pub async fn next_event(&self) -> Result<SmpEvent, SmpClientError> {
+        self.next_event_within(self.timeout).await
+    }
+
+    /// The next event within `timeout`.
+    ///
+    /// # Errors
+    /// As [`SmpClient::next_event`].
+    pub async fn next_event_within(&self, timeout: Duration) -> Result<SmpEvent, SmpClientError> {
+        let mut rx = self.events.lock().await;
+        match tokio::time::timeout(timeout, rx.recv()).await {
+            Ok(Some(e)) => Ok(e),
+            Ok(None) => Err(SmpClientError::Closed),
+            Err(_) => Err(SmpClientError::Timeout),
+        }
+    }
+
+    /// `PING` -> `PONG`.
+    ///
+    /// # Errors
+    /// As [`SmpClientError`].
+    pub async fn ping(&self) -> Result<(), SmpClientError> {
+        match self.send_command(None, b"", &SmpCommand::Ping).await? {
+            BrokerMsg::Pong => Ok(()),
+            r => Err(SmpClientError::UnexpectedResponse(Box::new(r))),
+        }
+    }
+
+    /// `NEW` -> `IDS`: creates a queue with fresh recipient keys (Ed25519 authorization).
+    /// A messaging queue (`sender_can_secure`, v9+) can be secured by the sender with `SKEY`.
+    ///
+    /// # Errors
+    /// As [`SmpClientError`].
+    pub async fn create_queue(
+        &self,
+        sub_mode: SubscriptionMode,
+        sender_can_secure: bool,
+    ) -> Result<RecipientQueue, SmpClientError> {
+        self.create_queue_with(sub_mode, sender_can_secure, None, None)
+            .await
+            .map(|(q, _)| q)
+    }
+
+    /// `NEW` with every option: basic auth, and notifier credentials created with the queue
+    /// (v17+; returned when the relay created them).
+    ///
+    /// # Errors
+    /// As [`SmpClientError`].
+    pub async fn create_queue_with(
+        &self,
+        sub_mode: SubscriptionMode,
+        sender_can_secure: bool,
+        basic_auth: Option<&[u8]>,
+        notifier_key: Option<AuthKeyPair>,
+    ) -> Result<(RecipientQueue, Option<NotifierCreds>), SmpClientError> {
+        let rcv_key = AuthKeyPair::ed25519()?;
+        let dh_keys = DhKeyPair::generate()?;
+        let ntf_dh = DhKeyPair::generate()?;
+        let req = NewQueueReq {
+            rcv_auth_key: rcv_key.public,
+            rcv_dh_key: dh_keys.public,
+            basic_auth: basic_auth.map(<[u8]>::to_vec),
+            sub_mode,
+            queue_req_data: Some(if sender_can_secure {
+                QueueReqData::Messaging(None)
+            } else {
+                QueueReqData::Contact(None)
+            }),
+            ntf_creds: notifier_key.as_ref().map(|k| NewNtfCreds {
+                notifier_key: k.public,
+                dh_key: ntf_dh.public,
+            }),
+        };
+        match self
+            .send_command(Some(&rcv_key.private), b"", &SmpCommand::New(Box::new(req)))
+            .await?
+        {
+            BrokerMsg::Ids(ids) => {
+                let ntf = match (ids.server_ntf_creds, notifier_key) {
+                    (Some(c), Some(k)) => Some(NotifierCreds {
+                        notifier_id: c.notifier_id,
+                        notifier_key: k,
+                        rcv_ntf_dh_secret: rcv_ntf_dh_secret(&c.dh_key, &ntf_dh.private),
+                    }),
+                    _ => None,
+                };
+                Ok((
+                    RecipientQueue {
+                        rcv_id: ids.rcv_id,
+                        snd_id: ids.snd_id,
+                        rcv_key,
+                        rcv_dh_secret: dh(&ids.rcv_public_dh_key.0, &dh_keys.private),
+                        queue_mode: ids.queue_mode,
+                    },
+                    ntf,
+                ))
+            }
+            r => Err(SmpClientError::UnexpectedResponse(Box::new(r))),
+        }
+    }
+
+    /// `KEY`: the recipient secures the queue with the sender's key.
+    ///
+    /// # Errors
+    /// As [`SmpClientError`].
+    pub async fn secure_queue(
+        &self,
+        q: &RecipientQueue,
+        sender_key: &AuthPublicKey,
+    ) -> Result<(), SmpClientError> {
+        self.ok_command(
+            &q.rcv_key.private,
+            &q.rcv_id,
+            &SmpCommand::Key {
+                sender_key: *sender_key,
+            },
+        )
+        .await
+    }
+
+    /// `SKEY`: the sender secures a messaging queue with its own key (v9+).
+    ///
+    /// # Errors
+    /// As [`SmpClientError`].
+    pub async fn secure_queue_sender(
+        &self,
+        snd_id: &[u8],
+        sender_key: &AuthKeyPair,
+    ) -> Result<(), SmpClientError> {
+        self.ok_command(
+            &sender_key.private,
+            snd_id,
+            &SmpCommand::Skey {
+                sender_key: sender_key.public,
+            },
+        )
+        .await
+    }
+
+    /// `NKEY` -> `NID`: enables notifications with a fresh notifier key and DH key.
+    ///
+    /// # Errors
+    /// As [`SmpClientError`].
+    pub async fn enable_notifications(
+        &self,
+        q: &RecipientQueue,
+    ) -> Result<NotifierCreds, SmpClientError> {
+        let notifier_key = AuthKeyPair::ed25519()?;
+        let dh_keys = DhKeyPair::generate()?;
+        let cmd = SmpCommand::Nkey {
+            notifier_key: notifier_key.public,
+            dh_key: dh_keys.public,
+        };
+        match self
+            .send_command(Some(&q.rcv_key.private), &q.rcv_id, &cmd)
+            .await?
+        {
+            BrokerMsg::Nid {
+                notifier_id,
+                dh_key,
+            } => Ok(NotifierCreds {
+                notifier_id,
+                notifier_key,
+                rcv_ntf_dh_secret: rcv_ntf_dh_secret(&dh_key, &dh_keys.private),
+            }),
+            r => Err(SmpClientError::UnexpectedResponse(Box::new(r))),
+        }
+    }
+
+    /// `NDEL`: disables notifications.
+    ///
+    /// # Errors
+    /// As [`SmpClientError`].
+    pub async fn disable_notifications(&self, q: &RecipientQueue) -> Result<(), SmpClientError> {
+        self.ok_command(&q.rcv_key.private, &q.rcv_id, &SmpCommand::Ndel)
+            .await
+    }
+
+    /// `SEND`: sends a message as the sender (`key` once the queue is secured).
+    ///
+    /// # Errors
+    /// As [`SmpClientError`].
+    pub async fn send_message(
+        &self,
+        snd_id: &[u8],
+        key: Option<&AuthPrivateKey>,
+        flags: MsgFlags,
+        body: &[u8],
+    ) -> Result<(), SmpClientError> {
+        let cmd = SmpCommand::Send {
+            flags,
+            body: body.to_vec(),
+        };
+        match self.send_command(key, snd_id, &cmd).await? {
+            BrokerMsg::Ok => Ok(()),
+            r => Err(SmpClientError::UnexpectedResponse(Box::new(r))),
+        }
+    }
+
+    /// `SUB`: subscribes to the queue (`OK`, or `SOK` from v16); the first message follows as
+    /// an [`SmpEvent`].
+    ///
+    /// # Errors
+    /// As [`SmpClientError`].
+    pub async fn subscribe(&self, q: &RecipientQueue) -> Result<(), SmpClientError> {
+        self.ok_command(&q.rcv_key.private, &q.rcv_id, &SmpCommand::Sub)
+            .await
+    }
+
+    /// `GET`: one message (id and decrypted body) or `None`.
+    ///
+    /// # Errors
+    /// As [`SmpClientError`].
+    pub async fn get_message(
+        &self,
+        q: &RecipientQueue,
+    ) -> Result<Option<(Vec<u8>, RcvMsgBody)>, SmpClientError> {
+        let r = self
+            .send_command(Some(&q.rcv_key.private), &q.rcv_id, &SmpCommand::Get)
+            .await?;
+        msg_or_ok(q, r)
+    }
+
+    /// `ACK`: acknowledges a delivered message; returns the next message when the relay
+    /// delivers it with the reply (after `SUB`).
+    ///
+    /// # Errors
+    /// As [`SmpClientError`] (`NO_MSG` when it was not delivered).
+    pub async fn ack(
+        &self,
+        q: &RecipientQueue,
+        msg_id: &[u8],
+    ) -> Result<Option<(Vec<u8>, RcvMsgBody)>, SmpClientError> {
+        let cmd = SmpCommand::Ack {
+            msg_id: msg_id.to_vec(),
+        };
+        let r = self
+            .send_command(Some(&q.rcv_key.private), &q.rcv_id, &cmd)
+            .await?;
+        msg_or_ok(q, r)
+    }
+
+    /// `OFF`: suspends the queue.
+    ///
+    /// # Errors
+    /// As [`SmpClientError`].
+    pub async fn suspend_queue(&self, q: &RecipientQueue) -> Result<(), SmpClientError> {
+        self.ok_command(&q.rcv_key.private, &q.rcv_id, &SmpCommand::Off)
+            .await
+    }
+
+    /// `DEL`: deletes the queue.
+    ///
+    /// # Errors
+    /// As [`SmpClientError`].
+    pub async fn delete_queue(&self, q: &RecipientQueue) -> Result<(), SmpClientError> {
+        self.ok_command(&q.rcv_key.private, &q.rcv_id, &SmpCommand::Del)
+            .await
+    }
+
+    /// `NSUB`: subscribes to the notifications of one queue (`OK`, or `SOK` from v16); `NMSG`,
+    /// `END` and `DELD` follow as [`SmpEvent`]s.
+    ///
+    /// # Errors
+    /// As [`SmpClientError`].
+    pub async fn subscribe_notifications(
+        &self,
+        notifier_id: &[u8],
+        notifier_key: &AuthPrivateKey,
+    ) -> Result<(), SmpClientError> {
+        self.ok_command(notifier_key, notifier_id, &SmpCommand::Nsub)
+            .await
+    }
+
+    /// `NSUB` for many queues in batches; one result per queue.
+    ///
+    /// # Errors
+    /// [`SmpClientError::Closed`] or [`SmpClientError::Transport`] when nothing could be sent.
+    pub async fn subscribe_notifications_many(
+        &self,
+        subs: &[(&[u8], &AuthPrivateKey)],
+    ) -> Result<Vec<Result<(), SmpClientError>>, SmpClientError> {
+        let cmds: Vec<(Option<&AuthPrivateKey>, &[u8], &SmpCommand)> = subs
+            .iter()
+            .map(|(id, k)| (Some(*k), *id, &SmpCommand::Nsub))
+            .collect();
+        Ok(self
+            .send_commands(&cmds)
+            .await?
+            .into_iter()
+            .map(|r| match r {
+                Ok(BrokerMsg::Ok | BrokerMsg::Sok { .. }) => Ok(()),
+                Ok(r) => Err(SmpClientError::UnexpectedResponse(Box::new(r))),
+                Err(e) => Err(e),
+            })
+            .collect())
+    }
+}
+
+fn msg_or_ok(
+    q: &RecipientQueue,
+    r: BrokerMsg,
+) -> Result<Option<(Vec<u8>, RcvMsgBody)>, SmpClientError> {
+    match r {
+        BrokerMsg::Ok => Ok(None),
+        BrokerMsg::Msg { msg_id, enc_body } => {
+            let body = decrypt_msg(&q.rcv_dh_secret, &msg_id, &enc_body)
+                .map_err(SmpClientError::Crypto)?;
+            Ok(Some((msg_id, body)))
+        }
+        r => Err(SmpClientError::UnexpectedResponse(Box::new(r))),
+    }
+}
+
+/// Routes one received transmission: a reply to its command, anything else to the events.
+fn deliver(
+    pending: &Pending,
+    events: &mpsc::UnboundedSender<SmpEvent>,
+    session_id: &[u8],
+    v: Version,
+    t: &[u8],
+) {
+    let params = TransmissionParams::smp(session_id, v);
+    let Ok(raw) = RawTransmission::decode(t, &params) else {
+        let _ = events.send(SmpEvent {
+            entity_id: Vec::new(),
+            msg: Err("bad transmission".into()),
+        });
+        return;
+    };
+    let msg = match raw.check_client(&params) {
+        Err(e) => Err(format!("transport error {e:?}")),
+        Ok(()) => BrokerMsg::decode(raw.command, v).map_err(|e| e.to_string()),
+    };
+    let tx = if raw.corr_id.is_empty() {
+        None
+    } else {
+        pending
+            .lock()
+            .ok()
+            .and_then(|mut p| p.as_mut().and_then(|m| m.remove(raw.corr_id)))
+    };
+    match tx {
+        Some(tx) => {
+            let _ = tx.send((raw.entity_id.to_vec(), msg));
+        }
+        None => {
+            let msg = msg.and_then(|m| {
+                m.check_credentials(raw.entity_id)
+                    .map(|()| m)
+                    .map_err(|e| format!("bad event credentials: {e:?}"))
+            });
+            let _ = events.send(SmpEvent {
+                entity_id: raw.entity_id.to_vec(),
+                msg,
+            });
+        }
+    }
+}
+
+/// A reply as the result of a command sent with `entity_id`.
+fn interpret(
+    entity_id: &[u8],
+    reply_entity: Vec<u8>,
+    msg: Result<BrokerMsg, String>,
+) -> Result<BrokerMsg, SmpClientError> {
+    let m = msg.map_err(SmpClientError::BadResponse)?;
+    if let BrokerMsg::Err { error } = m {
+        return Err(SmpClientError::Server(error));
+    }
+    if reply_entity != entity_id {
+        return Err(SmpClientError::UnexpectedResponse(Box::new(m)));
+    }
+    m.check_credentials(&reply_entity)
+        .map_err(|e| SmpClientError::BadResponse(format!("{e:?}")))?;
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpret_replies() {
+        assert!(matches!(
+            interpret(b"q", b"q".to_vec(), Ok(BrokerMsg::Ok)),
+            Ok(BrokerMsg::Ok)
+        ));
+        assert!(matches!(
+            interpret(b"q", b"r".to_vec(), Ok(BrokerMsg::Ok)),
+            Err(SmpClientError::UnexpectedResponse(ref b)) if **b == BrokerMsg::Ok
+        ));
+        assert!(matches!(
+            interpret(
+                b"q",
+                Vec::new(),
+                Ok(BrokerMsg::Err {
+                    error: ErrorType::Auth
+                })
+            ),
+            Err(SmpClientError::Server(ErrorType::Auth))
+        ));
+        // OK needs an entity id
+        assert!(matches!(
+            interpret(b"", Vec::new(), Ok(BrokerMsg::Ok)),
+            Err(SmpClientError::BadResponse(_))
+        ));
+        assert!(matches!(
+            interpret(b"q", b"q".to_vec(), Err("x".into())),
+            Err(SmpClientError::BadResponse(_))
+        ));
+    }
+
+    #[test]
+    fn key_pairs() {
+        let k = AuthKeyPair::ed25519().unwrap();
+        assert_eq!(
+            k.public.key().algorithm(),
+            smp_proto::keys::KeyAlgorithm::Ed25519
+        );
+        let x = AuthKeyPair::x25519().unwrap();
+        assert_eq!(
+            x.public.key().algorithm(),
+            smp_proto::keys::KeyAlgorithm::X25519
+        );
+        let a = DhKeyPair::generate().unwrap();
+        let b = DhKeyPair::generate().unwrap();
+        assert_eq!(
+            rcv_ntf_dh_secret(&a.public, &b.private),
+            rcv_ntf_dh_secret(&b.public, &a.private)
+        );
+    }
+}

@@ -1,0 +1,928 @@
+//! The relay core: transmissions of a connection in, transmissions to any connection out
+//! (the reference's `Server.hs` client processing, subscribers and notification delivery).
+//!
+//! ```text
+//! block  -> parse (RawTransmission) -> session/auth checks -> SmpCommand::decode
+//!        -> check_credentials -> verify authorization against the queue's key
+//!        -> execute -> Transmit (reply with the corr id; MSG/NMSG/END/DELD with an empty one)
+//! ```
+//!
+//! Subscriptions: one connection per queue receives `MSG` (`SUB`), one per notifier id
+//! receives `NMSG` (`NSUB`); a new subscriber from another connection sends `END` to the old
+//! one; deleting the queue (or its notifier credentials) sends `DELD` (`END` below v10, by the
+//! codec). Notifications of messages sent with the notification flag are delivered at once to
+//! the notifier subscriber, or kept (for [`RelayConfig::ntf_expiration`] seconds) and
+//! delivered in order on the next `NSUB`.
+
+use std::collections::{HashMap, HashSet};
+
+use rand_core::RngCore;
+use smp_proto::broker::{BrokerMsg, QueueIdsKeys, ServerNtfCreds};
+use smp_proto::command::{
+    NewQueueReq, Party, QueueMode, QueueReqData, SmpCommand, SubscriptionMode,
+};
+use smp_proto::crypto::{
+    dh, dummy_verify_authorization, verify_authorization, x25519_public, TransmissionAuth,
+};
+use smp_proto::error::DecodeErrorKind;
+use smp_proto::error_type::{CommandError, ErrorType, TransportError};
+use smp_proto::keys::{AuthPublicKey, X25519PublicKey};
+use smp_proto::message::{max_message_length, MsgFlags, NMsgMeta, RcvMsgBody};
+use smp_proto::transmission::{ForAuth, RawTransmission, TransmissionParams};
+use smp_proto::version::{smp, Version};
+
+use super::store::{NtfCreds, QueueId, QueueRec, QueueStatus, QueueStore, StoredMessage};
+
+/// A connection's id in the core.
+pub type ClientId = u64;
+
+/// Relay settings (the reference's `ServerConfig` subset).
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// Length of generated queue ids (24).
+    pub queue_id_bytes: usize,
+    /// Length of generated message ids (24).
+    pub msg_id_bytes: usize,
+    /// Messages a queue holds before the quota marker (128).
+    pub msg_queue_quota: usize,
+    /// Seconds an undelivered notification is kept (24 h).
+    pub ntf_expiration: i64,
+    /// Whether `NEW` is allowed.
+    pub allow_new_queues: bool,
+    /// The password `NEW` must carry, if any.
+    pub basic_auth: Option<Vec<u8>>,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            queue_id_bytes: 24,
+            msg_id_bytes: 24,
+            msg_queue_quota: 128,
+            ntf_expiration: 24 * 3600,
+            allow_new_queues: true,
+            basic_auth: None,
+        }
+    }
+}
+
+/// The negotiated parameters of a connection.
+#[derive(Clone, Debug)]
+pub struct SessionParams {
+    /// The SMP version.
+    pub version: Version,
+    /// The session id (`tls-unique`).
+    pub session_id: Vec<u8>,
+    /// The relay's session X25519 private key (verifies authenticators from v7).
+    pub server_private: Option<[u8; 32]>,
+}
+
+/// A transmission to send to a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The connection.
+    pub client: ClientId,
+    /// The correlation id (empty for deliveries and events).
+    pub corr_id: Vec<u8>,
+    /// The entity id.
+    pub entity_id: Vec<u8>,
+    /// The message.
+    pub msg: BrokerMsg,
+}
+
+/// A notification kept for a notifier id (`MsgNtf`).
+#[derive(Clone, Debug)]
+struct MsgNtf {
+    ts: i64,
+    nonce: [u8; 24],
+    enc_meta: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SubKind {
+    /// `SUB`: messages are pushed.
+    Server,
+    /// `GET` was used: no pushed messages, `SUB` prohibited.
+    Prohibit,
+}
+
+#[derive(Clone, Debug)]
+struct Sub {
+    kind: SubKind,
+    delivered: Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct Client {
+    params: SessionParams,
+    subs: HashMap<QueueId, Sub>,
+    ntf_subs: HashSet<QueueId>,
+}
+
+/// The relay: queue store, connections, subscribers and kept notifications.
+#[derive(Debug)]
+pub struct Relay<S, R> {
+    config: RelayConfig,
+    store: S,
+    rng: R,
+    clients: HashMap<ClientId, Client>,
+    queue_subscribers: HashMap<QueueId, ClientId>,
+    ntf_subscribers: HashMap<QueueId, ClientId>,
+    ntf_store: HashMap<QueueId, Vec<MsgNtf>>,
+    next_client: ClientId,
+}
+
+type Out = Vec<Transmit>;
+
+impl<S: QueueStore, R: RngCore> Relay<S, R> {
+    /// A relay over `store`, drawing keys, ids and nonces from `rng`.
+    pub fn new(config: RelayConfig, store: S, rng: R) -> Self {
+        Self {
+            config,
+            store,
+            rng,
+            clients: HashMap::new(),
+            queue_subscribers: HashMap::new(),
+            ntf_subscribers: HashMap::new(),
+            ntf_store: HashMap::new(),
+            next_client: 1,
+        }
+    }
+
+    /// The queue store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Number of notifications kept for notifier ids without a subscriber.
+    pub fn stored_notifications(&self) -> usize {
+        self.ntf_store.values().map(Vec::len).sum()
+    }
+
+    /// Registers a connection after its handshake.
+    pub fn connect(&mut self, params: SessionParams) -> ClientId {
+        let id = self.next_client;
+        self.next_client += 1;
+        self.clients.insert(
+            id,
+            Client {
+                params,
+                subs: HashMap::new(),
+                ntf_subs: HashSet::new(),
+            },
+        );
+        id
+    }
+
+    /// The parameters of a connection.
+    pub fn session(&self, client: ClientId) -> Option<&SessionParams> {
+        self.clients.get(&client).map(|c| &c.params)
+    }
+
+    /// Forgets a closed connection and its subscriptions (no `END` is sent).
+    pub fn disconnect(&mut self, client: ClientId) {
+        if let Some(c) = self.clients.remove(&client) {
+            for q in c.subs.keys() {
+                if self.queue_subscribers.get(q) == Some(&client) {
+                    self.queue_subscribers.remove(q);
+                }
+            }
+            for n in &c.ntf_subs {
+                if self.ntf_subscribers.get(n) == Some(&client) {
+                    self.ntf_subscribers.remove(n);
+                }
+            }
+        }
+    }
+
+    /// Drops kept notifications older than the expiration (`deleteExpiredNtfs`).
+    pub fn expire(&mut self, now: i64) -> usize {
+        let old = now - self.config.ntf_expiration;
+        let mut n = 0;
+        self.ntf_store.retain(|_, v| {
+            let before = v.len();
+            v.retain(|x| x.ts >= old);
+            n += before - v.len();
+            !v.is_empty()
+        });
+        n
+    }
+
+    /// Processes the transmissions of one received block of `client` at Unix time `now`.
+    /// `items` are the block's transmissions, or the transport error of a malformed block.
+    pub fn handle_block(
+        &mut self,
+        client: ClientId,
+        now: i64,
+        items: &[Result<Vec<u8>, TransportError>],
+    ) -> Out {
+        let mut out = Vec::new();
+        for item in items {
+            match item {
+                Ok(t) => self.handle_transmission(client, now, t, &mut out),
+                Err(e) => out.push(reply(client, b"", b"", err_transport(*e))),
+            }
+        }
+        out
+    }
+
+    /// Processes one transmission (as sent: authorization, then the rest).
+    pub fn handle_transmission(&mut self, client: ClientId, now: i64, bytes: &[u8], out: &mut Out) {
+        let Some(params) = self.clients.get(&client).map(|c| c.params.clone()) else {
+            return;
+        };
+        let v = params.version;
+        let tp = TransmissionParams::smp(&params.session_id, v);
+        let raw = match RawTransmission::decode(bytes, &tp) {
+            Ok(raw) => raw,
+            Err(_) => return out.push(reply(client, b"", b"", ErrorType::Block.into())),
+        };
+        let corr = raw.corr_id;
+        let ent = raw.entity_id;
+        let auth = match raw.check(&tp) {
+            Ok(a) => a,
+            Err(TransportError::Session) => {
+                return out.push(reply(client, corr, b"", ErrorType::Session.into()))
+            }
+            Err(_) => return out.push(reply(client, corr, b"", ErrorType::Block.into())),
+        };
+        let cmd = match SmpCommand::decode(raw.command, v) {
+            Ok(c) => c,
+            Err(e) => {
+                let ce = if e.kind == DecodeErrorKind::UnknownTag {
+                    CommandError::Unknown
+                } else {
+                    CommandError::Syntax
+                };
+                return out.push(reply(client, corr, ent, ErrorType::Cmd(ce).into()));
+            }
+        };
+        if let Err(e) = cmd.check_credentials(auth.is_some(), ent) {
+            return out.push(reply(client, corr, ent, e.into()));
+        }
+        let server_private = params.server_private.filter(|_| v >= smp::AUTH_CMDS);
+        let authorized = raw.authorized();
+        let ctx = Ctx {
+            client,
+            corr,
+            ent,
+            auth: auth.as_ref(),
+            authorized: &authorized,
+            server_private: server_private.as_ref(),
+            has_service_sig: raw.service_signature.is_some(),
+            version: v,
+            now,
+        };
+        match self.verify(&ctx, &cmd) {
+            Ok(rid) => self.process(&ctx, cmd, rid, out),
+            Err(e) => out.push(reply(client, corr, ent, e.into())),
+        }
+    }
+
+    /// `verifyTransmission`: the queue the command is for, if it is authorized.
+    fn verify(&self, ctx: &Ctx<'_>, cmd: &SmpCommand) -> Result<Option<QueueId>, ErrorType> {
+        // no client services here: any service signature is refused
+        if ctx.has_service_sig {
+            return Err(ErrorType::Service);
+        }
+        let verify = |k: &AuthPublicKey| {
+            verify_authorization(
+                ctx.auth,
+                k.key(),
+                ctx.authorized,
+                ctx.corr,
+                ctx.server_private,
+            )
+        };
+        let dummy = || {
+            let _ =
+                dummy_verify_authorization(ctx.auth, ctx.authorized, ctx.corr, ctx.server_private);
+            Err(ErrorType::Auth)
+        };
+        let party = cmd.party();
+        let q = match party {
+            Party::Creator => {
+                let SmpCommand::New(req) = cmd else {
+                    return Err(ErrorType::Internal);
+                };
+                return if verify(&req.rcv_auth_key) {
+                    Ok(None)
+                } else {
+                    Err(ErrorType::Auth)
+                };
+            }
+            Party::IdleClient => return Ok(None),
+            Party::NotifierService => return Err(ErrorType::Service),
+            _ => match self.store.find(party, ctx.ent) {
+                Some(rid) => rid,
+                None => return dummy(),
+            },
+        };
+        let Some(rec) = self.store.queue(&q) else {
+            return dummy();
+        };
+        let ok = match (party, cmd) {
+            (Party::Recipient, _) => rec.recipient_keys.iter().any(verify),
+            (Party::Sender, SmpCommand::Skey { sender_key }) => {
+                let allowed = rec.queue_mode == Some(QueueMode::Messaging)
+                    && rec.sender_key.as_ref().is_none_or(|k| k == sender_key);
+                if !allowed {
+                    return dummy();
+                }
+                verify(sender_key)
+            }
+            (Party::Sender, _) => match &rec.sender_key {
+                Some(k) => verify(k),
+                None => ctx.auth.is_none(),
+            },
+            (Party::Notifier, _) => match &rec.notifier {
+                Some(n) => verify(&n.notifier_key),
+                None => return dummy(),
+            },
+            _ => false,
+        };
+        if ok {
+            Ok(Some(q))
+        } else {
+            Err(ErrorType::Auth)
+        }
+    }
+
+    fn process(&mut self, ctx: &Ctx<'_>, cmd: SmpCommand, rid: Option<QueueId>, out: &mut Out) {
+        let (client, corr, ent) = (ctx.client, ctx.corr, ctx.ent);
+        let rid = match (cmd, rid) {
+            (SmpCommand::Ping, _) => return out.push(reply(client, corr, b"", BrokerMsg::Pong)),
+            (SmpCommand::New(req), _) => {
+                let r = self.create_queue(ctx, *req, out);
+                return out.push(reply(client, corr, ent, r));
+            }
+            (cmd, Some(rid)) => (cmd, rid),
+            (_, None) => return out.push(reply(client, corr, ent, ErrorType::Internal.into())),
+        };
+        let (cmd, rid) = rid;
+        let r = match cmd {
+            SmpCommand::Sub => return self.subscribe(ctx, &rid, out),
+            SmpCommand::Get => self.get_message(ctx, &rid),
+            SmpCommand::Ack { msg_id } => self.ack(ctx, &rid, &msg_id),
+            SmpCommand::Key { sender_key } => ok_or(self.store.secure_queue(&rid, sender_key)),
+            SmpCommand::Skey { sender_key } => {
+                let messaging = self
+                    .store
+                    .queue(&rid)
+                    .is_some_and(|q| q.queue_mode == Some(QueueMode::Messaging));
+                if messaging {
+                    ok_or(self.store.secure_queue(&rid, sender_key))
+                } else {
+                    ErrorType::Auth.into()
+                }
+            }
+            SmpCommand::Nkey {
+                notifier_key,
+                dh_key,
+            } => self.add_notifier(ctx, &rid, notifier_key, dh_key, out),
+            SmpCommand::Ndel => match self.store.delete_notifier(&rid) {
+                Ok(Some(n)) => {
+                    self.notifier_deleted(client, &n.notifier_id, out);
+                    BrokerMsg::Ok
+                }
+                Ok(None) => BrokerMsg::Ok,
+                Err(e) => e.into(),
+            },
+            SmpCommand::Off => ok_or(self.store.suspend_queue(&rid)),
+            SmpCommand::Del => self.delete_queue(ctx, &rid, out),
+            SmpCommand::Send { flags, body } => {
+                // the reply goes before the deliveries this message causes
+                let mut deliveries = Vec::new();
+                let r = self.send_message(ctx, &rid, flags, body, &mut deliveries);
+                out.push(reply(client, corr, ent, r));
+                out.extend(deliveries);
+                return;
+            }
+            SmpCommand::Nsub => return self.subscribe_notifications(ctx, &rid, out),
+            _ => ErrorType::Internal.into(),
+        };
+        out.push(reply(client, corr, ent, r));
+    }
+}
+
+/// The parts of a transmission the command handlers need.
+struct Ctx<'a> {
+    client: ClientId,
+    corr: &'a [u8],
+    ent: &'a [u8],
+    auth: Option<&'a TransmissionAuth>,
+    authorized: &'a [u8],
+    server_private: Option<&'a [u8; 32]>,
+    has_service_sig: bool,
+    version: Version,
+    now: i64,
+}
+
+fn reply(client: ClientId, corr: &[u8], ent: &[u8], msg: BrokerMsg) -> Transmit {
+    Transmit {
+        client,
+        corr_id: corr.to_vec(),
+        entity_id: ent.to_vec(),
+        msg,
+    }
+}
+
+fn err_transport(e: TransportError) -> BrokerMsg {
+    match e {
+        TransportError::LargeMsg => ErrorType::LargeMsg.into(),
+        _ => ErrorType::Block.into(),
+    }
+}
+
+fn ok_or(r: Result<(), ErrorType>) -> BrokerMsg {
+    match r {
+        Ok(()) => BrokerMsg::Ok,
+        Err(e) => e.into(),
+    }
+}
+
+/// SHA3-384 of the correlation id, first 24 bytes: the sender id a client may choose.
+fn client_sender_id(corr_id: &[u8]) -> Vec<u8> {
+    use sha3::Digest;
+    sha3::Sha3_384::digest(corr_id)[..24].to_vec()
+}
+
+impl<S: QueueStore, R: RngCore> Relay<S, R> {
+    fn random_id(&mut self, n: usize) -> Vec<u8> {
+        let mut b = vec![0u8; n];
+        self.rng.fill_bytes(&mut b);
+        b
+    }
+
+    fn key_pair(&mut self) -> ([u8; 32], X25519PublicKey) {
+        let mut k = [0u8; 32];
+        self.rng.fill_bytes(&mut k);
+        let public = X25519PublicKey(x25519_public(&k));
+        (k, public)
+    }
+
+    fn is_connected(&self, c: ClientId) -> bool {
+        self.clients.contains_key(&c)
+    }
+
+    /// `NEW` (`createQueue`).
+    fn create_queue(&mut self, ctx: &Ctx<'_>, req: NewQueueReq, out: &mut Out) -> BrokerMsg {
+        let allowed = self.config.allow_new_queues
+            && self
+                .config
+                .basic_auth
+                .as_ref()
+                .is_none_or(|a| req.basic_auth.as_ref() == Some(a));
+        if !allowed {
+            return ErrorType::Auth.into();
+        }
+        let (private, rcv_public_dh_key) = self.key_pair();
+        let rcv_dh_secret = dh(&req.rcv_dh_key.0, &private);
+        let ntf_keys = req.ntf_creds.as_ref().map(|c| {
+            let (p, public) = self.key_pair();
+            (c.notifier_key, dh(&c.dh_key.0, &p), public)
+        });
+        let queue_mode = req.queue_req_data.as_ref().map(QueueReqData::mode);
+        let id_len = self.config.queue_id_bytes;
+        for _ in 0..3 {
+            let (sender_id, client_ids, link) = match &req.queue_req_data {
+                Some(QueueReqData::Messaging(Some(l))) => {
+                    let link_id = self.random_id(id_len);
+                    (l.sender_id.clone(), true, Some((link_id, l.data.clone())))
+                }
+                Some(QueueReqData::Contact(Some(c))) => (
+                    c.link.sender_id.clone(),
+                    true,
+                    Some((c.link_id.clone(), c.link.data.clone())),
+                ),
+                _ => (self.random_id(id_len), false, None),
+            };
+            if client_ids && sender_id != client_sender_id(ctx.corr) {
+                return ErrorType::Cmd(CommandError::Prohibited).into();
+            }
+            let rcv_id = self.random_id(id_len);
+            let ntf = ntf_keys.map(|(notifier_key, secret, public)| {
+                let notifier_id = self.random_id(id_len);
+                (
+                    NtfCreds {
+                        notifier_id: notifier_id.clone(),
+                        notifier_key,
+                        rcv_ntf_dh_secret: secret,
+                    },
+                    ServerNtfCreds {
+                        notifier_id,
+                        dh_key: public,
+                    },
+                )
+            });
+            let link_id = link.as_ref().map(|(l, _)| l.clone());
+            let rec = QueueRec {
+                sender_id: sender_id.clone(),
+                recipient_keys: vec![req.rcv_auth_key],
+                rcv_dh_secret,
+                sender_key: None,
+                queue_mode,
+                link,
+                notifier: ntf.as_ref().map(|(c, _)| c.clone()),
+                status: QueueStatus::Active,
+            };
+            match self.store.add_queue(&rcv_id, rec) {
+                Err(ErrorType::Duplicate) if client_ids => return ErrorType::Auth.into(),
+                Err(ErrorType::Duplicate) => continue,
+                Err(e) => return e.into(),
+                Ok(()) => {
+                    if req.sub_mode == SubscriptionMode::Subscribe {
+                        self.add_queue_subscriber(ctx.client, &rcv_id, out);
+                    }
+                    return BrokerMsg::Ids(QueueIdsKeys {
+                        rcv_id,
+                        snd_id: sender_id,
+                        rcv_public_dh_key,
+                        queue_mode,
+                        link_id,
+                        service_id: None,
+                        server_ntf_creds: ntf.map(|(_, s)| s),
+                    });
+                }
+            }
+        }
+        ErrorType::Internal.into()
+    }
+
+    /// Makes `client` the queue's subscriber, ending the previous one's subscription.
+    fn add_queue_subscriber(&mut self, client: ClientId, rid: &[u8], out: &mut Out) {
+        if let Some(c) = self.clients.get_mut(&client) {
+            c.subs.insert(
+                rid.to_vec(),
+                Sub {
+                    kind: SubKind::Server,
+                    delivered: None,
+                },
+            );
+        }
+        if let Some(prev) = self.queue_subscribers.insert(rid.to_vec(), client) {
+            if prev != client {
+                if let Some(p) = self.clients.get_mut(&prev) {
+                    p.subs.remove(rid);
+                    out.push(reply(prev, b"", rid, BrokerMsg::End));
+                }
+            }
+        }
+    }
+
+    fn encrypt_msg(&self, rid: &[u8], msg: &StoredMessage) -> BrokerMsg {
+        let Some(q) = self.store.queue(rid) else {
+            return ErrorType::Internal.into();
+        };
+        let body = match msg {
+            StoredMessage::Message {
+                msg_ts,
+                msg_flags,
+                body,
+                ..
+            } => RcvMsgBody::Message {
+                msg_ts: *msg_ts,
+                msg_flags: *msg_flags,
+                body: body.clone(),
+            },
+            StoredMessage::Quota { msg_ts, .. } => RcvMsgBody::Quota { msg_ts: *msg_ts },
+        };
+        match body.encrypt(&q.rcv_dh_secret, msg.msg_id()) {
+            Ok(enc_body) => BrokerMsg::Msg {
+                msg_id: msg.msg_id().to_vec(),
+                enc_body,
+            },
+            Err(_) => ErrorType::Internal.into(),
+        }
+    }
+
+    fn set_delivered(&mut self, client: ClientId, rid: &[u8], msg_id: Option<Vec<u8>>) {
+        if let Some(s) = self
+            .clients
+            .get_mut(&client)
+            .and_then(|c| c.subs.get_mut(rid))
+        {
+            s.delivered = msg_id;
+        }
+    }
+
+    /// `SUB` (`subscribeQueueAndDeliver`): `SOK` (`OK` below v16), then the first message.
+    fn subscribe(&mut self, ctx: &Ctx<'_>, rid: &[u8], out: &mut Out) {
+        let (client, corr, ent) = (ctx.client, ctx.corr, ctx.ent);
+        let existing = self
+            .clients
+            .get(&client)
+            .and_then(|c| c.subs.get(rid))
+            .map(|s| s.kind);
+        match existing {
+            Some(SubKind::Prohibit) => {
+                return out.push(reply(
+                    client,
+                    corr,
+                    ent,
+                    ErrorType::Cmd(CommandError::Prohibited).into(),
+                ))
+            }
+            Some(SubKind::Server) => self.set_delivered(client, rid, None),
+            None => {
+                let mut ends = Vec::new();
+                self.add_queue_subscriber(client, rid, &mut ends);
+                out.extend(ends);
+            }
+        }
+        out.push(reply(
+            client,
+            corr,
+            ent,
+            BrokerMsg::Sok { service_id: None },
+        ));
+        if let Some(msg) = self.store.peek_msg(rid).cloned() {
+            let m = self.encrypt_msg(rid, &msg);
+            self.set_delivered(client, rid, Some(msg.msg_id().to_vec()));
+            out.push(reply(client, b"", ent, m));
+        }
+    }
+
+    /// `GET`: the first message as the reply, or `OK`; not allowed while subscribed.
+    fn get_message(&mut self, ctx: &Ctx<'_>, rid: &[u8]) -> BrokerMsg {
+        let client = ctx.client;
+        let Some(c) = self.clients.get_mut(&client) else {
+            return ErrorType::Internal.into();
+        };
+        match c.subs.get(rid).map(|s| s.kind) {
+            Some(SubKind::Server) => return ErrorType::Cmd(CommandError::Prohibited).into(),
+            Some(SubKind::Prohibit) => {}
+            None => {
+                c.subs.insert(
+                    rid.to_vec(),
+                    Sub {
+                        kind: SubKind::Prohibit,
+                        delivered: None,
+                    },
+                );
+            }
+        }
+        match self.store.peek_msg(rid).cloned() {
+            Some(msg) => {
+                let m = self.encrypt_msg(rid, &msg);
+                self.set_delivered(client, rid, Some(msg.msg_id().to_vec()));
+                m
+            }
+            None => BrokerMsg::Ok,
+        }
+    }
+
+    /// `ACK` (`acknowledgeMsg`): deletes the delivered message; the reply is the next message
+    /// (after `SUB`) or `OK`; `NO_MSG` when that message was not delivered.
+    fn ack(&mut self, ctx: &Ctx<'_>, rid: &[u8], msg_id: &[u8]) -> BrokerMsg {
+        let client = ctx.client;
+        let Some(sub) = self
+            .clients
+            .get_mut(&client)
+            .and_then(|c| c.subs.get_mut(rid))
+        else {
+            return ErrorType::NoMsg.into();
+        };
+        match &sub.delivered {
+            Some(d) if d == msg_id || msg_id.is_empty() => {}
+            _ => return ErrorType::NoMsg.into(),
+        }
+        let delivered = sub.delivered.take().unwrap_or_default();
+        let kind = sub.kind;
+        let del_id = if msg_id.is_empty() {
+            delivered
+        } else {
+            msg_id.to_vec()
+        };
+        let _ = self.store.del_msg(rid, &del_id);
+        if kind == SubKind::Prohibit {
+            return BrokerMsg::Ok;
+        }
+        match self.store.peek_msg(rid).cloned() {
+            Some(next) => {
+                let m = self.encrypt_msg(rid, &next);
+                self.set_delivered(client, rid, Some(next.msg_id().to_vec()));
+                m
+            }
+            None => BrokerMsg::Ok,
+        }
+    }
+
+    /// `NKEY` (`addQueueNotifier_`): new notifier id and relay DH key; replaced credentials
+    /// end their subscription with `DELD`.
+    fn add_notifier(
+        &mut self,
+        ctx: &Ctx<'_>,
+        rid: &[u8],
+        notifier_key: AuthPublicKey,
+        dh_key: X25519PublicKey,
+        out: &mut Out,
+    ) -> BrokerMsg {
+        let (private, public) = self.key_pair();
+        let secret = dh(&dh_key.0, &private);
+        for _ in 0..3 {
+            let notifier_id = self.random_id(self.config.queue_id_bytes);
+            let creds = NtfCreds {
+                notifier_id: notifier_id.clone(),
+                notifier_key,
+                rcv_ntf_dh_secret: secret,
+            };
+            match self.store.add_notifier(rid, creds) {
+                Err(ErrorType::Duplicate) => continue,
+                Err(e) => return e.into(),
+                Ok(old) => {
+                    if let Some(o) = old {
+                        self.notifier_deleted(ctx.client, &o.notifier_id, out);
+                    }
+                    return BrokerMsg::Nid {
+                        notifier_id,
+                        dh_key: public,
+                    };
+                }
+            }
+        }
+        ErrorType::Internal.into()
+    }
+
+    /// The notifier id is gone: its kept notifications are dropped and its subscriber on
+    /// another connection gets `DELD` (`CSDeleted`).
+    fn notifier_deleted(&mut self, client: ClientId, nid: &[u8], out: &mut Out) {
+        self.ntf_store.remove(nid);
+        if let Some(sub) = self.ntf_subscribers.remove(nid) {
+            if let Some(c) = self.clients.get_mut(&sub) {
+                c.ntf_subs.remove(nid);
+                if sub != client {
+                    out.push(reply(sub, b"", nid, BrokerMsg::Deld));
+                }
+            }
+        }
+    }
+
+    /// `DEL` (`delQueueAndMsgs`).
+    fn delete_queue(&mut self, ctx: &Ctx<'_>, rid: &[u8], out: &mut Out) -> BrokerMsg {
+        match self.store.delete_queue(rid) {
+            Ok(rec) => {
+                if let Some(c) = self.clients.get_mut(&ctx.client) {
+                    c.subs.remove(rid);
+                }
+                if let Some(sub) = self.queue_subscribers.remove(rid) {
+                    if sub != ctx.client {
+                        if let Some(c) = self.clients.get_mut(&sub) {
+                            c.subs.remove(rid);
+                            out.push(reply(sub, b"", rid, BrokerMsg::Deld));
+                        }
+                    }
+                }
+                if let Some(n) = rec.notifier {
+                    self.notifier_deleted(ctx.client, &n.notifier_id, out);
+                }
+                BrokerMsg::Ok
+            }
+            Err(e) => e.into(),
+        }
+    }
+
+    /// `SEND` (`sendMessage`): stores the message, delivers it to a waiting subscriber, and
+    /// with the notification flag sends or keeps `NMSG` for the notifier.
+    fn send_message(
+        &mut self,
+        ctx: &Ctx<'_>,
+        rid: &[u8],
+        flags: MsgFlags,
+        body: Vec<u8>,
+        out: &mut Out,
+    ) -> BrokerMsg {
+        if body.len() > max_message_length(ctx.version) {
+            return ErrorType::LargeMsg.into();
+        }
+        let Some(q) = self.store.queue(rid) else {
+            return ErrorType::Internal.into();
+        };
+        if q.status == QueueStatus::Off {
+            return ErrorType::Auth.into();
+        }
+        let secured_messaging = q.queue_mode != Some(QueueMode::Contact) && q.sender_key.is_some();
+        let drop_link = q.link.is_some() && secured_messaging;
+        let notifier = q.notifier.clone();
+        if drop_link {
+            let _ = self.store.delete_link(rid);
+        }
+        let msg_id = self.random_id(self.config.msg_id_bytes);
+        let msg = StoredMessage::Message {
+            msg_id: msg_id.clone(),
+            msg_ts: ctx.now,
+            msg_flags: flags,
+            body,
+        };
+        match self.store.write_msg(rid, msg, self.config.msg_queue_quota) {
+            Err(e) => e.into(),
+            Ok(None) => ErrorType::Quota.into(),
+            Ok(Some((msg, was_empty))) => {
+                if was_empty {
+                    self.try_deliver(rid, &msg, out);
+                }
+                if flags.notification {
+                    if let Some(n) = notifier {
+                        self.enqueue_notification(&n, &msg_id, ctx.now, out);
+                    }
+                }
+                BrokerMsg::Ok
+            }
+        }
+    }
+
+    /// `tryDeliverMessage`: to the subscriber, when nothing unacknowledged was delivered.
+    fn try_deliver(&mut self, rid: &[u8], msg: &StoredMessage, out: &mut Out) {
+        let Some(&sub) = self.queue_subscribers.get(rid) else {
+            return;
+        };
+        let ready = self
+            .clients
+            .get(&sub)
+            .and_then(|c| c.subs.get(rid))
+            .is_some_and(|s| s.kind == SubKind::Server && s.delivered.is_none());
+        if ready {
+            let m = self.encrypt_msg(rid, msg);
+            self.set_delivered(sub, rid, Some(msg.msg_id().to_vec()));
+            out.push(reply(sub, b"", rid, m));
+        }
+    }
+
+    /// `enqueueNotification`: `NMsgMeta` encrypted with the notifier DH secret, padded to 128,
+    /// random nonce; sent to the notifier subscriber or kept.
+    fn enqueue_notification(&mut self, n: &NtfCreds, msg_id: &[u8], ts: i64, out: &mut Out) {
+        let mut nonce = [0u8; 24];
+        self.rng.fill_bytes(&mut nonce);
+        let meta = NMsgMeta {
+            msg_id: msg_id.to_vec(),
+            msg_ts: ts,
+        };
+        // as the reference, a metadata that does not fit gives an empty encryption
+        let enc_meta = meta
+            .encrypt(&n.rcv_ntf_dh_secret, &nonce)
+            .unwrap_or_default();
+        match self.ntf_subscribers.get(&n.notifier_id) {
+            Some(&sub) if self.is_connected(sub) => out.push(reply(
+                sub,
+                b"",
+                &n.notifier_id,
+                BrokerMsg::Nmsg { nonce, enc_meta },
+            )),
+            _ => self
+                .ntf_store
+                .entry(n.notifier_id.clone())
+                .or_default()
+                .push(MsgNtf {
+                    ts,
+                    nonce,
+                    enc_meta,
+                }),
+        }
+    }
+
+    /// `NSUB` (`subscribeNotifications`): `SOK` (`OK` below v16), `END` to the previous
+    /// subscriber, then the kept notifications, oldest first.
+    fn subscribe_notifications(&mut self, ctx: &Ctx<'_>, nid_rid: &[u8], out: &mut Out) {
+        let (client, corr, nid) = (ctx.client, ctx.corr, ctx.ent);
+        let _ = nid_rid;
+        if let Some(c) = self.clients.get_mut(&client) {
+            c.ntf_subs.insert(nid.to_vec());
+        }
+        if let Some(prev) = self.ntf_subscribers.insert(nid.to_vec(), client) {
+            if prev != client {
+                if let Some(p) = self.clients.get_mut(&prev) {
+                    p.ntf_subs.remove(nid);
+                    out.push(reply(prev, b"", nid, BrokerMsg::End));
+                }
+            }
+        }
+        out.push(reply(
+            client,
+            corr,
+            nid,
+            BrokerMsg::Sok { service_id: None },
+        ));
+        self.expire(ctx.now);
+        for n in self.ntf_store.remove(nid).unwrap_or_default() {
+            out.push(reply(
+                client,
+                b"",
+                nid,
+                BrokerMsg::Nmsg {
+                    nonce: n.nonce,
+                    enc_meta: n.enc_meta,
+                },
+            ));
+        }
+    }
+}
+
+/// Encodes a server transmission for a connection (`encodeTransmission`, no authorization).
+pub fn encode_transmit(params: &SessionParams, t: &Transmit) -> Vec<u8> {
+    let tp = TransmissionParams::smp(&params.session_id, params.version);
+    let cmd = t.msg.to_vec(params.version);
+    let fa = ForAuth::new(&tp, &t.corr_id, &t.entity_id, &cmd);
+    let mut out = Vec::with_capacity(cmd.len() + 64);
+    fa.encode(tp.service_auth, None, None, &mut out);
+    out
+}

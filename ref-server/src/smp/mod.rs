@@ -1,0 +1,22 @@
+//! A thin reference SMP relay: enough of the SimpleX Messaging Protocol for the notification
+//! path (queues, messages, notifier credentials, `NSUB`/`NMSG`), as a sans-IO core and a tokio
+//! shell.
+//!
+//! - [`store`]: the [`QueueStore`] trait and the in-memory [`MemQueueStore`];
+//! - [`core`]: [`Relay`]: transmissions of a connection in, [`Transmit`]s to any connection
+//!   out; time and randomness are passed in;
+//! - [`server`]: the TLS listener ([`SmpRelayServer`]): ALPN `smp/1`, the SMP handshake with
+//!   block encryption from v11, 16384-byte blocks, batches.
+//!
+//! Versions: SMP v6-18 (the reference's whole range); see [`server::SUPPORTED`].
+
+pub mod core;
+pub mod server;
+pub mod store;
+
+pub use self::core::{encode_transmit, ClientId, Relay, RelayConfig, SessionParams, Transmit};
+pub use self::server::{SmpRelayServer, SUPPORTED};
+pub use self::store::{MemQueueStore, NtfCreds, QueueRec, QueueStatus, QueueStore, StoredMessage};
+
+#[cfg(test)]
+mod tests;

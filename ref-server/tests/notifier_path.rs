@@ -1,0 +1,258 @@
+//! The whole notification path over real TLS on loopback: a recipient creates a queue on the
+//! SMP relay and enables notifications (`NKEY` -> `NID`), registers a token with the
+//! notification server and subscribes the queue (`SNEW`); the server's SMP subscriber sends
+//! `NSUB`; a sender's `SEND` makes the relay send `NMSG`; the server pushes it to the mock APNS;
+//! the device decrypts the list and the metadata, and the recipient fetches the message.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ntf_proto::command::{NewNtfSubscription, NewNtfToken, NtfEntityId};
+use ntf_proto::queue::SmpQueueNtf;
+use ntf_proto::subscription::NtfSubStatus;
+use ntf_proto::token::{DeviceToken, PushProvider};
+use ref_client::client::{NtfClient, NtfClientConfig};
+use ref_client::device::{Device, DevicePush};
+use ref_client::smp::{decrypt_nmsg, NotifierCreds, RecipientQueue, SmpClient, SmpClientConfig};
+use ref_server::apns::mock::{MockApns, MockConfig};
+use ref_server::apns::{ApnsClient, ApnsConfig, ApnsSigningKey, PushClients};
+use ref_server::server::shell::{self, RunningServer, ShellConfig};
+use ref_server::server::subscriber::SubscriberConfig;
+use ref_server::smp::core::RelayConfig;
+use ref_server::smp::server::SmpRelayServer;
+use ref_transport::{random_array, ServerCredentials, TlsServerConfig};
+use smp_proto::command::SubscriptionMode;
+use smp_proto::crypto::{ed25519_public, x25519_public};
+use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
+use smp_proto::message::{MsgFlags, RcvMsgBody};
+use smp_proto::server::{SmpServer, TransportHost};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A TCP forwarder between the notification server and the relay, so a test can cut the
+/// network and restore it.
+struct Cut {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+fn forward(listener: TcpListener, to: SocketAddr) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((mut a, _)) = listener.accept().await {
+            conns.spawn(async move {
+                if let Ok(mut b) = TcpStream::connect(to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                }
+            });
+        }
+    })
+}
+
+impl Cut {
+    async fn new(to: SocketAddr) -> Self {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        Self { addr, task: forward(l, to) }
+    }
+
+    /// Drops every forwarded connection and refuses new ones until `restore`.
+    fn cut(&self) {
+        self.task.abort();
+    }
+
+    async fn restore(&mut self, to: SocketAddr) {
+        // the port is free again once the aborted listener is dropped
+        let mut tries = 0;
+        let l = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(_) if tries < 50 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("cannot rebind {}: {e}", self.addr),
+            }
+        };
+        self.task = forward(l, to);
+    }
+}
+
+struct Env {
+    relay: SmpRelayServer,
+    relay_addr: SocketAddr,
+    cut: Cut,
+    ntf: RunningServer,
+    mock: MockApns,
+}
+
+async fn start() -> Env {
+    let (_, relay_creds) = ServerCredentials::generate("127.0.0.1").unwrap();
+    let relay = SmpRelayServer::new(&relay_creds, RelayConfig::default()).unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay_addr = l.local_addr().unwrap();
+    tokio::spawn(relay.clone().run(l));
+    let cut = Cut::new(relay_addr).await;
+
+    let key = ApnsSigningKey::generate().unwrap();
+    let mock = MockApns::start(MockConfig::default()).await.unwrap();
+    let push = PushClients { test: Some(ApnsClient::new(mock.endpoint(), ApnsConfig::default(), key).unwrap()), ..PushClients::default() };
+    let (_ca, creds) = ServerCredentials::generate("127.0.0.1").unwrap();
+    let tls = TlsServerConfig::new(&creds, &[b"ntf/1"]).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let subscriber = SubscriberConfig { min_backoff: Duration::from_millis(50), max_backoff: Duration::from_millis(400), ..SubscriberConfig::default() };
+    let config = ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), subscriber: Some(subscriber) };
+    let ntf = shell::start(listener, config, ref_server::ntf::Config::default(), ref_server::ntf::MemStore::new()).unwrap();
+    Env { relay, relay_addr, cut, ntf, mock }
+}
+
+/// The app: a queue with notifications enabled, a verified token and a subscription.
+struct App {
+    smp: SmpClient,
+    ntf: NtfClient,
+    queue: RecipientQueue,
+    creds: NotifierCreds,
+    key: AuthPrivateKey,
+    token_text: String,
+    device: Device,
+    sub_id: NtfEntityId,
+}
+
+impl Env {
+    /// The relay's address as the notification server reaches it (through the cut).
+    fn relay_server(&self) -> SmpServer {
+        SmpServer::new(vec![TransportHost::Ipv4([127, 0, 0, 1])], self.cut.addr.port().to_string(), self.relay.key_hash()).unwrap()
+    }
+
+    async fn app(&self) -> App {
+        let smp = SmpClient::connect_addr(self.relay_addr, &self.relay.key_hash(), &SmpClientConfig::default()).await.unwrap();
+        // not subscribed: the app fetches with GET after a push, as the iOS notification extension does
+        let queue = smp.create_queue(SubscriptionMode::OnlyCreate, true).await.unwrap();
+        let creds = smp.enable_notifications(&queue).await.unwrap();
+
+        let ntf = NtfClient::connect_addr(self.ntf.addr, &self.ntf.key_hash, &NtfClientConfig::default()).await.unwrap();
+        let seed = random_array::<32>().unwrap();
+        let key = AuthPrivateKey::new(PrivateKey::Ed25519(seed)).unwrap();
+        let dh_private = random_array::<32>().unwrap();
+        let token_text: String = random_array::<32>().unwrap().iter().map(|b| format!("{b:02x}")).collect();
+        let token = DeviceToken::new(PushProvider::ApnsTest, token_text.clone().into_bytes()).unwrap();
+        let new_token = NewNtfToken {
+            token,
+            verify_key: AuthPublicKey::new(PublicKey::Ed25519(ed25519_public(&seed))).unwrap(),
+            dh_key: X25519PublicKey(x25519_public(&dh_private)),
+        };
+        let (token_id, server_dh) = ntf.tnew(&key, new_token).await.unwrap();
+        let device = Device::from_idtkn(&dh_private, &PublicKey::X25519(server_dh.0)).unwrap();
+        let push = tokio::time::timeout(WAIT, self.mock.next_push_for(&token_text)).await.unwrap();
+        let DevicePush::Verification(code) = device.receive(&push.body).unwrap() else { panic!("not a verification push") };
+        ntf.tvfy(&key, &token_id, code).await.unwrap();
+
+        let sub = NewNtfSubscription {
+            token_id: token_id.clone(),
+            queue: SmpQueueNtf::new(self.relay_server(), creds.notifier_id.clone()).unwrap(),
+            notifier_key: creds.notifier_key.private.clone(),
+        };
+        let sub_id = ntf.snew(&key, sub).await.unwrap();
+        let app = App { smp, ntf, queue, creds, key, token_text, device, sub_id };
+        app.wait_sub(NtfSubStatus::Active).await;
+        app
+    }
+}
+
+impl App {
+    async fn wait_sub(&self, want: NtfSubStatus) {
+        for _ in 0..300 {
+            if self.ntf.schk(&self.key, &self.sub_id).await.unwrap() == want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("subscription never reached {want}: {}", self.ntf.schk(&self.key, &self.sub_id).await.unwrap());
+    }
+
+    async fn send(&self, body: &[u8], notification: bool) {
+        self.smp.send_message(&self.queue.snd_id, None, MsgFlags { notification }, body).await.unwrap();
+    }
+
+    /// Waits for the message push and checks it end to end: the list decrypts on the device,
+    /// its item names our queue, its metadata decrypts to the id of the message the recipient
+    /// then receives.
+    async fn expect_notified(&self, env: &Env, body: &[u8]) {
+        let push = tokio::time::timeout(WAIT, env.mock.next_push_for(&self.token_text)).await.expect("no message push");
+        assert_eq!(push.header("apns-push-type"), Some("alert"));
+        let DevicePush::Messages(list) = self.device.receive(&push.body).unwrap() else { panic!("not a message push") };
+        let item = list.messages().last().unwrap().clone();
+        assert_eq!(item.queue.notifier_id(), self.creds.notifier_id.as_slice());
+        let meta = decrypt_nmsg(&self.creds.rcv_ntf_dh_secret, &item.nonce, item.enc_meta()).unwrap();
+        let (msg_id, msg) = self.smp.get_message(&self.queue).await.unwrap().expect("a message");
+        assert_eq!(meta.msg_id, msg_id, "the notification names the message");
+        match msg {
+            RcvMsgBody::Message { body: b, msg_ts, .. } => {
+                assert_eq!(b, body);
+                assert_eq!(msg_ts, meta.msg_ts);
+            }
+            other => panic!("{other:?}"),
+        }
+        let _ = self.smp.ack(&self.queue, &msg_id).await.unwrap();
+    }
+
+    async fn expect_no_push(&self, env: &Env) {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        while let Some(p) = env.mock.try_next_push() {
+            assert_ne!(p.token, self.token_text, "unexpected push");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_with_notification_flag_is_pushed_and_decrypted() {
+    let env = start().await;
+    let app = env.app().await;
+    app.send(b"hello", true).await;
+    app.expect_notified(&env, b"hello").await;
+    // a message without the notification flag sends no push
+    app.send(b"quiet", false).await;
+    app.expect_no_push(&env).await;
+    let (id, _) = app.smp.get_message(&app.queue).await.unwrap().expect("the quiet message");
+    app.smp.ack(&app.queue, &id).await.unwrap();
+    env.ntf.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_cut_then_resubscribed_and_notified() {
+    let mut env = start().await;
+    let app = env.app().await;
+    env.cut.cut();
+    // the subscriber notices (ping or closed connection) and reports INACTIVE
+    app.wait_sub(NtfSubStatus::Inactive).await;
+    // a message sent meanwhile is kept by the relay and delivered on NSUB
+    app.send(b"while cut", true).await;
+    env.cut.restore(env.relay_addr).await;
+    app.wait_sub(NtfSubStatus::Active).await;
+    app.expect_notified(&env, b"while cut").await;
+    app.send(b"after", true).await;
+    app.expect_notified(&env, b"after").await;
+    env.ntf.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_queue_reports_deleted() {
+    let env = start().await;
+    let app = env.app().await;
+    app.smp.delete_queue(&app.queue).await.unwrap();
+    app.wait_sub(NtfSubStatus::Deleted).await;
+    env.ntf.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ndel_stops_notifications() {
+    let env = start().await;
+    let app = env.app().await;
+    app.smp.disable_notifications(&app.queue).await.unwrap();
+    app.send(b"after NDEL", true).await;
+    app.expect_no_push(&env).await;
+    env.ntf.shutdown().await;
+}

@@ -105,6 +105,10 @@ impl TransportHost {
                 return Err(r.error(kind, "transport host"));
             }
         };
+        // the binary form carries a host as short bytes: a longer text host could not be sent
+        if n > 255 {
+            return Err(r.error(DecodeErrorKind::BadLength, "transport host of at most 255 bytes"));
+        }
         r.take(n, "transport host")?;
         Ok(host)
     }
@@ -1030,6 +1034,16 @@ mod arb {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rejects_text_host_over_255_bytes() {
+        // found by fuzzing: a longer host parsed from text wrapped its length byte in binary
+        assert_eq!(TransportHost::parse(&[b'a'; 256]).unwrap_err().kind, DecodeErrorKind::BadLength);
+        assert!(TransportHost::parse(&[b'a'; 255]).is_ok());
+        let mut t = b"smp://AQ==@".to_vec();
+        t.extend_from_slice(&[b'a'; 256]);
+        assert!(SmpServer::parse_text(&t).is_err());
+    }
+
     use super::*;
     use alloc::vec;
 

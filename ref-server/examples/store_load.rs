@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release -p ref-server --example store_load -- --subs 100000 --relays 10
 //!     [--backend sqlite|postgres] [--tokens N] [--dir DIR] [--pg-url URL] [--sample N]
+//!     [--load-sync full|normal]
 //! ```
 //!
 //! Phases: (1) `--sample` durable single-call `add_subscription`s (one transaction and sync
@@ -28,6 +29,36 @@ use smp_proto::crypto::ed25519_public;
 use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey};
 use smp_proto::server::{KeyHash, SmpServer, TransportHost};
 
+/// Heap bytes held by an effect: the sizes of its allocations, plus 16 bytes of allocator
+/// overhead per allocation (glibc malloc's chunk header and rounding, approximately).
+fn heap_of(e: &Effect) -> usize {
+    let vec = |cap: usize| if cap == 0 { 0 } else { cap + 16 };
+    match e {
+        Effect::SmpSubscribe {
+            subscription_id,
+            queue,
+            ..
+        } => {
+            let srv = &queue.server;
+            let hosts: usize = srv
+                .hosts()
+                .iter()
+                .map(|h| match h {
+                    TransportHost::Domain(d) | TransportHost::Onion(d) => vec(d.capacity()),
+                    _ => 0,
+                })
+                .sum();
+            vec(subscription_id.as_bytes().len())
+                + vec(std::mem::size_of_val(srv.hosts()))
+                + hosts
+                + vec(srv.port().len())
+                + vec(srv.key_hash().as_bytes().len())
+                + vec(queue.notifier_id().len())
+        }
+        _ => 0,
+    }
+}
+
 struct Args {
     subs: usize,
     relays: usize,
@@ -38,6 +69,7 @@ struct Args {
     sample: usize,
     phase: String,
     schema: String,
+    load_sync: Synchronous,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -52,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
         sample: 1000,
         phase: "all".into(),
         schema: format!("ntf_load_{}", std::process::id()),
+        load_sync: Synchronous::Full,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -67,6 +100,13 @@ fn parse_args() -> Result<Args, String> {
             "--pg-url" => a.pg_url = v,
             "--phase" => a.phase = v,
             "--schema" => a.schema = v,
+            "--load-sync" => {
+                a.load_sync = match v.as_str() {
+                    "full" => Synchronous::Full,
+                    "normal" => Synchronous::Normal,
+                    _ => return Err(format!("{k}: full or normal")),
+                }
+            }
             _ => return Err(format!("unknown option {k}")),
         }
     }
@@ -141,6 +181,7 @@ fn subscription(
     }
 }
 
+#[allow(clippy::large_enum_variant)]
 enum Any {
     Sqlite(SqliteStore),
     Pg(PgStore),
@@ -219,10 +260,10 @@ fn insert(a: &Args) {
 fn load(a: &Args) {
     let rss0 = rss_bytes();
     let t = Instant::now();
-    let store = open(a, Synchronous::Full);
+    let store = open(a, a.load_sync);
     let opened = t.elapsed();
     let rng = ChaCha20Rng::seed_from_u64(2);
-    let (effects, n_sub, rss1, rss2, e) = match store {
+    let (effects, n_sub, rss1, rss2, e, heap) = match store {
         Any::Sqlite(s) => {
             let rss1 = rss_bytes();
             let mut core = NtfServerCore::new(Config::default(), s, rng, 0);
@@ -233,7 +274,11 @@ fn load(a: &Args) {
                 .filter(|x| matches!(x, Effect::SmpSubscribe { .. }))
                 .count();
             let rss2 = rss_bytes();
-            (effects.len(), n, rss1, rss2, e)
+            let heap: usize = effects
+                .iter()
+                .map(|x| std::mem::size_of::<Effect>() + heap_of(x))
+                .sum();
+            (effects.len(), n, rss1, rss2, e, heap)
         }
         Any::Pg(s) => {
             let rss1 = rss_bytes();
@@ -245,7 +290,11 @@ fn load(a: &Args) {
                 .filter(|x| matches!(x, Effect::SmpSubscribe { .. }))
                 .count();
             let rss2 = rss_bytes();
-            (effects.len(), n, rss1, rss2, e)
+            let heap: usize = effects
+                .iter()
+                .map(|x| std::mem::size_of::<Effect>() + heap_of(x))
+                .sum();
+            (effects.len(), n, rss1, rss2, e, heap)
         }
     };
     println!(
@@ -255,11 +304,14 @@ fn load(a: &Args) {
     );
     println!(
         "memory: RSS before open {:.1} MiB, after open {:.1} MiB, after load {:.1} MiB; \
-         {:.0} bytes per loaded subscription",
+         RSS: {:.0} bytes per loaded subscription (with SQLite's page cache); heap held by the loaded \
+         effects (estimated from their allocations): {:.1} MiB = {:.0} bytes per subscription",
         rss0 as f64 / 1048576.0,
         rss1 as f64 / 1048576.0,
         rss2 as f64 / 1048576.0,
-        rss2.saturating_sub(rss1) as f64 / n_sub.max(1) as f64
+        rss2.saturating_sub(rss1) as f64 / n_sub.max(1) as f64,
+        heap as f64 / 1048576.0,
+        heap as f64 / n_sub.max(1) as f64
     );
 }
 

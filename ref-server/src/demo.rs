@@ -78,7 +78,7 @@ pub async fn run() -> anyhow::Result<()> {
     std::fs::write(dir.path().join("apns-mock-ca.pem"), mock.ca_pem())?;
 
     let server = s
-        .time("ntf-server initialised and started (in-memory store)", async {
+        .time("ntf-server initialised and started (SQLite store in a temp dir)", async {
             let port = free_port()?;
             crate::server::init(dir.path(), "127.0.0.1", port)?;
             let mut config = Config::load(dir.path())?;

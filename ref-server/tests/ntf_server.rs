@@ -254,11 +254,13 @@ async fn trpl_sends_a_new_verification_to_the_new_token() {
     c.tvfy(&reg.key, &id, code).await.unwrap();
     let newer = Reg::new(true);
     c.trpl(&reg.key, &id, newer.token.clone()).await.unwrap();
-    assert_eq!(c.tchk(&reg.key, &id).await.unwrap(), NtfTknStatus::Registered);
+    // REGISTERED again (no longer ACTIVE), then CONFIRMED once the new push is accepted
+    assert_ne!(c.tchk(&reg.key, &id).await.unwrap(), NtfTknStatus::Active);
     let push = tokio::time::timeout(Duration::from_secs(10), env.mock.next_push_for(&newer.token_text())).await.unwrap();
     assert_eq!(push.path, format!("/3/device/{}", newer.token_text()));
     let body: serde_json::Value = serde_json::from_slice(&push.body).unwrap();
     assert!(body["notificationData"]["verification"].is_string(), "{body}");
+    wait_status(&c, &reg, &id, NtfTknStatus::Confirmed).await;
     env.server.shutdown().await;
 }
 
@@ -280,4 +282,67 @@ async fn init_writes_a_loadable_server_directory() {
     std::fs::write(dir.path().join("ntf-server.toml"), "garbage = [").unwrap();
     let e = ref_server::server::run(dir.path()).await.err().unwrap().to_string();
     assert!(e.contains("bad configuration"), "{e}");
+}
+
+/// Registers and verifies a token and subscribes a queue on the server in `dir`, restarts the
+/// server, and finds both again with the same keys.
+async fn survives_restart(dir: &std::path::Path) {
+    let server = ref_server::server::run(dir).await.unwrap();
+    let c = NtfClient::connect_addr(server.addr, &server.key_hash, &NtfClientConfig::default()).await.unwrap();
+    let reg = Reg::new(true);
+    // AN (null) tokens: accepted by the provider without a mock
+    let reg = Reg { token: DeviceToken::new(PushProvider::ApnsNull, reg.token.token().to_vec()).unwrap(), ..reg };
+    let (id, _) = c.tnew(&reg.key, reg.new_token()).await.unwrap();
+    wait_status(&c, &reg, &id, NtfTknStatus::Confirmed).await;
+    let notifier = AuthPrivateKey::new(PrivateKey::Ed25519(random_array::<32>().unwrap())).unwrap();
+    let sub = NewNtfSubscription { token_id: id.clone(), queue: queue(), notifier_key: notifier };
+    // not ACTIVE yet: no subscriptions (the code came in a push we did not read; ACTIVE is not needed here)
+    assert_eq!(server_error(c.snew(&reg.key, sub).await.unwrap_err()), ErrorType::Auth);
+    drop(c);
+    let kh = server.key_hash.clone();
+    let port = server.addr.port();
+    server.shutdown().await;
+
+    let server = ref_server::server::run(dir).await.unwrap();
+    assert_eq!(server.key_hash, kh);
+    let c = NtfClient::connect_addr(std::net::SocketAddr::from(([127, 0, 0, 1], port)), &kh, &NtfClientConfig::default()).await.unwrap();
+    assert_eq!(c.tchk(&reg.key, &id).await.unwrap(), NtfTknStatus::Confirmed);
+    c.tdel(&reg.key, &id).await.unwrap();
+    server.shutdown().await;
+}
+
+fn configure(dir: &std::path::Path, edit: impl FnOnce(&mut ref_server::server::config::Config)) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    ref_server::server::init(dir, "127.0.0.1", port).unwrap();
+    let mut config = ref_server::server::config::Config::load(dir).unwrap();
+    config.server.listen = [127, 0, 0, 1].into();
+    edit(&mut config);
+    config.save(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    configure(dir.path(), |_| {});
+    survives_restart(dir.path()).await;
+    assert!(dir.path().join("ntf-store.db").exists());
+}
+
+/// Needs PostgreSQL: `NTF_TEST_PG_URL` (the CI script sets it to the local server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_survives_restart() {
+    let Ok(url) = std::env::var("NTF_TEST_PG_URL") else {
+        eprintln!("SKIPPED postgres_store_survives_restart: NTF_TEST_PG_URL is not set");
+        return;
+    };
+    let schema = format!("ntf_srv_test_{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    configure(dir.path(), |c| {
+        c.store.backend = ref_server::server::config::StoreBackend::Postgres;
+        c.store.url = url.clone();
+        c.store.schema = schema.clone();
+    });
+    survives_restart(dir.path()).await;
+    let pg = ref_server::store::postgres::PgConfig::new(url).with_schema(schema);
+    tokio::task::spawn_blocking(move || ref_server::store::postgres::PgStore::open(pg).unwrap().drop_schema().unwrap()).await.unwrap();
 }

@@ -14,7 +14,10 @@
 //! listen = "0.0.0.0"          # bind address
 //!
 //! [store]
-//! backend = "memory"          # "memory"
+//! backend = "sqlite"          # "sqlite" (DIR/ntf-store.db), "postgres" (url, schema), "memory"
+//! # path = "ntf-store.db"     # sqlite file, relative to DIR
+//! # url = "postgresql://postgres@127.0.0.1:5432/ntf"   # postgres
+//! # schema = "ntf_server"
 //!
 //! [apns]                      # Apple providers (AP, AD); key also from APNS_KEY_FILE / APNS_KEY_ID
 //! topic = "chat.simplex.app"
@@ -71,20 +74,47 @@ fn default_listen() -> IpAddr {
 }
 
 /// `[store]`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
     /// Which backend.
     #[serde(default)]
     pub backend: StoreBackend,
+    /// The SQLite file, relative to the server directory.
+    #[serde(default = "default_db_path")]
+    pub path: PathBuf,
+    /// The PostgreSQL connection string (`postgres` backend).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    /// The PostgreSQL schema (`postgres` backend; the reference's `ntf_server`).
+    #[serde(default = "default_schema")]
+    pub schema: String,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self { backend: StoreBackend::default(), path: default_db_path(), url: String::new(), schema: default_schema() }
+    }
+}
+
+fn default_db_path() -> PathBuf {
+    PathBuf::from("ntf-store.db")
+}
+
+fn default_schema() -> String {
+    crate::store::postgres::DEFAULT_SCHEMA.into()
 }
 
 /// Storage backends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreBackend {
-    /// In memory: everything is lost on restart.
+    /// SQLite in the server directory: durable, no setup (the default).
     #[default]
+    Sqlite,
+    /// PostgreSQL with the reference's `ntf_server` schema.
+    Postgres,
+    /// In memory: everything is lost on restart.
     Memory,
 }
 

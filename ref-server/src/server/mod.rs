@@ -14,6 +14,8 @@ use ref_transport::{ServerCredentials, TlsServerConfig};
 use tokio::net::TcpListener;
 
 use crate::apns::{ApnsClient, ApnsConfig, ApnsEndpoint, ApnsSigningKey, CaSource, PushClients};
+use crate::store::postgres::{PgConfig, PgStore};
+use crate::store::sqlite::SqliteStore;
 use config::{Config, StoreBackend};
 
 /// ALPN offered by the notification server.
@@ -82,8 +84,21 @@ pub async fn run(dir: &Path) -> anyhow::Result<shell::RunningServer> {
     let addr = config.listen_addr();
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (port in use?)"))?;
     let shell_config = shell::ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), subscriber: Some(subscriber::SubscriberConfig::default()) };
+    let core = crate::ntf::Config::default();
     let server = match config.store.backend {
-        StoreBackend::Memory => shell::start(listener, shell_config, crate::ntf::Config::default(), crate::ntf::MemStore::new())?,
+        StoreBackend::Sqlite => {
+            let path = dir.join(&config.store.path);
+            let store = SqliteStore::open(&path).map_err(|e| anyhow::anyhow!("store {}: {e:?}", path.display()))?;
+            shell::start(listener, shell_config, core, store)?
+        }
+        StoreBackend::Postgres => {
+            anyhow::ensure!(!config.store.url.is_empty(), "[store] backend = \"postgres\" needs url");
+            let pg = PgConfig::new(config.store.url.clone()).with_schema(config.store.schema.clone());
+            // the postgres client is synchronous: open it off the async runtime
+            let store = tokio::task::spawn_blocking(move || PgStore::open(pg)).await?.map_err(|e| anyhow::anyhow!("PostgreSQL store: {e:?}"))?;
+            shell::start(listener, shell_config, core, store)?
+        }
+        StoreBackend::Memory => shell::start(listener, shell_config, core, crate::ntf::MemStore::new())?,
     };
     Ok(server)
 }

@@ -60,9 +60,15 @@ struct Shared<S: Store> {
 }
 
 impl<S: Store> Shared<S> {
-    fn core(&self) -> std::sync::MutexGuard<'_, NtfServerCore<S, ChaCha20Rng>> {
-        // a panic while holding the lock would be a bug in the core; keep serving the others
-        self.core.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Runs `f` on the core. Store calls may block (an fsync, a PostgreSQL round trip through
+    /// the synchronous client), so the worker thread is handed over to the runtime meanwhile
+    /// (`block_in_place`; the shell needs the multi-threaded runtime).
+    fn with_core<T>(&self, f: impl FnOnce(&mut NtfServerCore<S, ChaCha20Rng>) -> T) -> T {
+        tokio::task::block_in_place(|| {
+            // a panic while holding the lock would be a bug in the core; keep serving the others
+            let mut core = self.core.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut core)
+        })
     }
 
     async fn dispatch(&self, effects: Vec<Effect>) {
@@ -154,7 +160,7 @@ pub fn start<S: Store + Send + 'static>(
         let sink: EventSink = Arc::new(move |event| {
             let shared = core.clone();
             Box::pin(async move {
-                let effects = shared.core().smp_event(unix_now(), event);
+                let effects = shared.with_core(|c| c.smp_event(unix_now(), event));
                 match effects {
                     Ok(effects) => shared.dispatch(effects).await,
                     Err(e) => warn!("SMP event: {e:?}"),
@@ -228,8 +234,7 @@ async fn client<S: Store + Send + 'static>(
         };
         let mut out = Vec::with_capacity(items.len());
         let mut effects = Vec::new();
-        {
-            let mut core = shared.core();
+        shared.with_core(|core| {
             let now = unix_now();
             for item in items {
                 let response = match item {
@@ -243,7 +248,7 @@ async fn client<S: Store + Send + 'static>(
                 };
                 out.push(response.to_bytes(&params));
             }
-        }
+        });
         for (i, e) in session.writer.write_transmissions(&out, batch).await? {
             warn!("response {i} not sent: {e:?}");
         }
@@ -264,7 +269,7 @@ async fn push_worker<S: Store + Send + 'static>(
         tokio::spawn(async move {
             let outcome = deliver(&*provider, &job).await;
             let kind = job.notification.kind();
-            let result = shared.core().push_result(unix_now(), &job.token.id, kind, outcome);
+            let result = shared.with_core(|c| c.push_result(unix_now(), &job.token.id, kind, outcome));
             if let Err(e) = result {
                 warn!("recording push result: {e:?}");
             }
@@ -294,10 +299,10 @@ async fn deliver(provider: &dyn PushProviderClient, job: &PushJob) -> PushOutcom
 /// Runs the periodic sweep when due.
 async fn ticker<S: Store + Send + 'static>(shared: Arc<Shared<S>>) {
     loop {
-        let due = shared.core().next_tick();
+        let due = shared.with_core(|c| c.next_tick());
         let wait = (due - unix_now()).clamp(1, 3600) as u64;
         tokio::time::sleep(Duration::from_secs(wait)).await;
-        let effects = shared.core().tick(unix_now());
+        let effects = shared.with_core(|c| c.tick(unix_now()));
         match effects {
             Ok(effects) => shared.dispatch(effects).await,
             Err(e) => warn!("periodic sweep: {e:?}"),
@@ -307,7 +312,7 @@ async fn ticker<S: Store + Send + 'static>(shared: Arc<Shared<S>>) {
 
 /// At start: subscribe everything that should be active.
 async fn resubscribe<S: Store + Send + 'static>(shared: Arc<Shared<S>>) {
-    let effects = shared.core().resubscribe();
+    let effects = shared.with_core(|c| c.resubscribe());
     match effects {
         Ok(effects) => {
             info!("resubscribing {} subscriptions", effects.len());

@@ -50,6 +50,9 @@ pub struct SqliteConfig {
     pub synchronous: Synchronous,
     /// How long a statement waits for a lock held by another connection.
     pub busy_timeout: Duration,
+    /// The page cache size in KiB (`PRAGMA cache_size=-N`; SQLite's default is 2 MiB, too
+    /// small for random access to a large subscriptions table).
+    pub cache_kib: u32,
 }
 
 impl Default for SqliteConfig {
@@ -57,6 +60,7 @@ impl Default for SqliteConfig {
         Self {
             synchronous: Synchronous::Full,
             busy_timeout: Duration::from_secs(5),
+            cache_kib: 64 * 1024,
         }
     }
 }
@@ -301,7 +305,8 @@ impl SqliteStore {
             Synchronous::Normal => "NORMAL",
         };
         conn.execute_batch(&format!(
-            "PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
+            "PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA cache_size=-{};",
+            config.cache_kib
         ))
         .map_err(db)?;
         conn.set_prepared_statement_cache_capacity(64);

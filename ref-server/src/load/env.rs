@@ -1,0 +1,145 @@
+//! The services a load run or a fault test needs, all on `127.0.0.1`: the mock APNS, an SMP
+//! relay (whose listener can be killed and restarted on the same state and port) and the
+//! notification server over a chosen store.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ref_transport::{ServerCredentials, TlsServerConfig};
+use smp_proto::server::{SmpServer, TransportHost};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::apns::mock::{MockApns, MockConfig};
+use crate::apns::{ApnsClient, ApnsConfig, ApnsSigningKey, PushClients};
+use crate::ntf::Store;
+use crate::server::shell::{self, RunningServer, ShellConfig};
+use crate::server::subscriber::SubscriberConfig;
+use crate::smp::core::RelayConfig;
+use crate::smp::server::SmpRelayServer;
+
+/// An in-process SMP relay whose listener task can be stopped and started again on the same
+/// queues and port (a relay restart that keeps its store).
+pub struct Relay {
+    /// The relay (queues and connections); clones share the state.
+    pub server: SmpRelayServer,
+    /// The bound address.
+    pub addr: SocketAddr,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Relay {
+    /// Starts a relay with fresh credentials on a free loopback port.
+    ///
+    /// # Errors
+    /// Credentials, TLS or bind failures.
+    pub async fn start() -> anyhow::Result<Self> {
+        let (_, creds) = ServerCredentials::generate("127.0.0.1")?;
+        let server = SmpRelayServer::new(&creds, RelayConfig::default())?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = Some(tokio::spawn(server.clone().run(listener)));
+        Ok(Self { server, addr, task })
+    }
+
+    /// The `smp://` address of the relay on loopback.
+    pub fn smp_server(&self) -> SmpServer {
+        loopback_smp(self.addr.port(), &self.server)
+    }
+
+    /// Stops accepting: the listener task is aborted (its connections keep running until
+    /// their peers close them; use [`Relay::kill`] to end them too).
+    pub async fn stop_listener(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    /// Kills the relay's network side: the listener task is aborted and every open
+    /// connection is dropped; queues and stored notifications stay.
+    pub async fn kill(&mut self) {
+        self.stop_listener().await;
+        self.server.drop_connections();
+    }
+
+    /// Starts accepting again on the same port and state.
+    ///
+    /// # Errors
+    /// When the port cannot be bound within about two seconds.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop_listener().await;
+        let mut last = None;
+        for _ in 0..100 {
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => {
+                    self.task = Some(tokio::spawn(self.server.clone().run(l)));
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(anyhow::anyhow!("cannot rebind {}: {last:?}", self.addr))
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// The `smp://<key hash>@127.0.0.1:<port>` address of `server`.
+pub fn loopback_smp(port: u16, server: &SmpRelayServer) -> SmpServer {
+    // a single IPv4 host and a numeric port always make a valid address
+    SmpServer::new(vec![TransportHost::Ipv4([127, 0, 0, 1])], port.to_string(), server.key_hash())
+        .unwrap_or_else(|| unreachable!("loopback address is valid"))
+}
+
+/// Push clients whose test provider is `mock`.
+///
+/// # Errors
+/// Key generation or client setup failures.
+pub fn mock_push(mock: &MockApns) -> anyhow::Result<PushClients> {
+    let key = ApnsSigningKey::generate().map_err(|e| anyhow::anyhow!("signing key: {e}"))?;
+    Ok(PushClients { test: Some(ApnsClient::new(mock.endpoint(), ApnsConfig::default(), key)?), ..PushClients::default() })
+}
+
+/// Starts the mock APNS.
+///
+/// # Errors
+/// Bind or certificate failures.
+pub async fn start_mock() -> anyhow::Result<MockApns> {
+    Ok(MockApns::start(MockConfig::default()).await?)
+}
+
+/// Starts a notification server on a free loopback port (`addr`: a given one) pushing to
+/// `mock`, with a subscriber that reconnects quickly (50 ms backoff up to 1 s).
+///
+/// # Errors
+/// Bind, TLS or push client failures.
+pub async fn start_ntf<S: Store + Send + 'static>(
+    mock: &MockApns,
+    store: S,
+    addr: Option<SocketAddr>,
+) -> anyhow::Result<RunningServer> {
+    let (_ca, creds) = ServerCredentials::generate("127.0.0.1")?;
+    let tls = TlsServerConfig::new(&creds, &[crate::server::ALPN_NTF])?;
+    let listener = TcpListener::bind(addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))).await?;
+    let subscriber = SubscriberConfig {
+        min_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_secs(1),
+        ..SubscriberConfig::default()
+    };
+    let config = ShellConfig {
+        tls,
+        versions: ntf_proto::version::SUPPORTED,
+        push: Arc::new(mock_push(mock)?),
+        subscriber: Some(subscriber),
+    };
+    Ok(shell::start(listener, config, crate::ntf::Config::default(), store)?)
+}

@@ -396,6 +396,7 @@ fn unsubscribe(queues: Vec<SmpQueueNtf>) -> impl Iterator<Item = Effect> {
 /// [`push_result`](Self::push_result), [`smp_event`](Self::smp_event),
 /// [`tick`](Self::tick) and [`resubscribe`](Self::resubscribe). Outputs: responses and
 /// [`Effect`]s.
+#[derive(Clone)]
 pub struct NtfServerCore<S, R> {
     config: Config,
     store: S,

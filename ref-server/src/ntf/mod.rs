@@ -9,6 +9,8 @@
 //! the same under a simulated clock and a seeded RNG as in the server.
 
 pub mod core;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod store;
 
 #[cfg(test)]

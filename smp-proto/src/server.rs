@@ -900,7 +900,15 @@ mod json {
         }
         let mut b = Vec::new();
         string_to_latin1(s, &mut b);
-        TransportHost::parse(&b).map_err(E::custom)
+        TransportHost::parse(&b).or_else(|e| {
+            // the text form writes IPv4-mapped and -compatible IPv6 addresses dotted
+            // (`::ffff:10.0.0.1`), which the protocol's host parser cannot read back; the JSON
+            // form must round-trip, so such a string is read as the address it names
+            match s.parse::<core::net::Ipv6Addr>() {
+                Ok(a) if s.contains('.') => Ok(TransportHost::Ipv6(a.octets())),
+                _ => Err(E::custom(e)),
+            }
+        })
     }
 
     impl Serialize for TransportHost {
@@ -1034,6 +1042,19 @@ mod arb {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(feature = "serde")]
+    #[test]
+    fn json_reads_back_dotted_ipv6() {
+        for text in ["::ffff:10.0.0.1", "::1.2.3.4"] {
+            let a: core::net::Ipv6Addr = text.parse().unwrap();
+            let h = TransportHost::Ipv6(a.octets());
+            let j = serde_json::to_value(&h).unwrap();
+            assert_eq!(j, serde_json::json!(text));
+            assert_eq!(serde_json::from_value::<TransportHost>(j).unwrap(), h);
+        }
+        assert!(serde_json::from_value::<TransportHost>(serde_json::json!("1.2.3.4.5")).is_err());
+    }
+
     #[test]
     fn rejects_text_host_over_255_bytes() {
         // found by fuzzing: a longer host parsed from text wrapped its length byte in binary

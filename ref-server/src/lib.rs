@@ -3,6 +3,7 @@
 
 pub mod apns;
 pub mod demo;
+pub mod load;
 pub mod ntf;
 pub mod server;
 pub mod smp;

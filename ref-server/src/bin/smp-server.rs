@@ -6,12 +6,17 @@
 //! smp-server start --dir DIR                                serve until interrupted
 //! ```
 //!
+//! Queues, messages and undelivered notifications are kept in `DIR/smp-store.db` (SQLite,
+//! every change committed before the relay answers), so a restarted relay serves the same
+//! queues; `store = "memory"` keeps them in memory only.
+//!
 //! `smp-server.toml`:
 //!
 //! ```text
 //! host = "127.0.0.1"   # the host in the printed address
 //! port = 5223          # the TCP port to listen on (all interfaces of `listen`)
 //! listen = "0.0.0.0"   # optional, the address to bind
+//! store = "sqlite"     # optional: "sqlite" (DIR/smp-store.db, the default) or "memory"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -19,7 +24,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use ref_server::smp::{RelayConfig, SmpRelayServer};
+use ref_server::smp::sqlite_store::DB_FILE;
+use ref_server::smp::{RelayConfig, SmpRelayServer, SqliteQueueStore};
 use ref_transport::ServerCredentials;
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +72,19 @@ struct Config {
     port: u16,
     #[serde(default = "default_listen")]
     listen: String,
+    #[serde(default)]
+    store: StoreKind,
+}
+
+/// Where the relay keeps its queues.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum StoreKind {
+    /// `DIR/smp-store.db`.
+    #[default]
+    Sqlite,
+    /// In memory: lost when the relay stops.
+    Memory,
 }
 
 fn default_listen() -> String {
@@ -94,6 +113,7 @@ fn init(dir: &Path, host: &str, port: u16) -> anyhow::Result<String> {
         host: host.into(),
         port,
         listen: default_listen(),
+        store: StoreKind::Sqlite,
     };
     std::fs::write(&cfg_path, toml::to_string(&config)?)
         .with_context(|| format!("writing {}", cfg_path.display()))?;
@@ -119,8 +139,21 @@ async fn start(dir: &Path) -> anyhow::Result<()> {
         toml::from_str(&text).with_context(|| format!("bad config {}", cfg_path.display()))?;
     let creds = ServerCredentials::load(dir)
         .with_context(|| format!("loading credentials from {}", dir.display()))?;
-    let server =
-        SmpRelayServer::new(&creds, RelayConfig::default()).context("TLS configuration")?;
+    let server = match config.store {
+        StoreKind::Sqlite => {
+            let db = dir.join(DB_FILE);
+            let store = SqliteQueueStore::open(&db)
+                .with_context(|| format!("opening the queue store {}", db.display()))?;
+            tracing::info!(
+                path = %db.display(),
+                queues = ref_server::smp::QueueStore::queue_count(&store),
+                "queue store loaded"
+            );
+            SmpRelayServer::with_store(&creds, RelayConfig::default(), store)
+        }
+        StoreKind::Memory => SmpRelayServer::new(&creds, RelayConfig::default()),
+    }
+    .context("TLS configuration")?;
     let bind = format!("{}:{}", config.listen, config.port);
     let listener = tokio::net::TcpListener::bind(&bind)
         .await

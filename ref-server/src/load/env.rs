@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ref_transport::{ServerCredentials, TlsServerConfig};
 use smp_proto::server::{SmpServer, TransportHost};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::apns::mock::{MockApns, MockConfig};
@@ -19,18 +19,53 @@ use crate::server::subscriber::SubscriberConfig;
 use crate::smp::core::RelayConfig;
 use crate::smp::server::SmpRelayServer;
 
-/// An in-process SMP relay whose listener task can be stopped and started again on the same
-/// queues and port (a relay restart that keeps its store).
+/// An in-process SMP relay that can be killed and restarted on the same queues and port.
+///
+/// Clients reach it through a loopback TCP forwarder at [`Relay::addr`], so that a kill ends
+/// every open connection at once (aborting the relay's listener task alone would leave the
+/// connections it spawned running).
 pub struct Relay {
     /// The relay (queues and connections); clones share the state.
     pub server: SmpRelayServer,
-    /// The bound address.
+    /// The address clients connect to.
     pub addr: SocketAddr,
+    inner: SocketAddr,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    front: Option<JoinHandle<()>>,
+}
+
+/// Forwards every connection accepted on `listener` to `to`; aborting the task closes them.
+fn forward(listener: TcpListener, to: SocketAddr) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((mut a, _)) = listener.accept().await {
+            let _ = a.set_nodelay(true);
+            conns.spawn(async move {
+                if let Ok(mut b) = TcpStream::connect(to).await {
+                    let _ = b.set_nodelay(true);
+                    let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                }
+            });
+            // reap finished connections so the set does not grow without bound
+            while conns.try_join_next().is_some() {}
+        }
+    })
+}
+
+async fn rebind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let mut last = None;
+    for _ in 0..100 {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(anyhow::anyhow!("cannot rebind {addr}: {last:?}"))
 }
 
 impl Relay {
-    /// Starts a relay with fresh credentials on a free loopback port.
+    /// Starts a relay with fresh credentials on free loopback ports.
     ///
     /// # Errors
     /// Credentials, TLS or bind failures.
@@ -38,9 +73,12 @@ impl Relay {
         let (_, creds) = ServerCredentials::generate("127.0.0.1")?;
         let server = SmpRelayServer::new(&creds, RelayConfig::default())?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        let inner = listener.local_addr()?;
         let task = Some(tokio::spawn(server.clone().run(listener)));
-        Ok(Self { server, addr, task })
+        let front_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = front_listener.local_addr()?;
+        let front = Some(forward(front_listener, inner));
+        Ok(Self { server, addr, inner, task, front })
     }
 
     /// The `smp://` address of the relay on loopback.
@@ -48,46 +86,40 @@ impl Relay {
         loopback_smp(self.addr.port(), &self.server)
     }
 
-    /// Stops accepting: the listener task is aborted (its connections keep running until
-    /// their peers close them; use [`Relay::kill`] to end them too).
-    pub async fn stop_listener(&mut self) {
+    /// Kills the relay's network side: its listener task is aborted and every open connection
+    /// is closed; queues and kept notifications stay (the relay then drops the subscriptions
+    /// of the closed connections, as after a restart).
+    pub async fn kill(&mut self) {
+        for t in [self.front.take()].into_iter().flatten() {
+            t.abort();
+            let _ = t.await;
+        }
         if let Some(t) = self.task.take() {
             t.abort();
             let _ = t.await;
         }
     }
 
-    /// Kills the relay's network side: the listener task is aborted and every open
-    /// connection is dropped; queues and stored notifications stay.
-    pub async fn kill(&mut self) {
-        self.stop_listener().await;
-        self.server.drop_connections();
-    }
-
-    /// Starts accepting again on the same port and state.
+    /// Starts a new listener task on the same state and ports.
     ///
     /// # Errors
-    /// When the port cannot be bound within about two seconds.
+    /// When a port cannot be bound again within about two seconds.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
-        self.stop_listener().await;
-        let mut last = None;
-        for _ in 0..100 {
-            match TcpListener::bind(self.addr).await {
-                Ok(l) => {
-                    self.task = Some(tokio::spawn(self.server.clone().run(l)));
-                    return Ok(());
-                }
-                Err(e) => last = Some(e),
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Err(anyhow::anyhow!("cannot rebind {}: {last:?}", self.addr))
+        self.kill().await;
+        let l = rebind(self.inner).await?;
+        self.task = Some(tokio::spawn(self.server.clone().run(l)));
+        let f = rebind(self.addr).await?;
+        self.front = Some(forward(f, self.inner));
+        Ok(())
     }
 }
 
 impl Drop for Relay {
     fn drop(&mut self) {
         if let Some(t) = self.task.take() {
+            t.abort();
+        }
+        if let Some(t) = self.front.take() {
             t.abort();
         }
     }

@@ -31,7 +31,7 @@ use smp_proto::message::{max_message_length, MsgFlags, NMsgMeta, RcvMsgBody};
 use smp_proto::transmission::{ForAuth, RawTransmission, TransmissionParams};
 use smp_proto::version::{smp, Version};
 
-use super::store::{NtfCreds, QueueId, QueueRec, QueueStatus, QueueStore, StoredMessage};
+use super::store::{MsgNtf, NtfCreds, QueueId, QueueRec, QueueStatus, QueueStore, StoredMessage};
 
 /// A connection's id in the core.
 pub type ClientId = u64;
@@ -90,14 +90,6 @@ pub struct Transmit {
     pub msg: BrokerMsg,
 }
 
-/// A notification kept for a notifier id (`MsgNtf`).
-#[derive(Clone, Debug)]
-struct MsgNtf {
-    ts: i64,
-    nonce: [u8; 24],
-    enc_meta: Vec<u8>,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SubKind {
     /// `SUB`: messages are pushed.
@@ -119,7 +111,7 @@ struct Client {
     ntf_subs: HashSet<QueueId>,
 }
 
-/// The relay: queue store, connections, subscribers and kept notifications.
+/// The relay: queue store (with the kept notifications), connections and subscribers.
 #[derive(Debug)]
 pub struct Relay<S, R> {
     config: RelayConfig,
@@ -128,7 +120,6 @@ pub struct Relay<S, R> {
     clients: HashMap<ClientId, Client>,
     queue_subscribers: HashMap<QueueId, ClientId>,
     ntf_subscribers: HashMap<QueueId, ClientId>,
-    ntf_store: HashMap<QueueId, Vec<MsgNtf>>,
     next_client: ClientId,
 }
 
@@ -144,7 +135,6 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
             clients: HashMap::new(),
             queue_subscribers: HashMap::new(),
             ntf_subscribers: HashMap::new(),
-            ntf_store: HashMap::new(),
             next_client: 1,
         }
     }
@@ -156,7 +146,7 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
 
     /// Number of notifications kept for notifier ids without a subscriber.
     pub fn stored_notifications(&self) -> usize {
-        self.ntf_store.values().map(Vec::len).sum()
+        self.store.ntf_count()
     }
 
     /// Registers a connection after its handshake.
@@ -197,15 +187,8 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
 
     /// Drops kept notifications older than the expiration (`deleteExpiredNtfs`).
     pub fn expire(&mut self, now: i64) -> usize {
-        let old = now - self.config.ntf_expiration;
-        let mut n = 0;
-        self.ntf_store.retain(|_, v| {
-            let before = v.len();
-            v.retain(|x| x.ts >= old);
-            n += before - v.len();
-            !v.is_empty()
-        });
-        n
+        self.store
+            .expire_ntfs(now.saturating_sub(self.config.ntf_expiration))
     }
 
     /// Processes the transmissions of one received block of `client` at Unix time `now`.
@@ -744,10 +727,9 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
         ErrorType::Internal.into()
     }
 
-    /// The notifier id is gone: its kept notifications are dropped and its subscriber on
+    /// The notifier id is gone (the store dropped its kept notifications): its subscriber on
     /// another connection gets `DELD` (`CSDeleted`).
     fn notifier_deleted(&mut self, client: ClientId, nid: &[u8], out: &mut Out) {
-        self.ntf_store.remove(nid);
         if let Some(sub) = self.ntf_subscribers.remove(nid) {
             if let Some(c) = self.clients.get_mut(&sub) {
                 c.ntf_subs.remove(nid);
@@ -868,15 +850,17 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
                 &n.notifier_id,
                 BrokerMsg::Nmsg { nonce, enc_meta },
             )),
-            _ => self
-                .ntf_store
-                .entry(n.notifier_id.clone())
-                .or_default()
-                .push(MsgNtf {
+            _ => {
+                let ntf = MsgNtf {
                     ts,
                     nonce,
                     enc_meta,
-                }),
+                };
+                // the message is stored already: a notification that cannot be kept does not fail `SEND`
+                if let Err(e) = self.store.store_ntf(&n.notifier_id, ntf) {
+                    tracing::error!(error = ?e, "notification not kept");
+                }
+            }
         }
     }
 
@@ -903,7 +887,7 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
             BrokerMsg::Sok { service_id: None },
         ));
         self.expire(ctx.now);
-        for n in self.ntf_store.remove(nid).unwrap_or_default() {
+        for n in self.store.take_ntfs(nid) {
             out.push(reply(
                 client,
                 b"",

@@ -3,6 +3,8 @@
 //! shell.
 //!
 //! - [`store`]: the [`QueueStore`] trait and the in-memory [`MemQueueStore`];
+//! - [`sqlite_store`]: the durable [`SqliteQueueStore`] (queues, messages and kept
+//!   notifications survive a restart);
 //! - [`core`]: [`Relay`]: transmissions of a connection in, [`Transmit`]s to any connection
 //!   out; time and randomness are passed in;
 //! - [`server`]: the TLS listener ([`SmpRelayServer`]): ALPN `smp/1`, the SMP handshake with
@@ -12,11 +14,15 @@
 
 pub mod core;
 pub mod server;
+pub mod sqlite_store;
 pub mod store;
 
 pub use self::core::{encode_transmit, ClientId, Relay, RelayConfig, SessionParams, Transmit};
 pub use self::server::{SmpRelayServer, SUPPORTED};
-pub use self::store::{MemQueueStore, NtfCreds, QueueRec, QueueStatus, QueueStore, StoredMessage};
+pub use self::sqlite_store::{SmpStoreError, SqliteQueueStore};
+pub use self::store::{
+    MemQueueStore, MsgNtf, NtfCreds, QueueRec, QueueStatus, QueueStore, StoredMessage,
+};
 
 #[cfg(test)]
 mod tests;

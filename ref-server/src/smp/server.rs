@@ -4,7 +4,13 @@
 //! returns to each connection.
 //!
 //! One task reads each connection and one writes it; the core sits behind a mutex that is
-//! never held across an `.await`.
+//! never held across an `.await`. The store is any [`QueueStore`]: in memory
+//! ([`SmpRelayServer::new`]) or durable ([`SmpRelayServer::with_store`] with a
+//! [`SqliteQueueStore`](super::sqlite_store::SqliteQueueStore)).
+//!
+//! [`SmpRelayServer::run`] owns every task it starts (connections, their writers, the expiry
+//! timer): when its future is dropped (its task aborted) all of them end and every connection
+//! is closed, so a new relay can be started on the same store and port.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,9 +23,10 @@ use smp_proto::server::KeyHash;
 use smp_proto::version::{smp, VersionRange};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::core::{encode_transmit, ClientId, Relay, RelayConfig, SessionParams, Transmit};
-use super::store::MemQueueStore;
+use super::store::{MemQueueStore, QueueStore};
 
 /// The SMP versions the relay offers: v6-18, the reference's whole range. Every encoding that
 /// differs between them (`NEW`, `IDS`, `SOK`, `DELD`, `ERR BLOCKED`, implied session ids,
@@ -32,8 +39,11 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often kept notifications are expired.
 const EXPIRE_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// The store a relay runs on.
+type BoxedStore = Box<dyn QueueStore + Send>;
+
 struct State {
-    relay: Relay<MemQueueStore, OsRng>,
+    relay: Relay<BoxedStore, OsRng>,
     senders: HashMap<ClientId, mpsc::UnboundedSender<Vec<Transmit>>>,
 }
 
@@ -58,17 +68,33 @@ fn unix_now() -> i64 {
 }
 
 impl SmpRelayServer {
-    /// A relay with these credentials (ALPN `smp/1`), settings and the versions [`SUPPORTED`].
+    /// A relay with these credentials (ALPN `smp/1`), settings and the versions [`SUPPORTED`],
+    /// keeping its queues in memory.
     ///
     /// # Errors
     /// [`Error::OpenSsl`] or [`Error::Credentials`] when the TLS configuration fails.
     pub fn new(credentials: &ServerCredentials, config: RelayConfig) -> Result<Self, Error> {
+        Self::with_store(credentials, config, MemQueueStore::new())
+    }
+
+    /// A relay as [`SmpRelayServer::new`] over `store` (e.g. a
+    /// [`SqliteQueueStore`](super::sqlite_store::SqliteQueueStore), whose queues, messages and
+    /// kept notifications survive a restart).
+    ///
+    /// # Errors
+    /// As [`SmpRelayServer::new`].
+    pub fn with_store(
+        credentials: &ServerCredentials,
+        config: RelayConfig,
+        store: impl QueueStore + Send + 'static,
+    ) -> Result<Self, Error> {
         let tls = TlsServerConfig::new(credentials, &[smp::ALPN])?;
+        let store: BoxedStore = Box::new(store);
         Ok(Self {
             tls: Arc::new(tls),
             versions: SUPPORTED,
             state: Arc::new(Mutex::new(State {
-                relay: Relay::new(config, MemQueueStore::new(), OsRng),
+                relay: Relay::new(config, store, OsRng),
                 senders: HashMap::new(),
             })),
         })
@@ -98,16 +124,20 @@ impl SmpRelayServer {
 
     /// Number of queues.
     pub fn queue_count(&self) -> usize {
-        self.lock().relay.store().len()
+        self.lock().relay.store().queue_count()
     }
 
-    /// Accepts connections on `listener` until the task is dropped.
+    /// Accepts connections on `listener` until the future is dropped (its task aborted) or
+    /// `accept` fails. Either way every task it started ends: the connections are closed
+    /// and forgotten, and the listener is closed.
     ///
     /// # Errors
     /// An IO error of `accept`.
     pub async fn run(self, listener: TcpListener) -> std::io::Result<()> {
+        // dropping the set aborts its tasks: nothing outlives `run`
+        let mut tasks = JoinSet::new();
         let expirer = self.clone();
-        let expire_task = tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut tick = tokio::time::interval(EXPIRE_INTERVAL);
             loop {
                 tick.tick().await;
@@ -117,22 +147,26 @@ impl SmpRelayServer {
                 }
             }
         });
-        let r = loop {
-            let (tcp, peer) = match listener.accept().await {
-                Ok(x) => x,
-                Err(e) => break Err(e),
-            };
+        loop {
+            let (tcp, peer) = listener.accept().await?;
+            // reap the connections that ended
+            while tasks.try_join_next().is_some() {}
             let _ = tcp.set_nodelay(true);
             let srv = self.clone();
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 match srv.connection(tcp).await {
                     Ok(()) => tracing::debug!(%peer, "connection closed"),
                     Err(e) => tracing::debug!(%peer, error = %e, "connection ended"),
                 }
             });
-        };
-        expire_task.abort();
-        r
+        }
+    }
+
+    /// Forgets a connection: its subscriptions end and its writer's channel closes.
+    fn unregister(&self, id: ClientId) {
+        let mut st = self.lock();
+        st.relay.disconnect(id);
+        st.senders.remove(&id);
     }
 
     async fn connection(&self, tcp: TcpStream) -> Result<(), Error> {
@@ -162,7 +196,12 @@ impl SmpRelayServer {
         };
         let mut writer = session.writer;
         let mut reader = session.reader;
-        let writer_task = tokio::spawn(async move {
+        let mut registered = Registered {
+            server: self,
+            id,
+            writer: None,
+        };
+        registered.writer = Some(tokio::spawn(async move {
             while let Some(batch) = rx.recv().await {
                 let ts: Vec<Vec<u8>> = batch.iter().map(|t| encode_transmit(&params, t)).collect();
                 match writer.write_transmissions(&ts, true).await {
@@ -175,7 +214,7 @@ impl SmpRelayServer {
                 }
             }
             let _ = writer.shutdown().await;
-        });
+        }));
         let result = loop {
             match reader.read_transmissions(true).await {
                 Ok(items) => self.dispatch(id, &items),
@@ -183,13 +222,11 @@ impl SmpRelayServer {
                 Err(e) => break Err(e),
             }
         };
-        {
-            let mut st = self.lock();
-            st.relay.disconnect(id);
-            st.senders.remove(&id);
-        }
+        self.unregister(id);
         // the writer ends when its channel closes, after sending what is queued
-        let _ = writer_task.await;
+        if let Some(w) = registered.writer.take() {
+            let _ = w.await;
+        }
         result
     }
 
@@ -207,6 +244,23 @@ impl SmpRelayServer {
             if let Some(tx) = st.senders.get(&c) {
                 let _ = tx.send(ts);
             }
+        }
+    }
+}
+
+/// A registered connection: when its task is aborted (the relay stopped) the connection is
+/// forgotten and its writer task aborted, which closes the socket.
+struct Registered<'a> {
+    server: &'a SmpRelayServer,
+    id: ClientId,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.server.unregister(self.id);
+        if let Some(w) = self.writer.take() {
+            w.abort();
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The relay's queue and message storage: the [`QueueStore`] trait and the in-memory
-//! [`MemQueueStore`] (the reference's `STMQueueStore` with `STMMsgStore`).
+//! The relay's queue, message and kept-notification storage: the [`QueueStore`] trait and the
+//! in-memory [`MemQueueStore`] (the reference's `STMQueueStore` with `STMMsgStore` and
+//! `NtfStore`); the durable one is [`SqliteQueueStore`](super::sqlite_store::SqliteQueueStore).
 //!
 //! A queue is found by its recipient id, sender id, notifier id or link id; every operation
 //! after the lookup takes the recipient id. Errors are the protocol's: `AUTH` for a queue that
@@ -96,8 +97,25 @@ impl StoredMessage {
     }
 }
 
-/// Storage of queues and their messages. Implementations must keep the id indexes consistent:
-/// an id names at most one queue, and deleting a queue or its notifier frees the ids.
+/// A notification kept for a notifier id without a subscriber (`MsgNtf`): sent as `NMSG` on
+/// the next `NSUB`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MsgNtf {
+    /// Unix seconds when the message was received (expiry).
+    pub ts: i64,
+    /// The `NMSG` nonce.
+    pub nonce: [u8; 24],
+    /// The encrypted `NMsgMeta`.
+    pub enc_meta: Vec<u8>,
+}
+
+/// Storage of queues, their messages and the notifications kept for their notifier ids.
+/// Implementations must keep the id indexes consistent: an id names at most one queue, and
+/// deleting a queue or its notifier frees the ids and drops the notifications kept for the
+/// notifier id (as does replacing the notifier credentials).
+///
+/// A durable implementation commits every mutation before the method returns; a failure to
+/// store is `INTERNAL` and leaves the store as it was.
 pub trait QueueStore {
     /// Adds a queue under `rcv_id`.
     ///
@@ -169,6 +187,99 @@ pub trait QueueStore {
 
     /// Deletes the first message if its id is `msg_id` and returns it (`tryDelMsg`).
     fn del_msg(&mut self, rcv_id: &[u8], msg_id: &[u8]) -> Option<StoredMessage>;
+
+    /// Number of queues.
+    fn queue_count(&self) -> usize;
+
+    /// Keeps a notification for `notifier_id` (`storeNtf`), after the ones kept before.
+    ///
+    /// # Errors
+    /// `INTERNAL` when it cannot be stored.
+    fn store_ntf(&mut self, notifier_id: &[u8], ntf: MsgNtf) -> Result<(), ErrorType>;
+
+    /// Removes and returns the notifications kept for `notifier_id`, oldest first.
+    fn take_ntfs(&mut self, notifier_id: &[u8]) -> Vec<MsgNtf>;
+
+    /// Drops the kept notifications older than `old` (Unix seconds), returning how many
+    /// (`deleteExpiredNtfs`).
+    fn expire_ntfs(&mut self, old: i64) -> usize;
+
+    /// Number of kept notifications.
+    fn ntf_count(&self) -> usize;
+}
+
+impl<T: QueueStore + ?Sized> QueueStore for Box<T> {
+    fn add_queue(&mut self, rcv_id: &[u8], rec: QueueRec) -> Result<(), ErrorType> {
+        (**self).add_queue(rcv_id, rec)
+    }
+    fn find(&self, party: Party, id: &[u8]) -> Option<QueueId> {
+        (**self).find(party, id)
+    }
+    fn queue(&self, rcv_id: &[u8]) -> Option<&QueueRec> {
+        (**self).queue(rcv_id)
+    }
+    fn secure_queue(&mut self, rcv_id: &[u8], key: AuthPublicKey) -> Result<(), ErrorType> {
+        (**self).secure_queue(rcv_id, key)
+    }
+    fn add_notifier(
+        &mut self,
+        rcv_id: &[u8],
+        creds: NtfCreds,
+    ) -> Result<Option<NtfCreds>, ErrorType> {
+        (**self).add_notifier(rcv_id, creds)
+    }
+    fn delete_notifier(&mut self, rcv_id: &[u8]) -> Result<Option<NtfCreds>, ErrorType> {
+        (**self).delete_notifier(rcv_id)
+    }
+    fn delete_link(&mut self, rcv_id: &[u8]) -> Result<(), ErrorType> {
+        (**self).delete_link(rcv_id)
+    }
+    fn suspend_queue(&mut self, rcv_id: &[u8]) -> Result<(), ErrorType> {
+        (**self).suspend_queue(rcv_id)
+    }
+    fn delete_queue(&mut self, rcv_id: &[u8]) -> Result<QueueRec, ErrorType> {
+        (**self).delete_queue(rcv_id)
+    }
+    fn write_msg(
+        &mut self,
+        rcv_id: &[u8],
+        msg: StoredMessage,
+        quota: usize,
+    ) -> Result<Option<(StoredMessage, bool)>, ErrorType> {
+        (**self).write_msg(rcv_id, msg, quota)
+    }
+    fn peek_msg(&self, rcv_id: &[u8]) -> Option<&StoredMessage> {
+        (**self).peek_msg(rcv_id)
+    }
+    fn del_msg(&mut self, rcv_id: &[u8], msg_id: &[u8]) -> Option<StoredMessage> {
+        (**self).del_msg(rcv_id, msg_id)
+    }
+    fn queue_count(&self) -> usize {
+        (**self).queue_count()
+    }
+    fn store_ntf(&mut self, notifier_id: &[u8], ntf: MsgNtf) -> Result<(), ErrorType> {
+        (**self).store_ntf(notifier_id, ntf)
+    }
+    fn take_ntfs(&mut self, notifier_id: &[u8]) -> Vec<MsgNtf> {
+        (**self).take_ntfs(notifier_id)
+    }
+    fn expire_ntfs(&mut self, old: i64) -> usize {
+        (**self).expire_ntfs(old)
+    }
+    fn ntf_count(&self) -> usize {
+        (**self).ntf_count()
+    }
+}
+
+/// What [`QueueStore::write_msg`] does with a message, decided before anything is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WriteOutcome {
+    /// Refused: the queue is at its quota and the marker is stored.
+    Refused,
+    /// Stored; whether the queue was empty.
+    Stored(bool),
+    /// The queue reached its quota: the quota marker is stored instead.
+    QuotaMarker,
 }
 
 #[derive(Debug, Default)]
@@ -185,6 +296,7 @@ pub struct MemQueueStore {
     senders: HashMap<QueueId, QueueId>,
     notifiers: HashMap<QueueId, QueueId>,
     links: HashMap<QueueId, QueueId>,
+    ntfs: HashMap<QueueId, Vec<MsgNtf>>,
 }
 
 impl Default for QueueRec {
@@ -221,11 +333,41 @@ impl MemQueueStore {
     fn get_mut(&mut self, rcv_id: &[u8]) -> Result<&mut MemQueue, ErrorType> {
         self.queues.get_mut(rcv_id).ok_or(ErrorType::Auth)
     }
-}
 
-impl QueueStore for MemQueueStore {
-    fn add_queue(&mut self, rcv_id: &[u8], rec: QueueRec) -> Result<(), ErrorType> {
-        let dup = self.queues.contains_key(rcv_id)
+    /// What [`QueueStore::write_msg`] with this quota would do now.
+    pub(crate) fn write_outcome(
+        &self,
+        rcv_id: &[u8],
+        quota: usize,
+    ) -> Result<WriteOutcome, ErrorType> {
+        let q = self.queues.get(rcv_id).ok_or(ErrorType::Auth)?;
+        let empty = q.msgs.is_empty();
+        Ok(if !(q.can_write || empty) {
+            WriteOutcome::Refused
+        } else if quota > q.msgs.len() {
+            WriteOutcome::Stored(empty)
+        } else {
+            WriteOutcome::QuotaMarker
+        })
+    }
+
+    /// Appends a message read back from durable storage, with no quota check: after a quota
+    /// marker the queue refuses messages until it is emptied, as before.
+    pub(crate) fn push_loaded(
+        &mut self,
+        rcv_id: &[u8],
+        msg: StoredMessage,
+    ) -> Result<(), ErrorType> {
+        let q = self.get_mut(rcv_id)?;
+        q.can_write = !matches!(msg, StoredMessage::Quota { .. });
+        q.msgs.push_back(msg);
+        Ok(())
+    }
+
+    /// Whether one of the ids of a new queue is in use ([`QueueStore::add_queue`] would
+    /// refuse it).
+    pub(crate) fn is_duplicate(&self, rcv_id: &[u8], rec: &QueueRec) -> bool {
+        self.queues.contains_key(rcv_id)
             || self.senders.contains_key(&rec.sender_id)
             || rec
                 .notifier
@@ -234,8 +376,32 @@ impl QueueStore for MemQueueStore {
             || rec
                 .link
                 .as_ref()
-                .is_some_and(|(l, _)| self.links.contains_key(l));
-        if dup {
+                .is_some_and(|(l, _)| self.links.contains_key(l))
+    }
+
+    /// Whether notifications are kept for `notifier_id`.
+    pub(crate) fn has_ntfs(&self, notifier_id: &[u8]) -> bool {
+        self.ntfs.contains_key(notifier_id)
+    }
+
+    /// How many kept notifications are older than `old`.
+    pub(crate) fn count_expired_ntfs(&self, old: i64) -> usize {
+        self.ntfs
+            .values()
+            .map(|v| v.iter().filter(|n| n.ts < old).count())
+            .sum()
+    }
+
+    fn drop_ntfs(&mut self, old: Option<&NtfCreds>) {
+        if let Some(o) = old {
+            self.ntfs.remove(&o.notifier_id);
+        }
+    }
+}
+
+impl QueueStore for MemQueueStore {
+    fn add_queue(&mut self, rcv_id: &[u8], rec: QueueRec) -> Result<(), ErrorType> {
+        if self.is_duplicate(rcv_id, &rec) {
             return Err(ErrorType::Duplicate);
         }
         self.senders.insert(rec.sender_id.clone(), rcv_id.to_vec());
@@ -301,6 +467,7 @@ impl QueueStore for MemQueueStore {
         if let Some(o) = &old {
             self.notifiers.remove(&o.notifier_id);
         }
+        self.drop_ntfs(old.as_ref());
         Ok(old)
     }
 
@@ -309,6 +476,7 @@ impl QueueStore for MemQueueStore {
         if let Some(o) = &old {
             self.notifiers.remove(&o.notifier_id);
         }
+        self.drop_ntfs(old.as_ref());
         Ok(old)
     }
 
@@ -333,6 +501,7 @@ impl QueueStore for MemQueueStore {
         if let Some((l, _)) = &q.rec.link {
             self.links.remove(l);
         }
+        self.drop_ntfs(q.rec.notifier.as_ref());
         Ok(q.rec)
     }
 
@@ -342,21 +511,23 @@ impl QueueStore for MemQueueStore {
         msg: StoredMessage,
         quota: usize,
     ) -> Result<Option<(StoredMessage, bool)>, ErrorType> {
+        let outcome = self.write_outcome(rcv_id, quota)?;
         let q = self.get_mut(rcv_id)?;
-        let empty = q.msgs.is_empty();
-        if !(q.can_write || empty) {
-            return Ok(None);
-        }
-        q.can_write = quota > q.msgs.len();
-        if q.can_write {
-            q.msgs.push_back(msg.clone());
-            Ok(Some((msg, empty)))
-        } else {
-            q.msgs.push_back(StoredMessage::Quota {
-                msg_id: msg.msg_id().to_vec(),
-                msg_ts: msg.msg_ts(),
-            });
-            Ok(None)
+        match outcome {
+            WriteOutcome::Refused => Ok(None),
+            WriteOutcome::Stored(empty) => {
+                q.can_write = true;
+                q.msgs.push_back(msg.clone());
+                Ok(Some((msg, empty)))
+            }
+            WriteOutcome::QuotaMarker => {
+                q.can_write = false;
+                q.msgs.push_back(StoredMessage::Quota {
+                    msg_id: msg.msg_id().to_vec(),
+                    msg_ts: msg.msg_ts(),
+                });
+                Ok(None)
+            }
         }
     }
 
@@ -371,5 +542,33 @@ impl QueueStore for MemQueueStore {
         } else {
             None
         }
+    }
+
+    fn queue_count(&self) -> usize {
+        self.queues.len()
+    }
+
+    fn store_ntf(&mut self, notifier_id: &[u8], ntf: MsgNtf) -> Result<(), ErrorType> {
+        self.ntfs.entry(notifier_id.to_vec()).or_default().push(ntf);
+        Ok(())
+    }
+
+    fn take_ntfs(&mut self, notifier_id: &[u8]) -> Vec<MsgNtf> {
+        self.ntfs.remove(notifier_id).unwrap_or_default()
+    }
+
+    fn expire_ntfs(&mut self, old: i64) -> usize {
+        let mut n = 0;
+        self.ntfs.retain(|_, v| {
+            let before = v.len();
+            v.retain(|x| x.ts >= old);
+            n += before - v.len();
+            !v.is_empty()
+        });
+        n
+    }
+
+    fn ntf_count(&self) -> usize {
+        self.ntfs.values().map(Vec::len).sum()
     }
 }

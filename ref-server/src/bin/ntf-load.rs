@@ -1,0 +1,90 @@
+//! `ntf-load`: a load generator for the notification server and the SMP relay on loopback.
+//! It starts the mock APNS, an SMP relay (or uses `--relay`) and a notification server in
+//! this process, runs bounded phases and prints a table of figures. See
+//! [`ref_server::load`] for the phases.
+
+use std::time::Duration;
+
+use clap::Parser;
+use ref_server::load::{run, LoadConfig};
+use smp_proto::server::SmpServer;
+
+/// Load generator: tokens, subscriptions, steady message sending, memory and restart, all on
+/// 127.0.0.1. Every loop is bounded in count and time; the run stops by itself.
+#[derive(Parser, Debug)]
+#[command(name = "ntf-load", version)]
+struct Args {
+    /// NTF client connections.
+    #[arg(long, default_value_t = 200)]
+    connections: usize,
+    /// Tokens registered per connection (TNEW + verification push + TVFY, batched).
+    #[arg(long, default_value_t = 50)]
+    tokens: usize,
+    /// Subscriptions: queues created on the relay (NEW + NKEY), subscribed with SNEW.
+    #[arg(long, default_value_t = 10_000)]
+    subs: usize,
+    /// Seconds of batched TCHK/SCHK (authorized commands without effects).
+    #[arg(long, default_value_t = 5.0)]
+    check_secs: f64,
+    /// Messages per second in the send phase (0: skip it).
+    #[arg(long, default_value_t = 1000)]
+    rate: u32,
+    /// Seconds of the send phase.
+    #[arg(long, default_value_t = 20.0)]
+    secs: f64,
+    /// SMP connections that send (and create the queues).
+    #[arg(long, default_value_t = 4)]
+    senders: usize,
+    /// Subscriptions loaded into a notification server over SQLite that is then restarted
+    /// (0: skip the restart phase).
+    #[arg(long, default_value_t = 0)]
+    restart_subs: usize,
+    /// Use this SMP relay (`smp://<key hash>@127.0.0.1:<port>`) instead of starting one.
+    #[arg(long)]
+    relay: Option<String>,
+    /// Upper bound on the whole run in seconds.
+    #[arg(long, default_value_t = 600)]
+    time_cap: u64,
+    /// Worker threads of the runtime (default: the number of cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let relay = match &args.relay {
+        Some(s) => Some(SmpServer::parse_text(s.as_bytes()).map_err(|e| anyhow::anyhow!("--relay {s}: {e:?}"))?),
+        None => None,
+    };
+    let config = LoadConfig {
+        connections: args.connections,
+        tokens_per_conn: args.tokens,
+        subscriptions: args.subs,
+        check_secs: args.check_secs,
+        rate: args.rate,
+        send_secs: args.secs,
+        senders: args.senders,
+        restart_subs: args.restart_subs,
+        relay,
+        time_cap: Duration::from_secs(args.time_cap),
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = rt.enable_all().build()?;
+    let cap = config.time_cap + Duration::from_secs(30);
+    let report = rt.block_on(async { tokio::time::timeout(cap, run(&config)).await })
+        .map_err(|_| anyhow::anyhow!("time cap reached"))??;
+    println!("{}", report.table());
+    rt.shutdown_timeout(Duration::from_secs(2));
+    if report.problems.is_empty() {
+        Ok(())
+    } else {
+        std::process::exit(2)
+    }
+}

@@ -16,7 +16,7 @@
 //! `ERR` becomes [`ClientError::Server`].
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -35,7 +35,7 @@ use smp_proto::crypto::{cb_authenticate, cb_nonce, sign_ed25519, Signature, Tran
 use smp_proto::error::DecodeError;
 use smp_proto::error_type::ErrorType;
 use smp_proto::keys::{AuthPrivateKey, PrivateKey, X25519PublicKey};
-use smp_proto::server::{KeyHash, NtfServer, TransportHost};
+use smp_proto::server::{KeyHash, NtfServer};
 use smp_proto::transmission::{ForAuth, RawTransmission, TransmissionParams};
 use tokio::io::WriteHalf;
 use tokio::net::TcpStream;
@@ -143,14 +143,6 @@ impl Drop for NtfClient {
     }
 }
 
-fn host_ip(h: &TransportHost) -> Option<IpAddr> {
-    match h {
-        TransportHost::Ipv4(a) => Some(IpAddr::from(*a)),
-        TransportHost::Ipv6(a) => Some(IpAddr::from(*a)),
-        _ => None,
-    }
-}
-
 impl NtfClient {
     /// Connects to `server` (`ntf://<key hash>@host[,host...][:port]`): TCP to the first host
     /// that accepts (onion hosts are skipped), TLS with the key hash check, the NTF handshake.
@@ -162,37 +154,10 @@ impl NtfClient {
         server: &NtfServer,
         config: &NtfClientConfig,
     ) -> Result<Self, ClientError> {
-        let port: u16 = if server.port().is_empty() {
-            config.default_port
-        } else {
-            server
-                .port()
-                .parse()
-                .map_err(|_| ClientError::Address(format!("bad port {}", server.port())))?
-        };
-        let mut last = ClientError::Address("no reachable host".into());
-        for h in server.hosts() {
-            let addrs: Vec<SocketAddr> = match (h, host_ip(h)) {
-                (_, Some(ip)) => vec![SocketAddr::new(ip, port)],
-                (TransportHost::Domain(d), None) => {
-                    match tokio::net::lookup_host((d.as_str(), port)).await {
-                        Ok(a) => a.collect(),
-                        Err(e) => {
-                            last = ClientError::Address(format!("{d}: {e}"));
-                            continue;
-                        }
-                    }
-                }
-                _ => continue,
-            };
-            for addr in addrs {
-                match Self::connect_addr(addr, server.key_hash(), config).await {
-                    Ok(c) => return Ok(c),
-                    Err(e) => last = e,
-                }
-            }
-        }
-        Err(last)
+        crate::addr::connect_first(server, config.default_port, ClientError::Address, |addr| {
+            Self::connect_addr(addr, server.key_hash(), config)
+        })
+        .await
     }
 
     /// Connects to a socket address and expects the server identity `key_hash`.

@@ -1,6 +1,7 @@
 //! Reference NTF client library: the codec registry, the conformance runner, and (later) the
 //! client that talks to a notification server.
 
+mod addr;
 pub mod client;
 pub mod codecs;
 pub mod conformance;

@@ -15,7 +15,7 @@
 //! notifier DH secret with the relay's key from `NID`).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -34,7 +34,7 @@ use smp_proto::crypto::{
 use smp_proto::error_type::{ErrorType, TransportError};
 use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
 use smp_proto::message::{MsgFlags, NMsgMeta, RcvMsgBody};
-use smp_proto::server::{KeyHash, SmpServer, TransportHost};
+use smp_proto::server::{KeyHash, SmpServer};
 use smp_proto::transmission::{ForAuth, RawTransmission, TransmissionParams};
 use smp_proto::version::{smp, Version, VersionRange};
 use tokio::io::WriteHalf;
@@ -258,14 +258,6 @@ impl Drop for SmpClient {
     }
 }
 
-fn host_ip(h: &TransportHost) -> Option<IpAddr> {
-    match h {
-        TransportHost::Ipv4(a) => Some(IpAddr::from(*a)),
-        TransportHost::Ipv6(a) => Some(IpAddr::from(*a)),
-        _ => None,
-    }
-}
-
 impl SmpClient {
     /// Connects to `server` (`smp://<key hash>@host[,host...][:port]`): TCP to the first host
     /// that accepts (onion hosts are skipped), TLS with the key hash check, the SMP handshake.
@@ -276,37 +268,10 @@ impl SmpClient {
         server: &SmpServer,
         config: &SmpClientConfig,
     ) -> Result<Self, SmpClientError> {
-        let port: u16 = if server.port().is_empty() {
-            config.default_port
-        } else {
-            server
-                .port()
-                .parse()
-                .map_err(|_| SmpClientError::Address(format!("bad port {}", server.port())))?
-        };
-        let mut last = SmpClientError::Address("no reachable host".into());
-        for h in server.hosts() {
-            let addrs: Vec<SocketAddr> = match (h, host_ip(h)) {
-                (_, Some(ip)) => vec![SocketAddr::new(ip, port)],
-                (TransportHost::Domain(d), None) => {
-                    match tokio::net::lookup_host((d.as_str(), port)).await {
-                        Ok(a) => a.collect(),
-                        Err(e) => {
-                            last = SmpClientError::Address(format!("{d}: {e}"));
-                            continue;
-                        }
-                    }
-                }
-                _ => continue,
-            };
-            for addr in addrs {
-                match Self::connect_addr(addr, server.key_hash(), config).await {
-                    Ok(c) => return Ok(c),
-                    Err(e) => last = e,
-                }
-            }
-        }
-        Err(last)
+        crate::addr::connect_first(server, config.default_port, SmpClientError::Address, |addr| {
+            Self::connect_addr(addr, server.key_hash(), config)
+        })
+        .await
     }
 
     /// Connects to a socket address and expects the relay identity `key_hash`.

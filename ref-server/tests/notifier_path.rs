@@ -4,6 +4,9 @@
 //! `NSUB`; a sender's `SEND` makes the relay send `NMSG`; the server pushes it to the mock APNS;
 //! the device decrypts the list and the metadata, and the recipient fetches the message.
 
+mod common;
+use common::Cut;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,59 +30,9 @@ use smp_proto::crypto::{ed25519_public, x25519_public};
 use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
 use smp_proto::message::{MsgFlags, RcvMsgBody};
 use smp_proto::server::{SmpServer, TransportHost};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// A TCP forwarder between the notification server and the relay, so a test can cut the
-/// network and restore it.
-struct Cut {
-    addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-fn forward(listener: TcpListener, to: SocketAddr) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut conns = tokio::task::JoinSet::new();
-        while let Ok((mut a, _)) = listener.accept().await {
-            conns.spawn(async move {
-                if let Ok(mut b) = TcpStream::connect(to).await {
-                    let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
-                }
-            });
-        }
-    })
-}
-
-impl Cut {
-    async fn new(to: SocketAddr) -> Self {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        Self { addr, task: forward(l, to) }
-    }
-
-    /// Drops every forwarded connection and refuses new ones until `restore`.
-    fn cut(&self) {
-        self.task.abort();
-    }
-
-    async fn restore(&mut self, to: SocketAddr) {
-        // the port is free again once the aborted listener is dropped
-        let mut tries = 0;
-        let l = loop {
-            match TcpListener::bind(self.addr).await {
-                Ok(l) => break l,
-                Err(_) if tries < 50 => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) => panic!("cannot rebind {}: {e}", self.addr),
-            }
-        };
-        self.task = forward(l, to);
-    }
-}
 
 struct Env {
     relay: SmpRelayServer,

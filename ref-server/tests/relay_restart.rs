@@ -9,6 +9,9 @@
 //! - a notification kept while the subscriber was away survives another restart and is
 //!   delivered on the next `NSUB`.
 
+mod common;
+use common::{bind, Cut};
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,57 +40,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// Binds `addr`, retrying while the previous listener on it is being closed.
-async fn bind(addr: SocketAddr) -> TcpListener {
-    for _ in 0..100 {
-        if let Ok(l) = TcpListener::bind(addr).await {
-            return l;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("cannot bind {addr}");
-}
-
-/// A TCP forwarder between the notification server and the relay, so the test can keep the
-/// subscriber away from a running relay.
-struct Cut {
-    addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-fn forward(listener: TcpListener, to: SocketAddr) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut conns = tokio::task::JoinSet::new();
-        while let Ok((mut a, _)) = listener.accept().await {
-            conns.spawn(async move {
-                if let Ok(mut b) = TcpStream::connect(to).await {
-                    let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
-                }
-            });
-        }
-    })
-}
-
-impl Cut {
-    async fn new(to: SocketAddr) -> Self {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        Self {
-            addr,
-            task: forward(l, to),
-        }
-    }
-
-    /// Drops every forwarded connection and refuses new ones until `restore`.
-    fn cut(&self) {
-        self.task.abort();
-    }
-
-    async fn restore(&mut self, to: SocketAddr) {
-        self.task = forward(bind(self.addr).await, to);
-    }
-}
 
 /// A running relay over the SQLite store at `db`.
 struct Relay {

@@ -53,26 +53,74 @@ async fn start() -> Env {
     let router = PushRouter::new();
     let router_task = router.start(mock.clone());
     let relay = Relay::start().await.unwrap();
-    let ntf = env::start_ntf(&mock, ref_server::ntf::MemStore::new(), None).await.unwrap();
-    Env { mock, router, router_task, relay, ntf }
+    let ntf = env::start_ntf(&mock, ref_server::ntf::MemStore::new(), None)
+        .await
+        .unwrap();
+    Env {
+        mock,
+        router,
+        router_task,
+        relay,
+        ntf,
+    }
 }
 
 impl Env {
     async fn client(&self) -> NtfClient {
-        NtfClient::connect_addr(self.ntf.addr, &self.ntf.key_hash, &NtfClientConfig::default()).await.unwrap()
+        NtfClient::connect_addr(
+            self.ntf.addr,
+            &self.ntf.key_hash,
+            &NtfClientConfig::default(),
+        )
+        .await
+        .unwrap()
     }
 
     async fn smp(&self) -> Arc<SmpClient> {
-        Arc::new(SmpClient::connect(&self.relay.smp_server(), &SmpClientConfig::default()).await.unwrap())
+        Arc::new(
+            SmpClient::connect(&self.relay.smp_server(), &SmpClientConfig::default())
+                .await
+                .unwrap(),
+        )
     }
 
     /// `tokens` verified tokens with `per_token` subscriptions each, all ACTIVE.
-    async fn fleet(&self, client: &NtfClient, smp: &Arc<SmpClient>, tokens: usize, per_token: usize) -> (Vec<Token>, Vec<Sub>) {
-        let tokens = fleet::register_tokens(client, &self.router, tokens).await.unwrap();
-        let queues = fleet::create_queues(std::slice::from_ref(smp), &self.router, tokens.len() * per_token, 8).await.unwrap();
-        let pairs: Vec<(&Token, &Queue)> = queues.iter().enumerate().map(|(i, q)| (&tokens[i % tokens.len()], q)).collect();
-        let ids = fleet::subscribe(client, &self.relay.smp_server(), &pairs).await.unwrap();
-        let subs: Vec<Sub> = queues.into_iter().zip(ids).enumerate().map(|(i, (queue, id))| Sub { token: i % tokens.len(), queue, id }).collect();
+    async fn fleet(
+        &self,
+        client: &NtfClient,
+        smp: &Arc<SmpClient>,
+        tokens: usize,
+        per_token: usize,
+    ) -> (Vec<Token>, Vec<Sub>) {
+        let tokens = fleet::register_tokens(client, &self.router, tokens)
+            .await
+            .unwrap();
+        let queues = fleet::create_queues(
+            std::slice::from_ref(smp),
+            &self.router,
+            tokens.len() * per_token,
+            8,
+        )
+        .await
+        .unwrap();
+        let pairs: Vec<(&Token, &Queue)> = queues
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (&tokens[i % tokens.len()], q))
+            .collect();
+        let ids = fleet::subscribe(client, &self.relay.smp_server(), &pairs)
+            .await
+            .unwrap();
+        let subs: Vec<Sub> = queues
+            .into_iter()
+            .zip(ids)
+            .enumerate()
+            .map(|(i, (queue, id))| Sub {
+                token: i % tokens.len(),
+                queue,
+                id,
+            })
+            .collect();
         wait_subs(client, &tokens, &subs, NtfSubStatus::Active).await;
         (tokens, subs)
     }
@@ -82,13 +130,30 @@ impl Env {
 async fn wait_subs(client: &NtfClient, tokens: &[Token], subs: &[Sub], want: NtfSubStatus) {
     let end = Instant::now() + Duration::from_secs(20);
     loop {
-        let cmds: Vec<(Option<&smp_proto::keys::AuthPrivateKey>, &[u8], &NtfCommand)> =
-            subs.iter().map(|s| (Some(&tokens[s.token].key), s.id.as_bytes(), &NtfCommand::Schk)).collect();
-        let got: Vec<_> = client.send_commands(&cmds).await.unwrap().into_iter().map(Result::unwrap).collect();
+        let cmds: Vec<(Option<&smp_proto::keys::AuthPrivateKey>, &[u8], &NtfCommand)> = subs
+            .iter()
+            .map(|s| {
+                (
+                    Some(&tokens[s.token].key),
+                    s.id.as_bytes(),
+                    &NtfCommand::Schk,
+                )
+            })
+            .collect();
+        let got: Vec<_> = client
+            .send_commands(&cmds)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
         if got.iter().all(|r| *r == NtfResponse::Sub(want.clone())) {
             return;
         }
-        assert!(Instant::now() < end, "subscriptions never all {want}: {got:?}");
+        assert!(
+            Instant::now() < end,
+            "subscriptions never all {want}: {got:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -105,12 +170,16 @@ async fn until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
 /// Distinct messages pushed per queue of `subs`.
 fn pushed_per_queue(router: &PushRouter, subs: &[Sub]) -> Vec<usize> {
     let (per_queue, _) = router.per_message();
-    subs.iter().map(|s| per_queue.get(&s.queue.notifier_id).copied().unwrap_or(0)).collect()
+    subs.iter()
+        .map(|s| per_queue.get(&s.queue.notifier_id).copied().unwrap_or(0))
+        .collect()
 }
 
 async fn send_each(smp: &SmpClient, router: &PushRouter, subs: &[Sub]) -> usize {
     let qs: Vec<&Queue> = subs.iter().map(|s| &s.queue).collect();
-    fleet::send_messages(smp, router, &qs, b"fault test").await.unwrap()
+    fleet::send_messages(smp, router, &qs, b"fault test")
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,7 +197,10 @@ async fn steady_state_every_message_is_pushed_exactly_once() {
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
         assert_eq!(accepted, rounds * subs.len());
-        until(20, "every message pushed", || env.router.counts().messages as usize >= accepted).await;
+        until(20, "every message pushed", || {
+            env.router.counts().messages as usize >= accepted
+        })
+        .await;
         // no late duplicates either
         tokio::time::sleep(Duration::from_millis(300)).await;
         let counts = env.router.counts();
@@ -138,7 +210,9 @@ async fn steady_state_every_message_is_pushed_exactly_once() {
         assert_eq!(env.router.outstanding(), 0);
         let (_, most) = env.router.per_message();
         assert_eq!(most, 1, "a message was pushed more than once");
-        assert!(pushed_per_queue(&env.router, &subs).iter().all(|&n| n == rounds));
+        assert!(pushed_per_queue(&env.router, &subs)
+            .iter()
+            .all(|&n| n == rounds));
     })
     .await
     .expect("test time cap");
@@ -158,7 +232,9 @@ async fn relay_killed_under_load_then_restarted_resubscribes_and_notifies() {
             tokio::spawn(async move {
                 let mut accepted = 0;
                 for i in 0..2000 {
-                    match fleet::send_messages(&smp, &router, &[&qs[i % qs.len()]], b"under load").await {
+                    match fleet::send_messages(&smp, &router, &[&qs[i % qs.len()]], b"under load")
+                        .await
+                    {
                         Ok(n) => accepted += n,
                         Err(_) => break,
                     }
@@ -167,7 +243,10 @@ async fn relay_killed_under_load_then_restarted_resubscribes_and_notifies() {
                 accepted
             })
         };
-        until(10, "some pushes under load", || env.router.counts().messages >= 20).await;
+        until(10, "some pushes under load", || {
+            env.router.counts().messages >= 20
+        })
+        .await;
         env.relay.kill().await;
         let before_kill = load.await.unwrap();
         assert!(before_kill >= 20);
@@ -181,12 +260,18 @@ async fn relay_killed_under_load_then_restarted_resubscribes_and_notifies() {
         let smp2 = env.smp().await;
         assert_eq!(send_each(&smp2, &env.router, &subs).await, subs.len());
         until(15, "the messages after the restart pushed", || {
-            pushed_per_queue(&env.router, &subs).iter().zip(&per_queue_before).all(|(a, b)| a > b)
+            pushed_per_queue(&env.router, &subs)
+                .iter()
+                .zip(&per_queue_before)
+                .all(|(a, b)| a > b)
         })
         .await;
         let counts = env.router.counts();
         assert!(counts.messages - counts_before.messages >= subs.len() as u64);
-        assert_eq!(counts.duplicates, 0, "no message pushed twice across the restart: {counts:?}");
+        assert_eq!(
+            counts.duplicates, 0,
+            "no message pushed twice across the restart: {counts:?}"
+        );
         // messages accepted before the kill: pushed at most once each (lost NMSGs are the
         // relay's at-most-once delivery of notifications to a dropped connection)
         assert!(counts.messages as usize <= before_kill + subs.len());
@@ -213,11 +298,22 @@ async fn provider_failures_are_recorded_and_other_tokens_still_served() {
         for (t, a) in tokens.iter().zip(answers) {
             env.mock.respond_to(&t.text, a);
         }
-        let verified: Vec<u64> = tokens.iter().map(|t| env.router.pushes_for(&t.text)).collect();
-        assert!(verified.iter().all(|&n| n == 1), "one verification push each: {verified:?}");
+        let verified: Vec<u64> = tokens
+            .iter()
+            .map(|t| env.router.pushes_for(&t.text))
+            .collect();
+        assert!(
+            verified.iter().all(|&n| n == 1),
+            "one verification push each: {verified:?}"
+        );
         // failing tokens first, so their pushes are in flight when the good ones are sent
         assert_eq!(send_each(&smp, &env.router, &subs).await, subs.len());
-        until(10, "pushes to the working tokens", || tokens[5..].iter().all(|t| env.router.pushes_for(&t.text) == 2)).await;
+        until(10, "pushes to the working tokens", || {
+            tokens[5..]
+                .iter()
+                .all(|t| env.router.pushes_for(&t.text) == 2)
+        })
+        .await;
         // statuses as the reference maps them
         let status = |i: usize| {
             let (c, t) = (&client, &tokens[i]);
@@ -227,17 +323,26 @@ async fn provider_failures_are_recorded_and_other_tokens_still_served() {
         loop {
             let s1 = status(1).await;
             let s4 = status(4).await;
-            if s1 == NtfTknStatus::Invalid(Some(NtInvalidReason::Unregistered)) && s4 == NtfTknStatus::Invalid(Some(NtInvalidReason::BadToken)) {
+            if s1 == NtfTknStatus::Invalid(Some(NtInvalidReason::Unregistered))
+                && s4 == NtfTknStatus::Invalid(Some(NtInvalidReason::BadToken))
+            {
                 break;
             }
             assert!(Instant::now() < end, "410 / 400 not recorded: {s1} {s4}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         // 503 is retried once and then given up; 429 is not retried; both leave the token ACTIVE
-        until(10, "the 503 retry", || env.router.pushes_for(&tokens[0].text) == 3).await;
+        until(10, "the 503 retry", || {
+            env.router.pushes_for(&tokens[0].text) == 3
+        })
+        .await;
         assert_eq!(status(0).await, NtfTknStatus::Active);
         assert_eq!(status(2).await, NtfTknStatus::Active);
-        assert_eq!(env.router.pushes_for(&tokens[2].text), 2, "429 is not retried");
+        assert_eq!(
+            env.router.pushes_for(&tokens[2].text),
+            2,
+            "429 is not retried"
+        );
         // the hanging push is still in flight (request timeout 30 s); the server keeps serving
         assert_eq!(env.router.pushes_for(&tokens[3].text), 2);
         assert_eq!(status(3).await, NtfTknStatus::Active);
@@ -245,7 +350,10 @@ async fn provider_failures_are_recorded_and_other_tokens_still_served() {
         let before = pushed_per_queue(&env.router, &ok_subs);
         assert_eq!(send_each(&smp, &env.router, &ok_subs).await, ok_subs.len());
         until(10, "later pushes to the working tokens", || {
-            pushed_per_queue(&env.router, &ok_subs).iter().zip(&before).all(|(a, b)| *a == b + 1)
+            pushed_per_queue(&env.router, &ok_subs)
+                .iter()
+                .zip(&before)
+                .all(|(a, b)| *a == b + 1)
         })
         .await;
         let counts = env.router.counts();
@@ -254,7 +362,9 @@ async fn provider_failures_are_recorded_and_other_tokens_still_served() {
         // is recorded by the mock as Hang)
         assert_eq!(counts.rejected, 6, "{counts:?}");
         // a new token can still register and verify while a push hangs
-        let more = fleet::register_tokens(&client, &env.router, 3).await.unwrap();
+        let more = fleet::register_tokens(&client, &env.router, 3)
+            .await
+            .unwrap();
         assert_eq!(more.len(), 3);
         env.mock.close_connections();
     })
@@ -265,19 +375,48 @@ async fn provider_failures_are_recorded_and_other_tokens_still_served() {
 /// A raw NTF session (TLS and the handshake done) for misbehaving clients.
 async fn raw_session(env: &Env) -> ref_transport::NtfSession<TcpStream> {
     let tcp = TcpStream::connect(env.ntf.addr).await.unwrap();
-    let tls = TlsClientConfig::new(&[ntf_proto::version::ALPN]).unwrap().connect(tcp, &env.ntf.key_hash).await.unwrap();
-    ntf_client_handshake(tls, &env.ntf.key_hash, ntf_proto::version::SUPPORTED).await.unwrap()
+    let tls = TlsClientConfig::new(&[ntf_proto::version::ALPN])
+        .unwrap()
+        .connect(tcp, &env.ntf.key_hash)
+        .await
+        .unwrap();
+    ntf_client_handshake(tls, &env.ntf.key_hash, ntf_proto::version::SUPPORTED)
+        .await
+        .unwrap()
 }
 
 /// A working client: one token registered and checked, one subscription notified.
-async fn others_work(env: &Env, smp: &SmpClient, client: &NtfClient, tokens: &[Token], subs: &[Sub]) {
+async fn others_work(
+    env: &Env,
+    smp: &SmpClient,
+    client: &NtfClient,
+    tokens: &[Token],
+    subs: &[Sub],
+) {
     let t = &tokens[0];
-    assert_eq!(tokio::time::timeout(Duration::from_secs(5), client.tchk(&t.key, &t.id)).await.unwrap().unwrap(), NtfTknStatus::Active);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), client.tchk(&t.key, &t.id))
+            .await
+            .unwrap()
+            .unwrap(),
+        NtfTknStatus::Active
+    );
     let before = pushed_per_queue(&env.router, subs);
     assert_eq!(send_each(smp, &env.router, subs).await, subs.len());
-    until(10, "pushes for the working client", || pushed_per_queue(&env.router, subs).iter().zip(&before).all(|(a, b)| *a == b + 1)).await;
-    let fresh = tokio::time::timeout(Duration::from_secs(10), env.client()).await.expect("a new connection is served");
-    tokio::time::timeout(Duration::from_secs(5), fresh.ping()).await.unwrap().unwrap();
+    until(10, "pushes for the working client", || {
+        pushed_per_queue(&env.router, subs)
+            .iter()
+            .zip(&before)
+            .all(|(a, b)| *a == b + 1)
+    })
+    .await;
+    let fresh = tokio::time::timeout(Duration::from_secs(10), env.client())
+        .await
+        .expect("a new connection is served");
+    tokio::time::timeout(Duration::from_secs(5), fresh.ping())
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,13 +448,20 @@ async fn garbage_blocks_get_err_block_or_disconnect_and_others_are_unaffected() 
                 outcome.push("write failed".to_string());
                 break;
             }
-            match tokio::time::timeout(Duration::from_secs(5), s.reader.read_transmissions(true)).await {
+            match tokio::time::timeout(Duration::from_secs(5), s.reader.read_transmissions(true))
+                .await
+            {
                 Ok(Ok(items)) => {
                     let params = s.params();
                     for t in items.into_iter().flatten() {
-                        let raw = RawTransmission::decode(&t, &params).expect("a response transmission");
+                        let raw =
+                            RawTransmission::decode(&t, &params).expect("a response transmission");
                         let r = NtfResponse::decode(raw.command, version).expect("a response");
-                        assert_eq!(r, NtfResponse::Err(ErrorType::Block), "garbage gets ERR BLOCK");
+                        assert_eq!(
+                            r,
+                            NtfResponse::Err(ErrorType::Block),
+                            "garbage gets ERR BLOCK"
+                        );
                         outcome.push("ERR BLOCK".into());
                     }
                 }
@@ -327,7 +473,12 @@ async fn garbage_blocks_get_err_block_or_disconnect_and_others_are_unaffected() 
             }
         }
         assert!(!outcome.is_empty());
-        assert!(outcome.iter().all(|o| o == "ERR BLOCK" || o == "disconnected" || o == "write failed"), "{outcome:?}");
+        assert!(
+            outcome
+                .iter()
+                .all(|o| o == "ERR BLOCK" || o == "disconnected" || o == "write failed"),
+            "{outcome:?}"
+        );
         // a connection that is not TLS at all is dropped
         let mut plain = TcpStream::connect(env.ntf.addr).await.unwrap();
         plain.write_all(&[0x47; 600]).await.unwrap();
@@ -361,7 +512,9 @@ async fn clients_stuck_in_the_handshake_do_not_block_others() {
             let mut tcp = TcpStream::connect(env.ntf.addr).await.unwrap();
             if i % 2 == 0 {
                 // the start of a TLS record and nothing more
-                tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await.unwrap();
+                tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+                    .await
+                    .unwrap();
             }
             stuck.push(tcp);
         }
@@ -369,14 +522,23 @@ async fn clients_stuck_in_the_handshake_do_not_block_others() {
         let mut half = Vec::new();
         for _ in 0..10 {
             let tcp = TcpStream::connect(env.ntf.addr).await.unwrap();
-            half.push(TlsClientConfig::new(&[ntf_proto::version::ALPN]).unwrap().connect(tcp, &env.ntf.key_hash).await.unwrap());
+            half.push(
+                TlsClientConfig::new(&[ntf_proto::version::ALPN])
+                    .unwrap()
+                    .connect(tcp, &env.ntf.key_hash)
+                    .await
+                    .unwrap(),
+            );
         }
         let t = Instant::now();
         let client = env.client().await;
         let smp = env.smp().await;
         let (tokens, subs) = env.fleet(&client, &smp, 2, 2).await;
         others_work(&env, &smp, &client, &tokens, &subs).await;
-        assert!(t.elapsed() < Duration::from_secs(30), "served long before the handshake timeout");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "served long before the handshake timeout"
+        );
         drop((stuck, half));
     })
     .await
@@ -411,7 +573,12 @@ async fn a_client_that_stops_reading_does_not_block_others() {
             if Instant::now() >= end {
                 break;
             }
-            match tokio::time::timeout(Duration::from_millis(300), s.writer.write_transmissions(&batch, true)).await {
+            match tokio::time::timeout(
+                Duration::from_millis(300),
+                s.writer.write_transmissions(&batch, true),
+            )
+            .await
+            {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => panic!("server closed the non-reading client early: {e}"),
                 Err(_) => {
@@ -420,7 +587,10 @@ async fn a_client_that_stops_reading_does_not_block_others() {
                 }
             }
         }
-        assert!(blocked, "the server kept reading while its answers were not read");
+        assert!(
+            blocked,
+            "the server kept reading while its answers were not read"
+        );
         others_work(&env, &smp, &client, &tokens, &subs).await;
         drop(s);
     })

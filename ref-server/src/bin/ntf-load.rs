@@ -53,11 +53,17 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "error".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let relay = match &args.relay {
-        Some(s) => Some(SmpServer::parse_text(s.as_bytes()).map_err(|e| anyhow::anyhow!("--relay {s}: {e:?}"))?),
+        Some(s) => Some(
+            SmpServer::parse_text(s.as_bytes())
+                .map_err(|e| anyhow::anyhow!("--relay {s}: {e:?}"))?,
+        ),
         None => None,
     };
     let config = LoadConfig {
@@ -78,7 +84,8 @@ fn main() -> anyhow::Result<()> {
     }
     let rt = rt.enable_all().build()?;
     let cap = config.time_cap + Duration::from_secs(30);
-    let report = rt.block_on(async { tokio::time::timeout(cap, run(&config)).await })
+    let report = rt
+        .block_on(async { tokio::time::timeout(cap, run(&config)).await })
         .map_err(|_| anyhow::anyhow!("time cap reached"))??;
     println!("{}", report.table());
     rt.shutdown_timeout(Duration::from_secs(2));

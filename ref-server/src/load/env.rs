@@ -78,7 +78,13 @@ impl Relay {
         let front_listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = front_listener.local_addr()?;
         let front = Some(forward(front_listener, inner));
-        Ok(Self { server, addr, inner, task, front })
+        Ok(Self {
+            server,
+            addr,
+            inner,
+            task,
+            front,
+        })
     }
 
     /// The `smp://` address of the relay on loopback.
@@ -128,8 +134,12 @@ impl Drop for Relay {
 /// The `smp://<key hash>@127.0.0.1:<port>` address of `server`.
 pub fn loopback_smp(port: u16, server: &SmpRelayServer) -> SmpServer {
     // a single IPv4 host and a numeric port always make a valid address
-    SmpServer::new(vec![TransportHost::Ipv4([127, 0, 0, 1])], port.to_string(), server.key_hash())
-        .unwrap_or_else(|| unreachable!("loopback address is valid"))
+    SmpServer::new(
+        vec![TransportHost::Ipv4([127, 0, 0, 1])],
+        port.to_string(),
+        server.key_hash(),
+    )
+    .unwrap_or_else(|| unreachable!("loopback address is valid"))
 }
 
 /// Push clients whose test provider is `mock`.
@@ -138,7 +148,14 @@ pub fn loopback_smp(port: u16, server: &SmpRelayServer) -> SmpServer {
 /// Key generation or client setup failures.
 pub fn mock_push(mock: &MockApns) -> anyhow::Result<PushClients> {
     let key = ApnsSigningKey::generate().map_err(|e| anyhow::anyhow!("signing key: {e}"))?;
-    Ok(PushClients { test: Some(ApnsClient::new(mock.endpoint(), ApnsConfig::default(), key)?), ..PushClients::default() })
+    Ok(PushClients {
+        test: Some(ApnsClient::new(
+            mock.endpoint(),
+            ApnsConfig::default(),
+            key,
+        )?),
+        ..PushClients::default()
+    })
 }
 
 /// Starts the mock APNS.
@@ -161,7 +178,8 @@ pub async fn start_ntf<S: Store + Send + 'static>(
 ) -> anyhow::Result<RunningServer> {
     let (_ca, creds) = ServerCredentials::generate("127.0.0.1")?;
     let tls = TlsServerConfig::new(&creds, &[crate::server::ALPN_NTF])?;
-    let listener = TcpListener::bind(addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))).await?;
+    let listener =
+        TcpListener::bind(addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))).await?;
     let subscriber = SubscriberConfig {
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_secs(1),
@@ -173,5 +191,10 @@ pub async fn start_ntf<S: Store + Send + 'static>(
         push: Arc::new(mock_push(mock)?),
         subscriber: Some(subscriber),
     };
-    Ok(shell::start(listener, config, crate::ntf::Config::default(), store)?)
+    Ok(shell::start(
+        listener,
+        config,
+        crate::ntf::Config::default(),
+        store,
+    )?)
 }

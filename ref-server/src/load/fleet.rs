@@ -37,7 +37,9 @@ pub struct Token {
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token").field("text", &self.text).finish_non_exhaustive()
+        f.debug_struct("Token")
+            .field("text", &self.text)
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,7 +59,9 @@ pub struct Queue {
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("notifier_id", &self.notifier_id).finish_non_exhaustive()
+        f.debug_struct("Queue")
+            .field("notifier_id", &self.notifier_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,8 +90,10 @@ pub enum FleetError {
 
 fn ed25519_key() -> Result<(AuthPrivateKey, AuthPublicKey), FleetError> {
     let seed = random_array::<32>().map_err(|e| FleetError::Local(e.to_string()))?;
-    let private = AuthPrivateKey::new(PrivateKey::Ed25519(seed)).ok_or_else(|| FleetError::Local("key".into()))?;
-    let public = AuthPublicKey::new(PublicKey::Ed25519(ed25519_public(&seed))).ok_or_else(|| FleetError::Local("key".into()))?;
+    let private = AuthPrivateKey::new(PrivateKey::Ed25519(seed))
+        .ok_or_else(|| FleetError::Local("key".into()))?;
+    let public = AuthPublicKey::new(PublicKey::Ed25519(ed25519_public(&seed)))
+        .ok_or_else(|| FleetError::Local("key".into()))?;
     Ok((private, public))
 }
 
@@ -105,7 +111,11 @@ pub fn random_token_text() -> Result<String, FleetError> {
 ///
 /// # Errors
 /// A failed command (the first one).
-pub async fn new_tokens(client: &NtfClient, router: &PushRouter, n: usize) -> Result<Vec<PendingToken>, FleetError> {
+pub async fn new_tokens(
+    client: &NtfClient,
+    router: &PushRouter,
+    n: usize,
+) -> Result<Vec<PendingToken>, FleetError> {
     let mut keys = Vec::with_capacity(n);
     let mut cmds = Vec::with_capacity(n);
     let mut texts = Vec::with_capacity(n);
@@ -114,21 +124,43 @@ pub async fn new_tokens(client: &NtfClient, router: &PushRouter, n: usize) -> Re
         let (key, verify_key) = ed25519_key()?;
         let dh = random_array::<32>().map_err(|e| FleetError::Local(e.to_string()))?;
         let text = random_token_text()?;
-        let token = DeviceToken::new(PushProvider::ApnsTest, text.clone().into_bytes()).ok_or_else(|| FleetError::Local("device token".into()))?;
-        cmds.push(NtfCommand::Tnew(NewNtfToken { token, verify_key, dh_key: X25519PublicKey(x25519_public(&dh)) }));
+        let token = DeviceToken::new(PushProvider::ApnsTest, text.clone().into_bytes())
+            .ok_or_else(|| FleetError::Local("device token".into()))?;
+        cmds.push(NtfCommand::Tnew(NewNtfToken {
+            token,
+            verify_key,
+            dh_key: X25519PublicKey(x25519_public(&dh)),
+        }));
         keys.push(key);
         texts.push(text);
         dhs.push(dh);
     }
     let pushes: Vec<_> = texts.iter().map(|t| router.expect_push(t)).collect();
-    let batch: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> = keys.iter().zip(&cmds).map(|(k, c)| (Some(k), &[][..], c)).collect();
+    let batch: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> = keys
+        .iter()
+        .zip(&cmds)
+        .map(|(k, c)| (Some(k), &[][..], c))
+        .collect();
     let replies = client.send_commands(&batch).await?;
     let mut out = Vec::with_capacity(n);
-    for ((((r, key), text), dh), push) in replies.into_iter().zip(keys).zip(texts).zip(dhs).zip(pushes) {
+    for ((((r, key), text), dh), push) in replies
+        .into_iter()
+        .zip(keys)
+        .zip(texts)
+        .zip(dhs)
+        .zip(pushes)
+    {
         match r? {
             NtfResponse::IdTkn { id, dh_key } => {
-                let device = Device::from_idtkn(&dh, &PublicKey::X25519(dh_key.0)).map_err(|e| FleetError::Local(e.to_string()))?;
-                out.push(PendingToken { key, id, text, device, push });
+                let device = Device::from_idtkn(&dh, &PublicKey::X25519(dh_key.0))
+                    .map_err(|e| FleetError::Local(e.to_string()))?;
+                out.push(PendingToken {
+                    key,
+                    id,
+                    text,
+                    device,
+                    push,
+                });
             }
             r => return Err(ClientError::UnexpectedResponse(r).into()),
         }
@@ -157,13 +189,25 @@ pub async fn verify_tokens(
             .map_err(|_| FleetError::Local("router stopped".into()))?;
         let code = match p.device.receive(&body) {
             Ok(DevicePush::Verification(c)) => c,
-            other => return Err(FleetError::Local(format!("not a verification push: {other:?}"))),
+            other => {
+                return Err(FleetError::Local(format!(
+                    "not a verification push: {other:?}"
+                )))
+            }
         };
         codes.push(NtfCommand::Tvfy(code));
-        tokens.push(Token { key: p.key, id: p.id, text: p.text, device: p.device });
+        tokens.push(Token {
+            key: p.key,
+            id: p.id,
+            text: p.text,
+            device: p.device,
+        });
     }
-    let batch: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> =
-        tokens.iter().zip(&codes).map(|(t, c)| (Some(&t.key), t.id.as_bytes(), c)).collect();
+    let batch: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> = tokens
+        .iter()
+        .zip(&codes)
+        .map(|(t, c)| (Some(&t.key), t.id.as_bytes(), c))
+        .collect();
     for r in client.send_commands(&batch).await? {
         match r? {
             NtfResponse::Ok => {}
@@ -180,7 +224,11 @@ pub async fn verify_tokens(
 ///
 /// # Errors
 /// As [`new_tokens`] and [`verify_tokens`].
-pub async fn register_tokens(client: &NtfClient, router: &PushRouter, n: usize) -> Result<Vec<Token>, FleetError> {
+pub async fn register_tokens(
+    client: &NtfClient,
+    router: &PushRouter,
+    n: usize,
+) -> Result<Vec<Token>, FleetError> {
     let pending = new_tokens(client, router, n).await?;
     verify_tokens(client, router, pending, std::time::Duration::from_secs(30)).await
 }
@@ -194,14 +242,24 @@ pub async fn create_queue(smp: &SmpClient, router: &PushRouter) -> Result<Queue,
     let q = smp.create_queue(SubscriptionMode::OnlyCreate, true).await?;
     let creds = smp.enable_notifications(&q).await?;
     router.add_queue(&creds.notifier_id, creds.rcv_ntf_dh_secret);
-    Ok(Queue { snd_id: q.snd_id, notifier_id: creds.notifier_id, notifier_key: creds.notifier_key.private, secret: creds.rcv_ntf_dh_secret })
+    Ok(Queue {
+        snd_id: q.snd_id,
+        notifier_id: creds.notifier_id,
+        notifier_key: creds.notifier_key.private,
+        secret: creds.rcv_ntf_dh_secret,
+    })
 }
 
 /// Creates `n` queues over the `smp` connections with `concurrency` requests in flight.
 ///
 /// # Errors
 /// The first failed queue.
-pub async fn create_queues(smp: &[Arc<SmpClient>], router: &PushRouter, n: usize, concurrency: usize) -> Result<Vec<Queue>, FleetError> {
+pub async fn create_queues(
+    smp: &[Arc<SmpClient>],
+    router: &PushRouter,
+    n: usize,
+    concurrency: usize,
+) -> Result<Vec<Queue>, FleetError> {
     let mut set = tokio::task::JoinSet::new();
     let mut out = Vec::with_capacity(n);
     let per = n.div_ceil(concurrency.max(1));
@@ -231,13 +289,26 @@ pub async fn create_queues(smp: &[Arc<SmpClient>], router: &PushRouter, n: usize
 ///
 /// # Errors
 /// The first failed command.
-pub async fn subscribe(client: &NtfClient, relay: &SmpServer, pairs: &[(&Token, &Queue)]) -> Result<Vec<NtfEntityId>, FleetError> {
+pub async fn subscribe(
+    client: &NtfClient,
+    relay: &SmpServer,
+    pairs: &[(&Token, &Queue)],
+) -> Result<Vec<NtfEntityId>, FleetError> {
     let mut cmds = Vec::with_capacity(pairs.len());
     for (t, q) in pairs {
-        let queue = SmpQueueNtf::new(relay.clone(), q.notifier_id.clone()).ok_or_else(|| FleetError::Local("notifier id".into()))?;
-        cmds.push(NtfCommand::Snew(NewNtfSubscription { token_id: t.id.clone(), queue, notifier_key: q.notifier_key.clone() }));
+        let queue = SmpQueueNtf::new(relay.clone(), q.notifier_id.clone())
+            .ok_or_else(|| FleetError::Local("notifier id".into()))?;
+        cmds.push(NtfCommand::Snew(NewNtfSubscription {
+            token_id: t.id.clone(),
+            queue,
+            notifier_key: q.notifier_key.clone(),
+        }));
     }
-    let batch: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> = pairs.iter().zip(&cmds).map(|((t, _), c)| (Some(&t.key), &[][..], c)).collect();
+    let batch: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> = pairs
+        .iter()
+        .zip(&cmds)
+        .map(|((t, _), c)| (Some(&t.key), &[][..], c))
+        .collect();
     let mut ids = Vec::with_capacity(pairs.len());
     for r in client.send_commands(&batch).await? {
         match r? {
@@ -253,9 +324,20 @@ pub async fn subscribe(client: &NtfClient, relay: &SmpServer, pairs: &[(&Token, 
 ///
 /// # Errors
 /// When nothing could be sent.
-pub async fn send_messages(smp: &SmpClient, router: &PushRouter, queues: &[&Queue], body: &[u8]) -> Result<usize, FleetError> {
-    let cmd = SmpCommand::Send { flags: MsgFlags { notification: true }, body: body.to_vec() };
-    let batch: Vec<(Option<&AuthPrivateKey>, &[u8], &SmpCommand)> = queues.iter().map(|q| (None, q.snd_id.as_slice(), &cmd)).collect();
+pub async fn send_messages(
+    smp: &SmpClient,
+    router: &PushRouter,
+    queues: &[&Queue],
+    body: &[u8],
+) -> Result<usize, FleetError> {
+    let cmd = SmpCommand::Send {
+        flags: MsgFlags { notification: true },
+        body: body.to_vec(),
+    };
+    let batch: Vec<(Option<&AuthPrivateKey>, &[u8], &SmpCommand)> = queues
+        .iter()
+        .map(|q| (None, q.snd_id.as_slice(), &cmd))
+        .collect();
     let now = Instant::now();
     for q in queues {
         router.note_sent(&q.notifier_id, now);

@@ -101,16 +101,38 @@ pub struct Report {
 
 impl Report {
     fn add(&mut self, name: &str, value: impl std::fmt::Display, note: &str) {
-        self.rows.push(Row { name: name.to_owned(), value: value.to_string(), note: note.to_owned() });
+        self.rows.push(Row {
+            name: name.to_owned(),
+            value: value.to_string(),
+            note: note.to_owned(),
+        });
     }
 
     /// The report as a text table.
     pub fn table(&self) -> String {
-        let w0 = self.rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(6);
-        let w1 = self.rows.iter().map(|r| r.value.len()).max().unwrap_or(0).max(5);
+        let w0 = self
+            .rows
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        let w1 = self
+            .rows
+            .iter()
+            .map(|r| r.value.len())
+            .max()
+            .unwrap_or(0)
+            .max(5);
         let mut s = String::new();
         let _ = writeln!(s, "{:<w0$}  {:>w1$}  note", "figure", "value");
-        let _ = writeln!(s, "{}  {}  {}", "-".repeat(w0), "-".repeat(w1), "-".repeat(30));
+        let _ = writeln!(
+            s,
+            "{}  {}  {}",
+            "-".repeat(w0),
+            "-".repeat(w1),
+            "-".repeat(30)
+        );
         for r in &self.rows {
             let _ = writeln!(s, "{:<w0$}  {:>w1$}  {}", r.name, r.value, r.note);
         }
@@ -131,7 +153,9 @@ fn kib(v: Option<u64>) -> String {
 
 fn bytes_per(before: Option<u64>, after: Option<u64>, n: usize) -> String {
     match (before, after) {
-        (Some(b), Some(a)) if n > 0 => format!("{:.0}", (a.saturating_sub(b) * 1024) as f64 / n as f64),
+        (Some(b), Some(a)) if n > 0 => {
+            format!("{:.0}", (a.saturating_sub(b) * 1024) as f64 / n as f64)
+        }
         _ => "n/a".into(),
     }
 }
@@ -180,17 +204,34 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
     };
     let ntf = env::start_ntf(&mock, crate::ntf::MemStore::new(), None).await?;
     let rss1 = rss_kib();
-    report.add("rss with services up", kib(rss1), "KiB (mock APNS, relay, NTF server)");
+    report.add(
+        "rss with services up",
+        kib(rss1),
+        "KiB (mock APNS, relay, NTF server)",
+    );
 
     // --- phase 1: connections, tokens, queues, subscriptions ---
-    let ntf_cfg = NtfClientConfig { timeout: Duration::from_secs(60), ..NtfClientConfig::default() };
+    let ntf_cfg = NtfClientConfig {
+        timeout: Duration::from_secs(60),
+        ..NtfClientConfig::default()
+    };
     let t = Instant::now();
     let mut clients = Vec::with_capacity(config.connections);
     for _ in 0..config.connections {
-        clients.push(Arc::new(NtfClient::connect_addr(ntf.addr, &ntf.key_hash, &ntf_cfg).await?));
+        clients.push(Arc::new(
+            NtfClient::connect_addr(ntf.addr, &ntf.key_hash, &ntf_cfg).await?,
+        ));
     }
     let conn_time = t.elapsed();
-    report.add("NTF connections", config.connections, &format!("v{} handshakes in {} ms", clients.first().map_or(0, |c| c.version().0), ms(conn_time)));
+    report.add(
+        "NTF connections",
+        config.connections,
+        &format!(
+            "v{} handshakes in {} ms",
+            clients.first().map_or(0, |c| c.version().0),
+            ms(conn_time)
+        ),
+    );
     let rss2 = rss_kib();
 
     let k = config.tokens_per_conn;
@@ -202,14 +243,23 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
     .await?;
     let tnew_time = t.elapsed();
     let n_tokens = (config.connections * k) as u64;
-    report.add("TNEW /s", per_sec(n_tokens, tnew_time), &format!("{n_tokens} tokens in {} ms, batches of {k}", ms(tnew_time)));
+    report.add(
+        "TNEW /s",
+        per_sec(n_tokens, tnew_time),
+        &format!("{n_tokens} tokens in {} ms, batches of {k}", ms(tnew_time)),
+    );
     let t = Instant::now();
     let mut pending_iter = pending.into_iter();
     let mut set = tokio::task::JoinSet::new();
     for (i, c) in clients.iter().enumerate() {
         let (c, r) = (c.clone(), router.clone());
         let p = pending_iter.next().unwrap_or_default();
-        set.spawn(async move { (i, fleet::verify_tokens(&c, &r, p, Duration::from_secs(60)).await) });
+        set.spawn(async move {
+            (
+                i,
+                fleet::verify_tokens(&c, &r, p, Duration::from_secs(60)).await,
+            )
+        });
     }
     let mut tokens: Vec<Vec<Token>> = (0..clients.len()).map(|_| Vec::new()).collect();
     while let Some(r) = set.join_next().await {
@@ -217,11 +267,22 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
         tokens[i] = v?;
     }
     let tvfy_time = t.elapsed();
-    report.add("verification push + TVFY /s", per_sec(n_tokens, tvfy_time), &format!("{} ms (includes the push path)", ms(tvfy_time)));
+    report.add(
+        "verification push + TVFY /s",
+        per_sec(n_tokens, tvfy_time),
+        &format!("{} ms (includes the push path)", ms(tvfy_time)),
+    );
     let rss3 = rss_kib();
-    report.add("rss per token", bytes_per(rss2, rss3, n_tokens as usize), "bytes (server + client state)");
+    report.add(
+        "rss per token",
+        bytes_per(rss2, rss3, n_tokens as usize),
+        "bytes (server + client state)",
+    );
 
-    let smp_cfg = SmpClientConfig { timeout: Duration::from_secs(60), ..SmpClientConfig::default() };
+    let smp_cfg = SmpClientConfig {
+        timeout: Duration::from_secs(60),
+        ..SmpClientConfig::default()
+    };
     let mut smps = Vec::new();
     for _ in 0..config.senders.max(1) {
         smps.push(Arc::new(SmpClient::connect(&relay_server, &smp_cfg).await?));
@@ -229,9 +290,17 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
     let t = Instant::now();
     let queues = fleet::create_queues(&smps, &router, config.subscriptions, 64).await?;
     let q_time = t.elapsed();
-    report.add("relay NEW+NKEY /s", per_sec(queues.len() as u64 * 2, q_time), &format!("{} queues in {} ms", queues.len(), ms(q_time)));
+    report.add(
+        "relay NEW+NKEY /s",
+        per_sec(queues.len() as u64 * 2, q_time),
+        &format!("{} queues in {} ms", queues.len(), ms(q_time)),
+    );
     let rss4 = rss_kib();
-    report.add("rss per relay queue", bytes_per(rss3, rss4, queues.len()), "bytes (relay queue + client copy)");
+    report.add(
+        "rss per relay queue",
+        bytes_per(rss3, rss4, queues.len()),
+        "bytes (relay queue + client copy)",
+    );
 
     // queue i goes to token i (round robin over all tokens), SNEW on that token's connection
     let n_conn = clients.len().max(1);
@@ -250,7 +319,10 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
         async move {
             let mut ids = Vec::new();
             for chunk in assigned.chunks(100) {
-                let pairs: Vec<(&Token, &Queue)> = chunk.iter().filter_map(|(ti, qi)| Some((tokens[ci].get(*ti)?, queues.get(*qi)?))).collect();
+                let pairs: Vec<(&Token, &Queue)> = chunk
+                    .iter()
+                    .filter_map(|(ti, qi)| Some((tokens[ci].get(*ti)?, queues.get(*qi)?)))
+                    .collect();
                 let got = fleet::subscribe(&c, &relay, &pairs).await?;
                 ids.extend(chunk.iter().zip(got).map(|((ti, _), id)| (*ti, id)));
             }
@@ -260,17 +332,37 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
     .await?;
     let snew_time = t.elapsed();
     let n_subs = sub_ids.iter().map(Vec::len).sum::<usize>();
-    report.add("SNEW /s", per_sec(n_subs as u64, snew_time), &format!("{n_subs} subscriptions in {} ms", ms(snew_time)));
+    report.add(
+        "SNEW /s",
+        per_sec(n_subs as u64, snew_time),
+        &format!("{n_subs} subscriptions in {} ms", ms(snew_time)),
+    );
 
     // every subscription ACTIVE (the subscriber's NSUBs answered)
     let t = Instant::now();
-    let active = wait_active(&clients, &tokens, &sub_ids, cap.min(Instant::now() + Duration::from_secs(180))).await?;
-    report.add("all subscriptions ACTIVE after", ms(t.elapsed()), &format!("ms ({active}/{n_subs} active)"));
+    let active = wait_active(
+        &clients,
+        &tokens,
+        &sub_ids,
+        cap.min(Instant::now() + Duration::from_secs(180)),
+    )
+    .await?;
+    report.add(
+        "all subscriptions ACTIVE after",
+        ms(t.elapsed()),
+        &format!("ms ({active}/{n_subs} active)"),
+    );
     if active < n_subs {
-        report.problems.push(format!("only {active} of {n_subs} subscriptions became ACTIVE"));
+        report.problems.push(format!(
+            "only {active} of {n_subs} subscriptions became ACTIVE"
+        ));
     }
     let rss5 = rss_kib();
-    report.add("rss per subscription", bytes_per(rss4, rss5, n_subs), "bytes (NTF store + subscriber + relay NSUB + client id)");
+    report.add(
+        "rss per subscription",
+        bytes_per(rss4, rss5, n_subs),
+        "bytes (NTF store + subscriber + relay NSUB + client id)",
+    );
 
     // authorized commands, no effects: TCHK and SCHK batches
     let deadline = Instant::now() + Duration::from_secs_f64(config.check_secs.max(0.0));
@@ -287,7 +379,10 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
                     cmds.push((t.key.clone(), id.clone(), NtfCommand::Schk));
                 }
             }
-            let batch: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> = cmds.iter().map(|(k, id, c)| (Some(k), id.as_bytes(), c)).collect();
+            let batch: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> = cmds
+                .iter()
+                .map(|(k, id, c)| (Some(k), id.as_bytes(), c))
+                .collect();
             let (mut ok, mut err) = (0u64, 0u64);
             for _ in 0..100_000 {
                 if Instant::now() >= deadline || batch.is_empty() {
@@ -306,7 +401,14 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
     .await?;
     let check_time = t.elapsed();
     let (ok, err): (u64, u64) = counts.iter().fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
-    report.add("TCHK/SCHK /s (authorized)", per_sec(ok, check_time), &format!("{ok} ok, {err} failed in {} ms over {n_conn} connections", ms(check_time)));
+    report.add(
+        "TCHK/SCHK /s (authorized)",
+        per_sec(ok, check_time),
+        &format!(
+            "{ok} ok, {err} failed in {} ms over {n_conn} connections",
+            ms(check_time)
+        ),
+    );
     if err > 0 {
         report.problems.push(format!("{err} TCHK/SCHK failed"));
     }
@@ -319,61 +421,83 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
     // --- phase 4: restart over SQLite ---
     drop(clients);
     if config.restart_subs > 0 {
-        if let Err(e) = restart_phase(config, &mut report, &mock, &router, &relay_server, &smps, cap).await {
+        if let Err(e) = restart_phase(
+            config,
+            &mut report,
+            &mock,
+            &router,
+            &relay_server,
+            &smps,
+            cap,
+        )
+        .await
+        {
             report.problems.push(format!("restart phase: {e:#}"));
         }
     } else {
         report.add("restart", "skipped", "(--restart-subs 0)");
     }
-    report.add("total run time", format!("{:.1}", started.elapsed().as_secs_f64()), "s");
+    report.add(
+        "total run time",
+        format!("{:.1}", started.elapsed().as_secs_f64()),
+        "s",
+    );
     ntf.shutdown().await;
     router_task.abort();
     drop(relay);
     Ok(report)
 }
 
-/// Polls `SCHK` every 250 ms (batched, only those not yet ACTIVE) until every subscription is ACTIVE or
-/// `deadline`; returns how many are.
+/// Polls `SCHK` (batched, only those not yet ACTIVE, one connection at a time so that the
+/// polling does not starve the subscriber of the core lock) every 250 ms until every
+/// subscription is ACTIVE or `deadline`; returns how many are.
 async fn wait_active(
     clients: &[Arc<NtfClient>],
     tokens: &Arc<Vec<Vec<Token>>>,
     sub_ids: &[Vec<(usize, NtfEntityId)>],
     deadline: Instant,
 ) -> anyhow::Result<usize> {
-    let counts = on_all(clients, |ci, c| {
-        let (tokens, mut left) = (tokens.clone(), sub_ids.get(ci).cloned().unwrap_or_default());
-        async move {
-            let total = left.len();
-            for _ in 0..10_000 {
-                if left.is_empty() || Instant::now() >= deadline {
-                    break;
-                }
-                let mut still = Vec::new();
-                for chunk in left.chunks(200) {
-                    let cmds: Vec<(&AuthPrivateKey, &NtfEntityId)> = chunk.iter().filter_map(|(ti, id)| Some((&tokens[ci].get(*ti)?.key, id))).collect();
-                    let batch: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> = cmds.iter().map(|(k, id)| (Some(*k), id.as_bytes(), &NtfCommand::Schk)).collect();
-                    for (r, item) in c.send_commands(&batch).await?.into_iter().zip(chunk) {
-                        if !matches!(r, Ok(NtfResponse::Sub(NtfSubStatus::Active))) {
-                            tracing::debug!("subscription not active: {r:?}");
-                            still.push(item.clone());
-                        }
+    let total: usize = sub_ids.iter().map(Vec::len).sum();
+    let mut left: Vec<Vec<(usize, NtfEntityId)>> = sub_ids.to_vec();
+    for _ in 0..10_000 {
+        for (ci, c) in clients.iter().enumerate() {
+            let Some(l) = left.get_mut(ci) else { continue };
+            let mut still = Vec::new();
+            for chunk in l.chunks(200) {
+                let cmds: Vec<(&AuthPrivateKey, &NtfEntityId)> = chunk
+                    .iter()
+                    .filter_map(|(ti, id)| Some((&tokens.get(ci)?.get(*ti)?.key, id)))
+                    .collect();
+                let batch: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> = cmds
+                    .iter()
+                    .map(|(k, id)| (Some(*k), id.as_bytes(), &NtfCommand::Schk))
+                    .collect();
+                for (r, item) in c.send_commands(&batch).await?.into_iter().zip(chunk) {
+                    if !matches!(r, Ok(NtfResponse::Sub(NtfSubStatus::Active))) {
+                        tracing::debug!("subscription not active: {r:?}");
+                        still.push(item.clone());
                     }
                 }
-                left = still;
-                if !left.is_empty() {
-                    // not faster: the polling competes with the subscriber for the core lock
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
             }
-            Ok(total - left.len())
+            *l = still;
         }
-    })
-    .await?;
-    Ok(counts.into_iter().sum())
+        if left.iter().all(Vec::is_empty) || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(total - left.iter().map(Vec::len).sum::<usize>())
 }
 
 /// Sends at `config.rate` for `config.send_secs`, then waits (up to 10 s) for the pushes.
-async fn send_phase(config: &LoadConfig, report: &mut Report, router: &PushRouter, smps: &[Arc<SmpClient>], queues: &Arc<Vec<Queue>>, cap: Instant) {
+async fn send_phase(
+    config: &LoadConfig,
+    report: &mut Report,
+    router: &PushRouter,
+    smps: &[Arc<SmpClient>],
+    queues: &Arc<Vec<Queue>>,
+    cap: Instant,
+) {
     if queues.is_empty() || config.rate == 0 || config.send_secs <= 0.0 {
         report.add("send phase", "skipped", "");
         return;
@@ -443,17 +567,46 @@ async fn send_phase(config: &LoadConfig, report: &mut Report, router: &PushRoute
     let after = router.counts();
     let pushed = after.messages - before.messages;
     let lat = Percentiles::of(&router.take_latencies());
-    report.add("SEND accepted /s", per_sec(ok, send_time), &format!("{ok} of {sent} sent ({failed} refused) at target {} /s", config.rate));
-    report.add("pushes /s", per_sec(pushed, send_time), &format!("{pushed} message pushes decrypted"));
-    report.add("latency p50", ms(lat.p50), "ms SEND written -> push at mock");
+    report.add(
+        "SEND accepted /s",
+        per_sec(ok, send_time),
+        &format!(
+            "{ok} of {sent} sent ({failed} refused) at target {} /s",
+            config.rate
+        ),
+    );
+    report.add(
+        "pushes /s",
+        per_sec(pushed, send_time),
+        &format!("{pushed} message pushes decrypted"),
+    );
+    report.add(
+        "latency p50",
+        ms(lat.p50),
+        "ms SEND written -> push at mock",
+    );
     report.add("latency p90", ms(lat.p90), "ms");
     report.add("latency p99", ms(lat.p99), "ms");
-    report.add("latency max", ms(lat.max), &format!("ms ({} samples)", lat.count));
+    report.add(
+        "latency max",
+        ms(lat.max),
+        &format!("ms ({} samples)", lat.count),
+    );
     let dup = after.duplicates - before.duplicates;
     let missing = router.outstanding();
-    report.add("exactly once", if dup == 0 && missing == 0 && pushed == ok { "yes" } else { "NO" }, &format!("{dup} duplicate, {missing} missing pushes"));
+    report.add(
+        "exactly once",
+        if dup == 0 && missing == 0 && pushed == ok {
+            "yes"
+        } else {
+            "NO"
+        },
+        &format!("{dup} duplicate, {missing} missing pushes"),
+    );
     if dup > 0 || missing > 0 || pushed != ok {
-        report.problems.push(format!("send phase: {ok} accepted, {pushed} pushed, {dup} duplicates, {missing} missing"));
+        report.problems.push(format!(
+            "send phase: {ok} accepted, {pushed} pushed, {dup} duplicates, {missing} missing"
+        ));
     }
 }
 
@@ -471,11 +624,17 @@ async fn restart_phase(
     use crate::store::{SqliteConfig, SqliteStore, Synchronous};
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("ntf.db");
-    let sqlite = SqliteConfig { synchronous: Synchronous::Normal, ..SqliteConfig::default() };
+    let sqlite = SqliteConfig {
+        synchronous: Synchronous::Normal,
+        ..SqliteConfig::default()
+    };
     let m = config.restart_subs;
     let store = SqliteStore::open_with(&path, &sqlite).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let ntf = env::start_ntf(mock, store, None).await?;
-    let ntf_cfg = NtfClientConfig { timeout: Duration::from_secs(60), ..NtfClientConfig::default() };
+    let ntf_cfg = NtfClientConfig {
+        timeout: Duration::from_secs(60),
+        ..NtfClientConfig::default()
+    };
     let client = Arc::new(NtfClient::connect_addr(ntf.addr, &ntf.key_hash, &ntf_cfg).await?);
     let n_tokens = m.div_ceil(50).max(1);
     let mut tokens = Vec::new();
@@ -487,16 +646,35 @@ async fn restart_phase(
     let t = Instant::now();
     let mut ids = Vec::with_capacity(m);
     for (ci, chunk) in queues.chunks(100).enumerate() {
-        let pairs: Vec<(&Token, &Queue)> = chunk.iter().enumerate().map(|(j, q)| (&tokens[(ci * 100 + j) % tokens.len()], q)).collect();
+        let pairs: Vec<(&Token, &Queue)> = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, q)| (&tokens[(ci * 100 + j) % tokens.len()], q))
+            .collect();
         let got = fleet::subscribe(&client, relay, &pairs).await?;
-        ids.extend(pairs.iter().map(|(t, _)| tokens.iter().position(|x| x.id == t.id).unwrap_or(0)).zip(got));
+        ids.extend(
+            pairs
+                .iter()
+                .map(|(t, _)| tokens.iter().position(|x| x.id == t.id).unwrap_or(0))
+                .zip(got),
+        );
     }
     let load_time = t.elapsed();
-    report.add("restart: SNEW into SQLite /s", per_sec(m as u64, load_time), &format!("{m} subscriptions (synchronous=NORMAL)"));
+    report.add(
+        "restart: SNEW into SQLite /s",
+        per_sec(m as u64, load_time),
+        &format!("{m} subscriptions (synchronous=NORMAL)"),
+    );
     let clients = vec![client];
     let tokens = Arc::new(vec![tokens]);
     let ids = vec![ids];
-    wait_active(&clients, &tokens, &ids, cap.min(Instant::now() + Duration::from_secs(120))).await?;
+    wait_active(
+        &clients,
+        &tokens,
+        &ids,
+        cap.min(Instant::now() + Duration::from_secs(120)),
+    )
+    .await?;
     drop(clients);
     let addr = ntf.addr;
     ntf.shutdown().await;
@@ -509,13 +687,29 @@ async fn restart_phase(
     let ntf = env::start_ntf(mock, store, Some(addr)).await?;
     let client = Arc::new(NtfClient::connect_addr(ntf.addr, &ntf.key_hash, &ntf_cfg).await?);
     let clients = vec![client];
-    let active = wait_active(&clients, &tokens, &ids, cap.min(Instant::now() + Duration::from_secs(120))).await?;
+    let active = wait_active(
+        &clients,
+        &tokens,
+        &ids,
+        cap.min(Instant::now() + Duration::from_secs(120)),
+    )
+    .await?;
     let resub = t.elapsed();
     let rss_after = rss_kib();
-    report.add("restart: all ACTIVE again after", ms(resub), &format!("ms ({active}/{m}; open + resubscribe + SCHK polling every 250 ms)"));
-    report.add("restart: rss growth per subscription", bytes_per(rss_before, rss_after, m), "bytes (fresh server over SQLite)");
+    report.add(
+        "restart: all ACTIVE again after",
+        ms(resub),
+        &format!("ms ({active}/{m}; open + resubscribe + SCHK polling every 250 ms)"),
+    );
+    report.add(
+        "restart: rss growth per subscription",
+        bytes_per(rss_before, rss_after, m),
+        "bytes (fresh server over SQLite)",
+    );
     if active < m {
-        report.problems.push(format!("after restart only {active} of {m} subscriptions ACTIVE"));
+        report.problems.push(format!(
+            "after restart only {active} of {m} subscriptions ACTIVE"
+        ));
     }
     // later messages are notified
     let sample: Vec<&Queue> = queues.iter().step_by(100).collect();
@@ -529,9 +723,15 @@ async fn restart_phase(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let got = router.counts().messages - before;
-    report.add("restart: messages notified after", format!("{got}/{accepted}"), "");
+    report.add(
+        "restart: messages notified after",
+        format!("{got}/{accepted}"),
+        "",
+    );
     if got != accepted as u64 {
-        report.problems.push(format!("after restart {got} of {accepted} messages notified"));
+        report.problems.push(format!(
+            "after restart {got} of {accepted} messages notified"
+        ));
     }
     drop(clients);
     ntf.shutdown().await;

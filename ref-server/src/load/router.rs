@@ -70,7 +70,9 @@ impl PushRouter {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Starts reading `mock`'s pushes (until the returned task is aborted).
@@ -79,7 +81,8 @@ impl PushRouter {
         tokio::spawn(async move {
             loop {
                 let p = mock.next_push().await;
-                let delivered = p.response == MockResponse::Ok || matches!(p.response, MockResponse::OkAfter(_));
+                let delivered = p.response == MockResponse::Ok
+                    || matches!(p.response, MockResponse::OkAfter(_));
                 router.handle(&p.token, &p.body, delivered, Instant::now());
             }
         })
@@ -100,7 +103,13 @@ impl PushRouter {
 
     /// A queue whose message notifications are counted.
     pub fn add_queue(&self, notifier_id: &[u8], rcv_ntf_dh_secret: [u8; 32]) {
-        self.lock().queues.insert(notifier_id.to_vec(), QueueTrack { secret: rcv_ntf_dh_secret, sent: VecDeque::new() });
+        self.lock().queues.insert(
+            notifier_id.to_vec(),
+            QueueTrack {
+                secret: rcv_ntf_dh_secret,
+                sent: VecDeque::new(),
+            },
+        );
     }
 
     /// Records that a message was sent to the queue now.

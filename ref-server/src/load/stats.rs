@@ -48,7 +48,13 @@ impl Percentiles {
             let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
             v[rank - 1]
         };
-        Self { count: v.len(), p50: at(0.50), p90: at(0.90), p99: at(0.99), max: v.last().copied().unwrap_or_default() }
+        Self {
+            count: v.len(),
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            max: v.last().copied().unwrap_or_default(),
+        }
     }
 }
 
@@ -80,6 +86,13 @@ mod tests {
         assert_eq!(p.max, Duration::from_millis(100));
         assert_eq!(Percentiles::of(&[]), Percentiles::default());
         let one = Percentiles::of(&[Duration::from_millis(7)]);
-        assert_eq!((one.p50, one.p99, one.max), (Duration::from_millis(7), Duration::from_millis(7), Duration::from_millis(7)));
+        assert_eq!(
+            (one.p50, one.p99, one.max),
+            (
+                Duration::from_millis(7),
+                Duration::from_millis(7),
+                Duration::from_millis(7)
+            )
+        );
     }
 }

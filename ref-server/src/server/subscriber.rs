@@ -130,8 +130,20 @@ async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink
                 cmd = cmds.recv() => match cmd {
                     None => return,
                     Some(RelayCmd::Subscribe(id, key)) => {
+                        // take every subscribe already queued (up to a batch) into one NSUB batch
                         subs.insert(id.clone(), key);
-                        ok = subscribe(&client, &server, &config, &sink, &subs, &[id]).await;
+                        let mut ids = vec![id];
+                        while ids.len() < config.batch_size {
+                            match cmds.try_recv() {
+                                Ok(RelayCmd::Subscribe(id, key)) => {
+                                    subs.insert(id.clone(), key);
+                                    ids.push(id);
+                                }
+                                Ok(other) => apply(&mut subs, other),
+                                Err(_) => break,
+                            }
+                        }
+                        ok = subscribe(&client, &server, &config, &sink, &subs, &ids).await;
                     }
                     Some(cmd) => apply(&mut subs, cmd),
                 },

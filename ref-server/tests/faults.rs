@@ -273,8 +273,14 @@ async fn relay_killed_under_load_then_restarted_resubscribes_and_notifies() {
             "no message pushed twice across the restart: {counts:?}"
         );
         // messages accepted before the kill: pushed at most once each (lost NMSGs are the
-        // relay's at-most-once delivery of notifications to a dropped connection)
-        assert!(counts.messages as usize <= before_kill + subs.len());
+        // relay's at-most-once delivery of notifications to a dropped connection); one more
+        // SEND may have been in flight when the relay died: stored and notified, its OK lost
+        assert!(
+            counts.messages as usize <= before_kill + 1 + subs.len(),
+            "{} pushed, {before_kill} accepted before the kill, {} after: {counts:?}",
+            counts.messages,
+            subs.len()
+        );
     })
     .await
     .expect("test time cap");

@@ -5,11 +5,17 @@
 //!
 //! ```text
 //! input = version-byte *item
-//! item  = mode:1 len:1 len*byte
+//! item  = mode:1 len:1 len*byte                ; at most MAX_ITEMS are used
 //! mode  = even: the bytes are a raw transmission
 //!       / odd:  the bytes are a command, sent signed for the fuzz token (mode bit 1 set: with
 //!               the subscription's id as entity, else the token's)
+//! mode bit 2: run the periodic sweep after the item
+//! mode bit 3: handle the item in the three phases of `ntf::preverify` (key lookup,
+//!             verification, handling) instead of one call
 //! ```
+//!
+//! Signed items cost an Ed25519 signature and a verification each, so an input is cut at
+//! `MAX_ITEMS` items: longer sequences add little coverage and would cut the rate.
 //!
 //! Before the items, a token is registered (TNEW), verified (TVFY with the code from the push
 //! effect) and a subscription created (SNEW), so signed items reach every command's logic.
@@ -24,7 +30,7 @@ use ntf_proto::response::NtfResponse;
 use ntf_proto::token::{DeviceToken, PushProvider};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use smp_proto::crypto::{ed25519_public, sign_ed25519, x25519_public, Signature, TransmissionAuth};
+use smp_proto::crypto::{ed25519_public, x25519_public, Signature, TransmissionAuth};
 use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
 use smp_proto::server::{KeyHash, SmpServer, TransportHost};
 use smp_proto::transmission::{ForAuth, RawTransmission};
@@ -35,11 +41,17 @@ use super::{Config, Effect, MemStore, NtfServerCore, PushNotification, SessionPa
 const SEED: [u8; 32] = [7; 32];
 const NOW: i64 = 1_700_000_000;
 
+/// Items handled per input.
+const MAX_ITEMS: usize = 8;
+
 fn signed(params: &SessionParams, entity: &[u8], command: &[u8], corr: u8) -> Vec<u8> {
+    use ed25519_dalek::Signer as _;
+    static KEY: std::sync::OnceLock<ed25519_dalek::SigningKey> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| ed25519_dalek::SigningKey::from_bytes(&SEED));
     let tp = params.transmission_params();
     let corr_id = [corr; 24];
     let fa = ForAuth::new(&tp, &corr_id, entity, command);
-    let sig = TransmissionAuth::Signature(Signature::Ed25519(sign_ed25519(&SEED, fa.for_auth())));
+    let sig = TransmissionAuth::Signature(Signature::Ed25519(key.sign(fa.for_auth()).to_bytes()));
     let mut out = Vec::new();
     fa.encode(false, Some(&sig), None, &mut out);
     out
@@ -79,7 +91,12 @@ pub fn ntf_server_core(data: &[u8]) {
     let (token_id, sub_id) = (&prepared.token_id, &prepared.sub_id);
 
     let mut corr = 10u8;
+    let mut items = 0;
     while let [mode, len, tail @ ..] = rest {
+        items += 1;
+        if items > MAX_ITEMS {
+            break;
+        }
         let n = usize::from(*len).min(tail.len());
         let (item, next) = tail.split_at(n);
         rest = next;
@@ -91,12 +108,29 @@ pub fn ntf_server_core(data: &[u8]) {
             signed(&params, entity.as_bytes(), item, corr)
         };
         let now = NOW + i64::from(corr);
-        let out = core.handle_transmission(now, &params, &transmission);
+        let out = if mode & 8 != 0 {
+            three_phases(&mut core, now, &params, &transmission)
+        } else {
+            core.handle_transmission(now, &params, &transmission)
+        };
         check_output(&params, &out.response.to_bytes(&params));
         // the periodic sweep must cope with whatever state the commands left
         if mode & 4 != 0 {
             let _ = core.tick(now + 3600);
         }
+    }
+}
+
+/// The split handling of `ntf::preverify`, as the server shell runs it.
+fn three_phases(core: &mut Core, now: i64, params: &SessionParams, bytes: &[u8]) -> super::Output {
+    let tp = params.transmission_params();
+    match RawTransmission::decode(bytes, &tp) {
+        Ok(raw) => {
+            let key = core.authorization_key(params, &raw);
+            let pre = super::preverify(params, &raw, key.as_ref());
+            core.handle_preverified(now, params, &raw, pre.as_ref())
+        }
+        Err(_) => core.handle_transmission(now, params, bytes),
     }
 }
 
@@ -139,7 +173,7 @@ mod tests {
     fn glue_reaches_signed_commands() {
         // v3; a signed TCHK on the token, a signed SCHK on the subscription, garbage raw bytes
         let mut input = vec![2u8];
-        for (mode, cmd) in [(1u8, &b"TCHK"[..]), (3, b"SCHK"), (5, b"TCRN \x00\x14"), (0, b"\x00\x01\x02")] {
+        for (mode, cmd) in [(1u8, &b"TCHK"[..]), (3, b"SCHK"), (5, b"TCRN \x00\x14"), (0, b"\x00\x01\x02"), (9, b"TCHK"), (11, b"SDEL")] {
             input.push(mode);
             input.push(cmd.len() as u8);
             input.extend_from_slice(cmd);

@@ -11,6 +11,7 @@
 pub mod core;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod preverify;
 pub mod store;
 
 #[cfg(test)]
@@ -20,4 +21,5 @@ pub use self::core::{
     Config, Effect, NtfServerCore, Output, PushKind, PushNotification, PushOutcome, Response,
     SessionParams, SmpEvent, SmpSubError,
 };
+pub use self::preverify::{preverify, Preverified};
 pub use self::store::{MemStore, Store, StoreError, StoreResult, SubscriptionRecord, TokenRecord};

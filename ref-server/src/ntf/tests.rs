@@ -24,6 +24,7 @@ use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X255
 use smp_proto::server::{KeyHash, SmpServer, TransportHost};
 use smp_proto::transmission::{ForAuth, RawTransmission};
 
+use super::preverify::{preverify, Preverified};
 use super::core::{
     Config, Effect, NtfServerCore, Output, PushKind, PushNotification, PushOutcome, SessionParams,
     SmpEvent, SmpSubError,
@@ -217,7 +218,7 @@ impl Client {
             entity,
             &cmd.to_bytes(self.p.version),
         );
-        let out = c.handle_transmission(now, &self.p, &bytes);
+        let out = handled_both_ways(c, now, &self.p, &bytes);
         let r = decode_response(&self.p, &out);
         assert_eq!(r.corr, corr.as_bytes(), "correlation id echoed");
         (r, out.effects)
@@ -255,6 +256,24 @@ impl Client {
             .0
             .resp
     }
+}
+
+/// Handles `bytes` in one call and, on a clone of the core, in the three phases a server uses
+/// to verify outside its lock (`ntf::preverify`); both must give the same response and effects.
+fn handled_both_ways(c: &mut Core, now: i64, p: &SessionParams, bytes: &[u8]) -> Output {
+    let mut twin = c.clone();
+    let out = c.handle_transmission(now, p, bytes);
+    let tp = p.transmission_params();
+    let twin_out = match RawTransmission::decode(bytes, &tp) {
+        Ok(raw) => {
+            let key = twin.authorization_key(p, &raw);
+            let pre = preverify(p, &raw, key.as_ref());
+            twin.handle_preverified(now, p, &raw, pre.as_ref())
+        }
+        Err(_) => twin.handle_transmission(now, p, bytes),
+    };
+    assert_eq!(out, twin_out, "one call and three phases differ");
+    out
 }
 
 fn verification_code(effects: &[Effect], device: &DeviceToken) -> NtfRegCode {
@@ -1556,4 +1575,50 @@ fn deterministic_under_a_seeded_rng() {
     );
     let cl = Client::new(CURRENT, ed(1), "abcd");
     assert_ne!(cl.register(&mut c1).0, run().0);
+}
+
+/// Preverification is a hint the core only uses for the key it finds when handling: changes
+/// between the phases (another connection deleting the token) and a result made with another
+/// key give the responses of the one-call path.
+#[test]
+fn preverification_is_rechecked_against_the_store() {
+    let mut c = core();
+    let cl = Client::new(CURRENT, ed(1), "abcd");
+    let id = cl.active_token(&mut c);
+    let p = &cl.p;
+    let tp = p.transmission_params();
+    let tchk = transmission(p, Some(cl.key), b"c", id.as_bytes(), b"TCHK");
+    let raw = RawTransmission::decode(&tchk, &tp).unwrap();
+    let key = c.authorization_key(p, &raw);
+    assert_eq!(key.as_ref(), Some(cl.key.public().key()));
+    let pre = preverify(p, &raw, key.as_ref()).unwrap();
+    assert!(pre.ok());
+
+    // the token is deleted between the phases: AUTH, as if the lookup had failed
+    let mut gone = c.clone();
+    let (r, _) = cl.send(&mut gone, T0, "d", id.as_bytes(), &NtfCommand::Tdel);
+    assert_eq!(r.resp, NtfResponse::Ok);
+    let out = gone.handle_preverified(T0, p, &raw, Some(&pre));
+    assert_eq!(decode_response(p, &out).resp, err(ErrorType::Auth));
+
+    // a result claimed for another key is not used: the wrong signature still fails
+    let bad = transmission(p, Some(ed(9)), b"b", id.as_bytes(), b"TCHK");
+    let bad_raw = RawTransmission::decode(&bad, &tp).unwrap();
+    let forged = Preverified { key: Some(ed(9).public().key().clone()), ok: true };
+    let out = c.handle_preverified(T0, p, &bad_raw, Some(&forged));
+    assert_eq!(decode_response(p, &out).resp, err(ErrorType::Auth));
+
+    // a dummy result (no entity at lookup) for an entity that exists by now: verified afresh
+    let dummy = preverify(p, &raw, None).unwrap();
+    assert!(!dummy.ok());
+    let out = c.handle_preverified(T0, p, &raw, Some(&dummy));
+    assert_eq!(decode_response(p, &out).resp, NtfResponse::Tkn(NtfTknStatus::Active));
+
+    // unknown entities and PING have no key; unauthorized transmissions nothing to verify
+    let unknown = transmission(p, Some(cl.key), b"u", b"nope", b"TCHK");
+    assert_eq!(c.authorization_key(p, &RawTransmission::decode(&unknown, &tp).unwrap()), None);
+    let ping = transmission(p, None, b"p", b"", b"PING");
+    let ping_raw = RawTransmission::decode(&ping, &tp).unwrap();
+    assert_eq!(c.authorization_key(p, &ping_raw), None);
+    assert_eq!(preverify(p, &ping_raw, None), None);
 }

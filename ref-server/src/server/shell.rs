@@ -22,6 +22,8 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{OsRng, SeedableRng};
 use ref_transport::{ntf_server_handshake, Error as TransportErr, TlsServerConfig};
 use smp_proto::error_type::ErrorType;
+use smp_proto::keys::PublicKey;
+use smp_proto::transmission::RawTransmission;
 use smp_proto::server::KeyHash;
 use smp_proto::version::VersionRange;
 use tokio::net::{TcpListener, TcpStream};
@@ -31,7 +33,7 @@ use tracing::{debug, info, warn};
 
 use crate::apns::{PushError, PushProviderClient};
 use super::subscriber::{self, EventSink, SubscriberConfig};
-use crate::ntf::{Effect, NtfServerCore, PushNotification, PushOutcome, Response, SessionParams, Store, TokenRecord};
+use crate::ntf::{preverify, Effect, NtfServerCore, Preverified, PushNotification, PushOutcome, Response, SessionParams, Store, TokenRecord};
 
 /// How long a client may take for TLS and the NTF handshake (the reference's 60 s).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -232,19 +234,35 @@ async fn client<S: Store + Send + 'static>(
             Err(TransportErr::Closed) => return Ok(()),
             Err(e) => return Err(e),
         };
+        // three phases, so that the signature checks run without holding the core (see
+        // `ntf::preverify`): look the keys up, verify, handle
+        let tp = params.transmission_params();
+        let raws: Vec<Option<RawTransmission<'_>>> = items
+            .iter()
+            .map(|item| item.as_ref().ok().and_then(|t| RawTransmission::decode(t, &tp).ok()))
+            .collect();
+        let keys: Vec<Option<PublicKey>> = shared.with_core(|core| {
+            raws.iter().map(|r| r.as_ref().and_then(|raw| core.authorization_key(&params, raw))).collect()
+        });
+        let pres: Vec<Option<Preverified>> = raws
+            .iter()
+            .zip(&keys)
+            .map(|(r, k)| r.as_ref().and_then(|raw| preverify(&params, raw, k.as_ref())))
+            .collect();
         let mut out = Vec::with_capacity(items.len());
         let mut effects = Vec::new();
         shared.with_core(|core| {
             let now = unix_now();
-            for item in items {
-                let response = match item {
-                    Ok(t) => {
-                        let o = core.handle_transmission(now, &params, &t);
+            for (raw, pre) in raws.iter().zip(&pres) {
+                let response = match raw {
+                    Some(raw) => {
+                        let o = core.handle_preverified(now, &params, raw, pre.as_ref());
                         effects.extend(o.effects);
                         o.response
                     }
-                    // a block that does not split into transmissions (`tGetServer` / PEBlock)
-                    Err(_) => Response { corr_id: Vec::new(), entity_id: Vec::new(), response: NtfResponse::Err(ErrorType::Block) },
+                    // a transmission that does not parse, or a block that does not split into
+                    // transmissions (`tGetServer` / PEBlock)
+                    None => Response { corr_id: Vec::new(), entity_id: Vec::new(), response: NtfResponse::Err(ErrorType::Block) },
                 };
                 out.push(response.to_bytes(&params));
             }

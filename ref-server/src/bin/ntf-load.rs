@@ -39,6 +39,14 @@ struct Args {
     /// (0: skip the restart phase).
     #[arg(long, default_value_t = 0)]
     restart_subs: usize,
+    /// Only the scale phase: this many subscriptions written into an NTF store and a relay
+    /// (run as a child process), then the time until the restarted NTF server has them all
+    /// ACTIVE, and each server's memory.
+    #[arg(long, default_value_t = 0)]
+    scale_subs: usize,
+    /// The `smp-server` binary for --scale-subs (default: next to ntf-load).
+    #[arg(long)]
+    smp_server_bin: Option<std::path::PathBuf>,
     /// Use this SMP relay (`smp://<key hash>@127.0.0.1:<port>`) instead of starting one.
     #[arg(long)]
     relay: Option<String>,
@@ -76,6 +84,8 @@ fn main() -> anyhow::Result<()> {
         senders: args.senders,
         restart_subs: args.restart_subs,
         relay,
+        scale_subs: args.scale_subs,
+        smp_server_bin: args.smp_server_bin.clone(),
         time_cap: Duration::from_secs(args.time_cap),
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();

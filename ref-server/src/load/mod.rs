@@ -15,10 +15,14 @@
 //!    many subscriptions is stopped and started again on the same database; the time until
 //!    every subscription is `ACTIVE` again, then one message per 100 subscriptions is sent
 //!    and counted.
+//!
+//! With `scale_subs` > 0 only [`scale`] runs: a store of that many subscriptions resubscribed
+//! after a restart, with the relay in its own process.
 
 pub mod env;
 pub mod fleet;
 pub mod router;
+pub mod scale;
 pub mod stats;
 
 use std::fmt::Write as _;
@@ -58,6 +62,10 @@ pub struct LoadConfig {
     pub restart_subs: usize,
     /// Use this relay instead of starting one (`smp://...`).
     pub relay: Option<SmpServer>,
+    /// Subscriptions for the scale phase; when > 0 only that phase runs (see [`scale`]).
+    pub scale_subs: usize,
+    /// The `smp-server` binary for the scale phase (default: next to this executable).
+    pub smp_server_bin: Option<std::path::PathBuf>,
     /// Upper bound on the whole run; phases stop early when it is reached.
     pub time_cap: Duration,
 }
@@ -74,6 +82,8 @@ impl Default for LoadConfig {
             senders: 4,
             restart_subs: 0,
             relay: None,
+            scale_subs: 0,
+            smp_server_bin: None,
             time_cap: Duration::from_secs(600),
         }
     }
@@ -192,6 +202,12 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
     report.add("rss at start", kib(rss0), "KiB (generator + runtime)");
 
     let mock = Arc::new(env::start_mock().await?);
+    if config.scale_subs > 0 {
+        let deadline = config.time_cap.saturating_sub(started.elapsed());
+        scale::scale_phase(config.scale_subs, config.smp_server_bin.as_deref(), &mock, &mut report, deadline).await?;
+        report.add("total run time", format!("{:.1}", started.elapsed().as_secs_f64()), "s");
+        return Ok(report);
+    }
     let router = PushRouter::new();
     let router_task = router.start(mock.clone());
     let (relay, relay_server) = match &config.relay {

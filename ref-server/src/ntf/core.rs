@@ -997,30 +997,57 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
     /// Subscriptions to (re)subscribe on every SMP server, after a start or a lost
     /// service association (`resubscribe`, `subscribeSrvSubs`): those in NEW, PENDING,
     /// ACTIVE, INACTIVE or SERVICE, not associated with a service; they become PENDING.
+    /// All at once; a server streams them with [`resubscribe_servers`](Self::resubscribe_servers)
+    /// and [`resubscribe_page`](Self::resubscribe_page) instead.
     ///
     /// # Errors
     /// Store failures.
     pub fn resubscribe(&mut self) -> StoreResult<Vec<Effect>> {
-        let batch = self.config.subs_batch_size.max(1);
         let mut effects = Vec::new();
-        for server in self.store.used_smp_servers()? {
+        for server in self.resubscribe_servers()? {
             let mut after: Option<NtfEntityId> = None;
             loop {
-                let subs = self
-                    .store
-                    .take_server_subscriptions(&server, after.as_ref(), batch)?;
-                let n = subs.len();
-                after = subs.last().map(|s| s.id.clone());
-                effects.extend(subs.into_iter().map(|s| Effect::SmpSubscribe {
-                    subscription_id: s.id,
-                    queue: s.queue,
-                    notifier_key: s.notifier_key,
-                }));
-                if n < batch {
-                    break;
+                let (page, next) = self.resubscribe_page(&server, after.as_ref())?;
+                effects.extend(page);
+                match next {
+                    Some(n) => after = Some(n),
+                    None => break,
                 }
             }
         }
         Ok(effects)
+    }
+
+    /// The SMP servers with subscriptions to resubscribe (see [`resubscribe`](Self::resubscribe)).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn resubscribe_servers(&self) -> StoreResult<Vec<SmpServer>> {
+        self.store.used_smp_servers()
+    }
+
+    /// One page (`subs_batch_size`) of [`resubscribe`](Self::resubscribe) on `server`, after the
+    /// subscription id `after`: the subscribe effects and the cursor of the next page (`None`
+    /// after the last).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn resubscribe_page(
+        &mut self,
+        server: &SmpServer,
+        after: Option<&NtfEntityId>,
+    ) -> StoreResult<(Vec<Effect>, Option<NtfEntityId>)> {
+        let batch = self.config.subs_batch_size.max(1);
+        let subs = self.store.take_server_subscriptions(server, after, batch)?;
+        let next = if subs.len() < batch { None } else { subs.last().map(|s| s.id.clone()) };
+        let effects = subs
+            .into_iter()
+            .map(|s| Effect::SmpSubscribe {
+                subscription_id: s.id,
+                queue: s.queue,
+                notifier_key: s.notifier_key,
+            })
+            .collect();
+        Ok((effects, next))
     }
 }

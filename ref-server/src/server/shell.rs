@@ -328,14 +328,32 @@ async fn ticker<S: Store + Send + 'static>(shared: Arc<Shared<S>>) {
     }
 }
 
-/// At start: subscribe everything that should be active.
+/// At start: subscribe everything that should be active, a page at a time, so that the first
+/// `NSUB`s go out while the store is still being read.
 async fn resubscribe<S: Store + Send + 'static>(shared: Arc<Shared<S>>) {
-    let effects = shared.with_core(|c| c.resubscribe());
-    match effects {
-        Ok(effects) => {
-            info!("resubscribing {} subscriptions", effects.len());
-            shared.dispatch(effects).await;
+    let servers = match shared.with_core(|c| c.resubscribe_servers()) {
+        Ok(s) => s,
+        Err(e) => return warn!("resubscribe at start: {e:?}"),
+    };
+    let mut total = 0;
+    for server in servers {
+        let mut after = None;
+        loop {
+            match shared.with_core(|c| c.resubscribe_page(&server, after.as_ref())) {
+                Ok((effects, next)) => {
+                    total += effects.len();
+                    shared.dispatch(effects).await;
+                    match next {
+                        Some(n) => after = Some(n),
+                        None => break,
+                    }
+                }
+                Err(e) => {
+                    warn!(relay = %server, "resubscribe at start: {e:?}");
+                    break;
+                }
+            }
         }
-        Err(e) => warn!("resubscribe at start: {e:?}"),
     }
+    info!("resubscribing {total} subscriptions");
 }

@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use ntf_proto::queue::SmpQueueNtf;
 use ref_client::smp::{SmpClient, SmpClientConfig, SmpClientError};
 use smp_proto::broker::BrokerMsg;
@@ -34,6 +35,9 @@ pub struct SubscriberConfig {
     pub client: SmpClientConfig,
     /// `NSUB`s per batch (the reference's `subsBatchSize`).
     pub batch_size: usize,
+    /// Batches in flight at once on one relay connection, so that signing the next batch
+    /// overlaps the relay verifying the previous one.
+    pub pipeline: usize,
     /// Ping interval (the reference pings every 60 s).
     pub ping_interval: Duration,
     /// First reconnect delay; doubles up to `max_backoff`.
@@ -47,6 +51,7 @@ impl Default for SubscriberConfig {
         Self {
             client: SmpClientConfig::default(),
             batch_size: 900,
+            pipeline: 4,
             ping_interval: Duration::from_secs(60),
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
@@ -197,8 +202,9 @@ async fn wait_or_command(cmds: &mut mpsc::UnboundedReceiver<RelayCmd>, subs: &mu
     }
 }
 
-/// `NSUB` for `ids` in batches; reports PENDING, then ACTIVE or the errors. `false` when the
-/// connection failed.
+/// `NSUB` for `ids` in batches, `pipeline` batches in flight; reports PENDING, then ACTIVE or
+/// the errors. `false` when the connection failed (the batches not yet answered are then
+/// covered by the `Disconnected` report that follows).
 async fn subscribe(
     client: &SmpClient,
     server: &SmpServer,
@@ -207,43 +213,60 @@ async fn subscribe(
     subs: &HashMap<Vec<u8>, AuthPrivateKey>,
     ids: &[Vec<u8>],
 ) -> bool {
-    for batch in ids.chunks(config.batch_size.max(1)) {
-        let items: Vec<(&[u8], &AuthPrivateKey)> = batch.iter().filter_map(|id| subs.get(id).map(|k| (id.as_slice(), k))).collect();
-        if items.is_empty() {
-            continue;
-        }
-        let sent: Vec<Vec<u8>> = items.iter().map(|(id, _)| id.to_vec()).collect();
-        sink(SmpEvent::Pending { server: server.clone(), notifier_ids: sent.clone() }).await;
-        let results = match client.subscribe_notifications_many(&items).await {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(relay = %server, "NSUB batch not sent: {e}");
-                return false;
-            }
-        };
-        let mut active = Vec::new();
-        let mut errors = Vec::new();
-        let mut lost = false;
-        for (id, r) in sent.into_iter().zip(results) {
-            match r {
-                Ok(()) => active.push(id),
-                Err(e) => {
-                    lost |= matches!(e, SmpClientError::Closed | SmpClientError::Transport(_));
-                    errors.push((id, sub_error(&e)));
-                }
-            }
-        }
-        if !active.is_empty() {
-            sink(SmpEvent::Subscribed { server: server.clone(), notifier_ids: active }).await;
-        }
-        if !errors.is_empty() {
-            sink(SmpEvent::SubscriptionErrors { server: server.clone(), errors }).await;
-        }
-        if lost {
+    // the futures are built first (not in a stream closure), so the task stays `Send`
+    let batches: Vec<_> = ids
+        .chunks(config.batch_size.max(1))
+        .map(|batch| subscribe_batch(client, server, sink, subs, batch))
+        .collect();
+    let mut batches = futures_util::stream::iter(batches).buffer_unordered(config.pipeline.max(1));
+    while let Some(ok) = batches.next().await {
+        if !ok {
             return false;
         }
     }
     true
+}
+
+/// One `NSUB` batch; `false` when the connection failed.
+async fn subscribe_batch(
+    client: &SmpClient,
+    server: &SmpServer,
+    sink: &EventSink,
+    subs: &HashMap<Vec<u8>, AuthPrivateKey>,
+    batch: &[Vec<u8>],
+) -> bool {
+    let items: Vec<(&[u8], &AuthPrivateKey)> = batch.iter().filter_map(|id| subs.get(id).map(|k| (id.as_slice(), k))).collect();
+    if items.is_empty() {
+        return true;
+    }
+    let sent: Vec<Vec<u8>> = items.iter().map(|(id, _)| id.to_vec()).collect();
+    sink(SmpEvent::Pending { server: server.clone(), notifier_ids: sent.clone() }).await;
+    let results = match client.subscribe_notifications_many(&items).await {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(relay = %server, "NSUB batch not sent: {e}");
+            return false;
+        }
+    };
+    let mut active = Vec::new();
+    let mut errors = Vec::new();
+    let mut lost = false;
+    for (id, r) in sent.into_iter().zip(results) {
+        match r {
+            Ok(()) => active.push(id),
+            Err(e) => {
+                lost |= matches!(e, SmpClientError::Closed | SmpClientError::Transport(_));
+                errors.push((id, sub_error(&e)));
+            }
+        }
+    }
+    if !active.is_empty() {
+        sink(SmpEvent::Subscribed { server: server.clone(), notifier_ids: active }).await;
+    }
+    if !errors.is_empty() {
+        sink(SmpEvent::SubscriptionErrors { server: server.clone(), errors }).await;
+    }
+    !lost
 }
 
 /// `NMSG` / `END` / `DELD` for a notifier id.

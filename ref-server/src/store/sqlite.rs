@@ -923,15 +923,20 @@ impl Store for SqliteStore {
                     }),
             }
             .map_err(db)?;
-            let mut upd = tx
-                .prepare_cached(
+            // the rows taken are exactly those matching the query between the first and the
+            // last id taken (same filters, same order, same transaction): one range update
+            if let (Some(first), Some(last)) = (found.first(), found.last()) {
+                tx.prepare_cached(&format!(
                     "UPDATE subscriptions SET status = 'PENDING' \
-                     WHERE subscription_id = ?1 AND status != 'PENDING'",
-                )
+                     WHERE smp_server_id = ?1 AND NOT ntf_service_assoc \
+                       AND status IN {SHOULD_SUBSCRIBE_SQL} AND status != 'PENDING' \
+                       AND subscription_id >= ?2 AND subscription_id <= ?3"
+                ))
+                .and_then(|mut st| st.execute(params![srv, first.subscription_id, last.subscription_id]))
                 .map_err(db)?;
+            }
             let mut out = Vec::with_capacity(found.len());
             for row in found {
-                upd.execute(params![row.subscription_id]).map_err(db)?;
                 let mut rec = row.into_record(server.clone())?;
                 rec.status = NtfSubStatus::Pending;
                 out.push(rec);

@@ -1,0 +1,260 @@
+//! The resubscription of a large store after a restart (`ntf-load --scale-subs N`), with the
+//! relay in its own process so that each server's memory is measured on its own.
+//!
+//! 1. `smp-server init` in a scratch directory; `N` queues with notifier credentials written
+//!    straight into its `smp-store.db` (as if created with `NEW` + `NKEY`); `smp-server start`
+//!    as a child process.
+//! 2. An NTF SQLite store with `N / 50` ACTIVE tokens and `N` subscriptions on that relay,
+//!    written straight into the database, every subscription INACTIVE (as a server leaves them
+//!    when its relay connections end), so that "ACTIVE" can only come from a new `NSUB`.
+//! 3. A notification server started on that store: the time until every subscription is
+//!    ACTIVE again (counted in the database from a second connection every 250 ms), the
+//!    memory of this process (the NTF server; the load tool only polls) and of the relay
+//!    process, before and after.
+//!
+//! Writing the stores directly keeps the setup to seconds; the `NSUB` path measured is the
+//! server's own. The notifier keys cycle through 1024 Ed25519 keys (the cost of signing and
+//! verifying does not depend on the key).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ntf_proto::command::NtfEntityId;
+use ntf_proto::queue::SmpQueueNtf;
+use ntf_proto::subscription::NtfSubStatus;
+use ntf_proto::token::{DeviceToken, NtfRegCode, NtfTknStatus, PushProvider};
+use smp_proto::crypto::ed25519_public;
+use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey};
+use smp_proto::server::SmpServer;
+
+use super::stats::{ms, rss_kib, rss_kib_of};
+use super::{bytes_per, kib, per_sec, Report};
+use crate::ntf::{Store, SubscriptionRecord, TokenRecord};
+use crate::smp::store::{NtfCreds, QueueRec, QueueStatus};
+use crate::smp::{QueueStore, SqliteQueueStore};
+use crate::store::{SqliteConfig, SqliteStore, Synchronous};
+
+/// Distinct notifier keys used.
+const KEYS: usize = 1024;
+/// Subscriptions per token.
+const SUBS_PER_TOKEN: usize = 50;
+
+/// The `i`-th id of a kind: 24 bytes, the kind byte then `i`.
+fn id(kind: u8, i: usize) -> Vec<u8> {
+    let mut v = vec![kind; 24];
+    v[16..].copy_from_slice(&(i as u64).to_be_bytes());
+    v
+}
+
+fn seed(k: usize) -> [u8; 32] {
+    let mut s = [0x5eu8; 32];
+    s[..8].copy_from_slice(&(k as u64).to_be_bytes());
+    s
+}
+
+/// The relay child process; killed when dropped.
+struct RelayProcess {
+    child: Child,
+}
+
+impl RelayProcess {
+    fn rss_kib(&self) -> Option<u64> {
+        rss_kib_of(&format!("/proc/{}/status", self.child.id()))
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `smp-server` binary: `explicit`, else next to this executable.
+fn relay_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe()?.with_file_name("smp-server"),
+    };
+    anyhow::ensure!(
+        path.is_file(),
+        "{} not found: build it (`cargo build --release -p ref-server --bins`) or pass --smp-server-bin",
+        path.display()
+    );
+    Ok(path)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `smp-server init`; returns the relay's address.
+fn init_relay(bin: &Path, dir: &Path, port: u16) -> anyhow::Result<SmpServer> {
+    let out = Command::new(bin)
+        .args(["init", "--dir"])
+        .arg(dir)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .output()?;
+    anyhow::ensure!(out.status.success(), "smp-server init: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default().trim();
+    SmpServer::parse_text(line.as_bytes()).map_err(|e| anyhow::anyhow!("relay address {line:?}: {e:?}"))
+}
+
+/// Writes `n` queues with notifier credentials into the relay's database.
+fn preload_relay(dir: &Path, n: usize, keys: &[AuthPublicKey]) -> anyhow::Result<()> {
+    let sqlite = SqliteConfig { synchronous: Synchronous::Normal, ..SqliteConfig::default() };
+    let mut store = SqliteQueueStore::open_with(dir.join(crate::smp::sqlite_store::DB_FILE), &sqlite)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    for i in 0..n {
+        let rec = QueueRec {
+            sender_id: id(b's', i),
+            recipient_keys: vec![keys[i % KEYS].clone()],
+            rcv_dh_secret: [1; 32],
+            sender_key: None,
+            queue_mode: None,
+            link: None,
+            notifier: Some(NtfCreds {
+                notifier_id: id(b'n', i),
+                notifier_key: keys[i % KEYS].clone(),
+                rcv_ntf_dh_secret: [2; 32],
+            }),
+            status: QueueStatus::Active,
+        };
+        store.add_queue(&id(b'r', i), rec).map_err(|e| anyhow::anyhow!("relay queue {i}: {e:?}"))?;
+    }
+    Ok(())
+}
+
+/// Writes the tokens and `n` INACTIVE subscriptions on `relay` into the NTF database.
+fn preload_ntf(path: &Path, relay: &SmpServer, n: usize, keys: &[AuthPublicKey]) -> anyhow::Result<()> {
+    let sqlite = SqliteConfig { synchronous: Synchronous::Normal, ..SqliteConfig::default() };
+    let mut store = SqliteStore::open_with(path, &sqlite).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let store_err = |e| anyhow::anyhow!("{e:?}");
+    let tokens = n.div_ceil(SUBS_PER_TOKEN);
+    for t in 0..tokens {
+        let device = DeviceToken::new(PushProvider::ApnsTest, format!("{t:064x}").into_bytes())
+            .ok_or_else(|| anyhow::anyhow!("device token"))?;
+        store
+            .add_token(TokenRecord {
+                id: NtfEntityId::new(id(b't', t)).ok_or_else(|| anyhow::anyhow!("token id"))?,
+                token: device,
+                status: NtfTknStatus::Active,
+                verify_key: keys[t % KEYS].clone(),
+                dh_private: [3; 32],
+                dh_secret: [4; 32],
+                reg_code: NtfRegCode::new(vec![5; 32]).ok_or_else(|| anyhow::anyhow!("code"))?,
+                cron_interval: 0,
+                cron_sent_at: None,
+                updated_at: None,
+            })
+            .map_err(store_err)?;
+    }
+    for i in 0..n {
+        let queue = SmpQueueNtf::new(relay.clone(), id(b'n', i)).ok_or_else(|| anyhow::anyhow!("queue"))?;
+        let key = AuthPrivateKey::new(PrivateKey::Ed25519(seed(i % KEYS))).ok_or_else(|| anyhow::anyhow!("key"))?;
+        store
+            .add_subscription(SubscriptionRecord {
+                id: NtfEntityId::new(id(b'u', i)).ok_or_else(|| anyhow::anyhow!("sub id"))?,
+                token_id: NtfEntityId::new(id(b't', i / SUBS_PER_TOKEN)).ok_or_else(|| anyhow::anyhow!("token id"))?,
+                queue,
+                notifier_key: key,
+                status: NtfSubStatus::Inactive,
+                service_assoc: false,
+            })
+            .map_err(store_err)?;
+    }
+    Ok(())
+}
+
+/// Subscriptions in the database with status ACTIVE (a second, read-only connection).
+fn active_count(db: &rusqlite::Connection) -> anyhow::Result<usize> {
+    let n: i64 = db.query_row("SELECT count(*) FROM subscriptions WHERE status = 'ACTIVE'", [], |r| r.get(0))?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// Runs the phase; adds its rows to `report`.
+///
+/// # Errors
+/// When the relay cannot be started or a store cannot be written.
+pub async fn scale_phase(
+    n: usize,
+    relay_bin: Option<&Path>,
+    mock: &crate::apns::mock::MockApns,
+    report: &mut Report,
+    deadline: Duration,
+) -> anyhow::Result<()> {
+    let bin = relay_binary(relay_bin)?;
+    let dir = tempfile::tempdir()?;
+    let relay_dir = dir.path().join("relay");
+    let port = free_port()?;
+    let relay = init_relay(&bin, &relay_dir, port)?;
+    let keys: Vec<AuthPublicKey> = (0..KEYS)
+        .map(|k| AuthPublicKey::new(PublicKey::Ed25519(ed25519_public(&seed(k)))).ok_or_else(|| anyhow::anyhow!("key")))
+        .collect::<anyhow::Result<_>>()?;
+
+    let t = Instant::now();
+    let ntf_db = dir.path().join("ntf.db");
+    {
+        let (relay_dir, ntf_db, relay, keys) = (relay_dir.clone(), ntf_db.clone(), relay.clone(), keys.clone());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            preload_relay(&relay_dir, n, &keys)?;
+            preload_ntf(&ntf_db, &relay, n, &keys)
+        })
+        .await??;
+    }
+    report.add("scale: stores written", ms(t.elapsed()), &format!("ms ({n} relay queues + {n} NTF subscriptions)"));
+
+    let t = Instant::now();
+    let relay_proc = RelayProcess {
+        child: Command::new(&bin).args(["start", "--dir"]).arg(&relay_dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?,
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        anyhow::ensure!(t.elapsed() < Duration::from_secs(300), "relay did not start listening");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    report.add("scale: relay loaded and listening", ms(t.elapsed()), "ms (relay process, its queues in memory)");
+    let relay_rss0 = relay_proc.rss_kib();
+
+    let db = rusqlite::Connection::open_with_flags(&ntf_db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    anyhow::ensure!(active_count(&db)? == 0, "preloaded subscriptions are not INACTIVE");
+    let rss0 = rss_kib();
+    let t = Instant::now();
+    let sqlite = SqliteConfig { synchronous: Synchronous::Normal, ..SqliteConfig::default() };
+    let store = SqliteStore::open_with(&ntf_db, &sqlite).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let ntf = super::env::start_ntf(mock, store, None).await?;
+    let mut active = 0;
+    let mut half = None;
+    while t.elapsed() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        active = active_count(&db)?;
+        if half.is_none() && active * 2 >= n {
+            half = Some(t.elapsed());
+        }
+        if active >= n {
+            break;
+        }
+    }
+    let took = t.elapsed();
+    let (rss1, relay_rss1) = (rss_kib(), relay_proc.rss_kib());
+    report.add(
+        "scale: all ACTIVE again after",
+        if active >= n { ms(took) } else { format!("> {}", ms(took)) },
+        &format!(
+            "ms ({active}/{n} ACTIVE; half after {} ms; open + resubscribe, NSUB batches of 900)",
+            half.map_or_else(|| "-".into(), ms)
+        ),
+    );
+    report.add("scale: resubscribed /s", per_sec(active as u64, took), "NSUB signed, verified by the relay, ACTIVE in the store");
+    report.add("scale: NTF server rss growth", kib(rss1.zip(rss0).map(|(a, b)| a.saturating_sub(b))), "KiB (this process: the NTF server over SQLite)");
+    report.add("scale: NTF server bytes per subscription", bytes_per(rss0, rss1, n), "bytes (rss growth / subscriptions)");
+    report.add("scale: relay rss", kib(relay_rss1), &format!("KiB (relay process; {} KiB before the NTF server)", kib(relay_rss0)));
+    if active < n {
+        report.problems.push(format!("scale: only {active} of {n} subscriptions ACTIVE after {} ms", ms(took)));
+    }
+    ntf.shutdown().await;
+    drop(relay_proc);
+    Ok(())
+}

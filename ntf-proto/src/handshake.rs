@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 
 use smp_proto::block::{HandshakeError, TransportError};
 use smp_proto::coding::{put_large, put_short};
-use smp_proto::crypto::SignedKey;
+use smp_proto::crypto::{Ed25519Verifier, SignatureVerifier, SignedKey};
 use smp_proto::handshake::decode_signed_key;
 use smp_proto::keys::PublicKey;
 use smp_proto::transmission::TransmissionParams;
@@ -194,6 +194,9 @@ pub fn server_negotiate(
 /// client's TLS channel binding, the ranges must overlap (the client sends the highest common
 /// version), and a signed key must be an X25519 key signed by the TLS server certificate's key.
 ///
+/// The signature is checked with the built-in [`Ed25519Verifier`], so a server with Ed448
+/// credentials gets `HANDSHAKE BAD_AUTH`; [`client_negotiate_with`] takes another verifier.
+///
 /// # Errors
 /// `SESSION`, `VERSION`, or `HANDSHAKE BAD_AUTH`.
 pub fn client_negotiate(
@@ -201,6 +204,22 @@ pub fn client_negotiate(
     session_id: &[u8],
     tls_server_key: Option<&PublicKey>,
     hello: &NtfServerHello,
+) -> Result<NtfAgreement, TransportError> {
+    client_negotiate_with(ours, session_id, tls_server_key, hello, &Ed25519Verifier)
+}
+
+/// [`client_negotiate`] verifying the signed key with `verifier` (e.g. one that has Ed448, the
+/// reference servers' default credentials).
+///
+/// # Errors
+/// As [`client_negotiate`]; any verification failure, including an algorithm the verifier
+/// does not implement, is `HANDSHAKE BAD_AUTH`.
+pub fn client_negotiate_with(
+    ours: VersionRange,
+    session_id: &[u8],
+    tls_server_key: Option<&PublicKey>,
+    hello: &NtfServerHello,
+    verifier: &dyn SignatureVerifier,
 ) -> Result<NtfAgreement, TransportError> {
     if hello.session_id != session_id {
         return Err(TransportError::Session);
@@ -213,7 +232,7 @@ pub fn client_negotiate(
     let server_key = match &hello.signed_key {
         None => None,
         Some(sk) => Some(
-            sk.verify_x25519(tls_server_key.ok_or(bad_auth)?)
+            sk.verify_x25519_with(tls_server_key.ok_or(bad_auth)?, verifier)
                 .map_err(|_| bad_auth)?,
         ),
     };
@@ -298,7 +317,7 @@ mod tests {
     use super::*;
     use alloc::format;
     use proptest::prelude::*;
-    use smp_proto::crypto::{ed25519_public, Certificate};
+    use smp_proto::crypto::{ed25519_public, Certificate, CryptoError, Signature};
     use smp_proto::DecodeErrorKind;
 
     fn h(s: &str) -> Vec<u8> {
@@ -467,6 +486,42 @@ mod tests {
         };
         let a = client_negotiate(version::SUPPORTED, &h(SID), None, &old).unwrap();
         assert_eq!((a.version, a.server_key), (Version(1), None));
+    }
+
+    #[test]
+    fn client_negotiation_with_a_verifier() {
+        // an Ed448-signed session key (the reference's default credentials), with a stand-in
+        // signature and a verifier that accepts exactly it
+        let ed448 = PublicKey::Ed448([3; 57]);
+        let sig = Signature::Ed448([8; 114]);
+        let signed =
+            SignedKey::sign_with(&PublicKey::X25519([6; 32]), |_| Ok::<_, ()>(sig)).unwrap();
+        let hello = NtfServerHello {
+            version_range: version::SUPPORTED,
+            session_id: h(SID),
+            signed_key: Some(signed),
+        };
+        let ed448_ok = |k: &PublicKey, s: &Signature, _: &[u8]| {
+            if (*k, *s) == (ed448, sig) {
+                Ok(())
+            } else {
+                Err(CryptoError::BadSignature)
+            }
+        };
+        let a = client_negotiate_with(version::SUPPORTED, &h(SID), Some(&ed448), &hello, &ed448_ok)
+            .unwrap();
+        assert_eq!(a.server_key, Some([6; 32]));
+        let bad_auth = Err(TransportError::Handshake(HandshakeError::BadAuth));
+        let other = PublicKey::Ed448([4; 57]);
+        assert_eq!(
+            client_negotiate_with(version::SUPPORTED, &h(SID), Some(&other), &hello, &ed448_ok),
+            bad_auth
+        );
+        // the built-in verifier has no Ed448: BAD_AUTH, not a panic
+        assert_eq!(
+            client_negotiate(version::SUPPORTED, &h(SID), Some(&ed448), &hello),
+            bad_auth
+        );
     }
 
     #[cfg(feature = "serde")]

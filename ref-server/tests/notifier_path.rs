@@ -3,6 +3,10 @@
 //! notification server and subscribes the queue (`SNEW`); the server's SMP subscriber sends
 //! `NSUB`; a sender's `SEND` makes the relay send `NMSG`; the server pushes it to the mock APNS;
 //! the device decrypts the list and the metadata, and the recipient fetches the message.
+//!
+//! Both servers have Ed448 credentials, the reference's default: every client here (the app's
+//! SMP and NTF clients, the notification server's SMP subscriber) verifies Ed448-signed session
+//! keys. The other server tests use Ed25519.
 
 mod common;
 use common::Cut;
@@ -24,7 +28,7 @@ use ref_server::server::shell::{self, RunningServer, ShellConfig};
 use ref_server::server::subscriber::SubscriberConfig;
 use ref_server::smp::core::RelayConfig;
 use ref_server::smp::server::SmpRelayServer;
-use ref_transport::{random_array, ServerCredentials, TlsServerConfig};
+use ref_transport::{random_array, ServerCredentials, SignAlgorithm, TlsServerConfig};
 use smp_proto::command::SubscriptionMode;
 use smp_proto::crypto::{ed25519_public, x25519_public};
 use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
@@ -43,7 +47,7 @@ struct Env {
 }
 
 async fn start() -> Env {
-    let (_, relay_creds) = ServerCredentials::generate("127.0.0.1").unwrap();
+    let (_, relay_creds) = ServerCredentials::generate_with("127.0.0.1", SignAlgorithm::Ed448).unwrap();
     let relay = SmpRelayServer::new(&relay_creds, RelayConfig::default()).unwrap();
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let relay_addr = l.local_addr().unwrap();
@@ -53,7 +57,7 @@ async fn start() -> Env {
     let key = ApnsSigningKey::generate().unwrap();
     let mock = MockApns::start(MockConfig::default()).await.unwrap();
     let push = PushClients { test: Some(ApnsClient::new(mock.endpoint(), ApnsConfig::default(), key).unwrap()), ..PushClients::default() };
-    let (_ca, creds) = ServerCredentials::generate("127.0.0.1").unwrap();
+    let (_ca, creds) = ServerCredentials::generate_with("127.0.0.1", SignAlgorithm::Ed448).unwrap();
     let tls = TlsServerConfig::new(&creds, &[b"ntf/1"]).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let subscriber = SubscriberConfig { min_backoff: Duration::from_millis(50), max_backoff: Duration::from_millis(400), ..SubscriberConfig::default() };

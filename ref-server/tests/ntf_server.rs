@@ -269,6 +269,9 @@ async fn init_writes_a_loadable_server_directory() {
     let dir = tempfile::tempdir().unwrap();
     let addr = ref_server::server::init(dir.path(), "127.0.0.1", 0).unwrap();
     assert!(addr.starts_with("ntf://") && addr.ends_with("@127.0.0.1:0"), "{addr}");
+    // Ed448 credentials by default, as the reference's `ntf-server init`; our client verifies them below
+    let creds = ref_transport::ServerCredentials::load(dir.path()).unwrap();
+    assert_eq!(creds.sign_algorithm(), ref_transport::SignAlgorithm::Ed448);
     // a second init refuses to overwrite
     assert!(ref_server::server::init(dir.path(), "127.0.0.1", 0).is_err());
     // start serves it (port 0: any free port); a broken directory is a clear error

@@ -2,15 +2,21 @@
 //! signs, and their PEM files.
 //!
 //! ```text
-//! ca.crt      self-signed Ed25519 CA, basicConstraints critical CA:true   (identity)
+//! ca.crt      self-signed Ed448/Ed25519 CA, basicConstraints critical CA:true  (identity)
 //! ca.key      its PKCS#8 private key (offline: not needed to run the server)
-//! server.crt  Ed25519 leaf signed by the CA, CA:false, serverAuth         (TLS, online)
-//! server.key  its PKCS#8 private key
+//! server.crt  Ed448/Ed25519 leaf signed by the CA, CA:false, serverAuth        (TLS, online)
+//! server.key  its PKCS#8 private key; signs the handshakes' session keys
 //! fingerprint base64url SHA-256 of the CA certificate DER (the server's key hash)
 //! ```
 //!
-//! The file names and extensions follow the reference's `createServerX509` (which defaults to
-//! Ed448; here both keys are Ed25519, the only signature algorithm the codecs verify).
+//! The file names, extensions and the algorithm choice follow the reference's
+//! `createServerX509` and its `--sign-algorithm ED448|ED25519`: [`ServerCredentials::init_dir`]
+//! takes a [`SignAlgorithm`], whose default is Ed448 as in the reference (`ntf-server init` and
+//! `smp-server init` use it), so a directory made here looks like one made by the reference and
+//! either can be loaded by the other. Both algorithms load, serve TLS (signature schemes ed448
+//! and ed25519) and sign the session key ([`crate::signing::sign_key`]); the CA and the leaf
+//! may differ. [`ServerCredentials::generate`] (in-process tests and demos) stays Ed25519,
+//! which is faster and verifiable by the codecs alone.
 
 use std::fs;
 use std::io::Write as _;
@@ -19,14 +25,15 @@ use std::path::Path;
 use openssl::asn1::Asn1Time;
 use openssl::bn::{BigNum, MsbOption};
 use openssl::hash::MessageDigest;
-use openssl::pkey::{Id, PKey, Private};
+use openssl::pkey::{PKey, Private};
 use openssl::x509::extension::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
 };
 use openssl::x509::{X509Builder, X509NameBuilder, X509};
-use smp_proto::crypto::Certificate;
+use smp_proto::crypto::{Certificate, SignedKey};
 use smp_proto::server::KeyHash;
 
+use crate::signing::{sign_key, SignAlgorithm};
 use crate::Error;
 
 /// File name of the CA (identity) certificate.
@@ -47,7 +54,7 @@ const VALIDITY_DAYS: u32 = 999_999;
 pub struct CaCredentials {
     /// The CA certificate.
     pub cert: X509,
-    /// The CA private key (Ed25519).
+    /// The CA private key (Ed25519 or Ed448).
     pub key: PKey<Private>,
 }
 
@@ -100,12 +107,13 @@ fn builder(
 }
 
 impl CaCredentials {
-    /// Generates a self-signed Ed25519 CA certificate (`CN = common_name, O = SimpleX`).
+    /// Generates a self-signed CA certificate (`CN = common_name, O = SimpleX`) with a new
+    /// `alg` key.
     ///
     /// # Errors
     /// [`Error::OpenSsl`].
-    pub fn generate(common_name: &str) -> Result<Self, Error> {
-        let key = PKey::generate_ed25519()?;
+    pub fn generate(common_name: &str, alg: SignAlgorithm) -> Result<Self, Error> {
+        let key = alg.generate()?;
         let subject = name(common_name, Some("SimpleX"))?;
         let mut b = builder(&subject, &key)?;
         b.set_issuer_name(&subject)?;
@@ -133,12 +141,16 @@ impl CaCredentials {
         )))
     }
 
-    /// Issues a new online server certificate (`CN = common_name`) with a fresh Ed25519 key.
+    /// Issues a new online server certificate (`CN = common_name`) with a fresh `alg` key.
     ///
     /// # Errors
     /// [`Error::OpenSsl`].
-    pub fn issue_server(&self, common_name: &str) -> Result<ServerCredentials, Error> {
-        let key = PKey::generate_ed25519()?;
+    pub fn issue_server(
+        &self,
+        common_name: &str,
+        alg: SignAlgorithm,
+    ) -> Result<ServerCredentials, Error> {
+        let key = alg.generate()?;
         let subject = name(common_name, None)?;
         let mut b = builder(&subject, &key)?;
         b.set_issuer_name(self.cert.subject_name())?;
@@ -209,9 +221,9 @@ fn read_key(path: &Path) -> Result<PKey<Private>, Error> {
     let key = PKey::private_key_from_pem(&pem).map_err(|e| {
         Error::Credentials(format!("{}: not a PEM private key: {e}", path.display()))
     })?;
-    if key.id() != Id::ED25519 {
+    if SignAlgorithm::of_key(&key).is_none() {
         return Err(Error::Credentials(format!(
-            "{}: only Ed25519 keys are supported",
+            "{}: only Ed25519 and Ed448 keys are supported",
             path.display()
         )));
     }
@@ -219,24 +231,40 @@ fn read_key(path: &Path) -> Result<PKey<Private>, Error> {
 }
 
 impl ServerCredentials {
-    /// Generates a CA and a server certificate signed by it.
+    /// Generates an Ed25519 CA and an Ed25519 server certificate signed by it (in-process
+    /// servers of tests and demos; see [`ServerCredentials::generate_with`]).
     ///
     /// # Errors
     /// [`Error::OpenSsl`].
     pub fn generate(common_name: &str) -> Result<(CaCredentials, Self), Error> {
-        let ca = CaCredentials::generate("SMP server CA")?;
-        let server = ca.issue_server(common_name)?;
+        Self::generate_with(common_name, SignAlgorithm::Ed25519)
+    }
+
+    /// Generates a CA and a server certificate signed by it, both with `alg` keys.
+    ///
+    /// # Errors
+    /// [`Error::OpenSsl`].
+    pub fn generate_with(
+        common_name: &str,
+        alg: SignAlgorithm,
+    ) -> Result<(CaCredentials, Self), Error> {
+        let ca = CaCredentials::generate("SMP server CA", alg)?;
+        let server = ca.issue_server(common_name, alg)?;
         Ok((ca, server))
     }
 
-    /// Creates all files of a new server identity in `dir` (`ntf-server init`): the CA, the
-    /// server certificate, their keys and the fingerprint file.
+    /// Creates all files of a new server identity in `dir` (`ntf-server init`, `smp-server
+    /// init`): the CA, the server certificate, their `alg` keys and the fingerprint file.
     ///
     /// # Errors
     /// [`Error::Io`] or [`Error::OpenSsl`].
-    pub fn init_dir(dir: &Path, common_name: &str) -> Result<(CaCredentials, Self), Error> {
+    pub fn init_dir(
+        dir: &Path,
+        common_name: &str,
+        alg: SignAlgorithm,
+    ) -> Result<(CaCredentials, Self), Error> {
         fs::create_dir_all(dir)?;
-        let (ca, server) = Self::generate(common_name)?;
+        let (ca, server) = Self::generate_with(common_name, alg)?;
         ca.save(dir)?;
         server.save(dir)?;
         Ok((ca, server))
@@ -245,11 +273,13 @@ impl ServerCredentials {
     /// Assembles credentials from certificates and a key.
     ///
     /// # Errors
-    /// [`Error::Credentials`] when the key is not Ed25519, does not match the certificate, or
-    /// the certificate is not signed by the CA.
+    /// [`Error::Credentials`] when the key is neither Ed25519 nor Ed448, does not match the
+    /// certificate, or the certificate is not signed by the CA.
     pub fn new(ca_cert: X509, cert: X509, key: PKey<Private>) -> Result<Self, Error> {
-        if key.id() != Id::ED25519 {
-            return Err(Error::Credentials("server key must be Ed25519".into()));
+        if SignAlgorithm::of_key(&key).is_none() {
+            return Err(Error::Credentials(
+                "server key must be Ed25519 or Ed448".into(),
+            ));
         }
         if !cert.public_key()?.public_eq(&key) {
             return Err(Error::Credentials(
@@ -313,15 +343,19 @@ impl ServerCredentials {
         &self.key
     }
 
-    /// The Ed25519 seed of the online key, which signs the handshake's session key.
+    /// The algorithm of the online key.
+    pub fn sign_algorithm(&self) -> SignAlgorithm {
+        // checked when the credentials were made
+        SignAlgorithm::of_key(&self.key).unwrap_or(SignAlgorithm::Ed25519)
+    }
+
+    /// Signs a handshake's session key with the online key (`signX509`), the signature the
+    /// client checks against the TLS leaf certificate.
     ///
     /// # Errors
-    /// [`Error::OpenSsl`] or [`Error::Credentials`] when the key is not a 32-byte Ed25519 key.
-    pub fn signing_seed(&self) -> Result<[u8; 32], Error> {
-        self.key
-            .raw_private_key()?
-            .try_into()
-            .map_err(|_| Error::Credentials("server key is not Ed25519".into()))
+    /// [`Error::OpenSsl`] when signing fails.
+    pub fn sign_key(&self, key: &smp_proto::keys::PublicKey) -> Result<SignedKey, Error> {
+        sign_key(&self.key, key)
     }
 
     /// The chain the server presents (leaf, CA) in the codecs' form.
@@ -346,7 +380,8 @@ mod tests {
     #[test]
     fn generate_save_load() {
         let dir = tempfile::tempdir().unwrap();
-        let (ca, server) = ServerCredentials::init_dir(dir.path(), "localhost").unwrap();
+        let (ca, server) =
+            ServerCredentials::init_dir(dir.path(), "localhost", SignAlgorithm::Ed25519).unwrap();
         assert_eq!(ca.key_hash().unwrap(), server.key_hash());
         let loaded = ServerCredentials::load(dir.path()).unwrap();
         assert_eq!(loaded.key_hash(), server.key_hash());
@@ -365,11 +400,153 @@ mod tests {
             server.key_hash().as_bytes()
         );
         // the leaf key signs what verifies against the leaf certificate's key
-        let seed = server.signing_seed().unwrap();
+        let dh = smp_proto::keys::PublicKey::X25519([1; 32]);
+        let sk = server.sign_key(&dh).unwrap();
+        assert_eq!(sk.verify(&chain[0].public_key().unwrap()), Ok(dh));
+    }
+
+    #[test]
+    fn ed448_credentials_like_the_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, server) =
+            ServerCredentials::init_dir(dir.path(), "localhost", SignAlgorithm::default()).unwrap();
+        assert_eq!(server.sign_algorithm(), SignAlgorithm::Ed448);
+        assert_eq!(ca.key.id(), openssl::pkey::Id::ED448);
+        let loaded = ServerCredentials::load(dir.path()).unwrap();
+        assert_eq!(loaded.key_hash(), server.key_hash());
+        assert_eq!(loaded.sign_algorithm(), SignAlgorithm::Ed448);
         assert_eq!(
-            chain[0].public_key().unwrap().raw(),
-            &smp_proto::crypto::ed25519_public(&seed)[..]
+            CaCredentials::load(dir.path()).unwrap().key_hash().unwrap(),
+            server.key_hash()
         );
+        // certificates signed with Ed448 (1.3.101.113), keys parsed as Ed448 by the codecs
+        let chain = loaded.chain().unwrap();
+        for c in [loaded.cert(), loaded.ca_cert()] {
+            let nid = c.signature_algorithm().object().nid();
+            assert_eq!(nid.short_name().unwrap(), "ED448");
+        }
+        let leaf_key = chain[0].public_key().unwrap();
+        assert_eq!(leaf_key.algorithm(), smp_proto::keys::KeyAlgorithm::Ed448);
+        let dh = smp_proto::keys::PublicKey::X25519([2; 32]);
+        let sk = loaded.sign_key(&dh).unwrap();
+        assert_eq!(
+            sk.verify_with(&leaf_key, &crate::signing::OpenSslVerifier),
+            Ok(dh)
+        );
+        // a new leaf of the other algorithm under the same CA is accepted too
+        let mixed = ca
+            .issue_server("localhost", SignAlgorithm::Ed25519)
+            .unwrap();
+        assert_eq!(mixed.key_hash(), server.key_hash());
+        assert_eq!(mixed.sign_algorithm(), SignAlgorithm::Ed25519);
+    }
+
+    /// Runs the openssl command line as the reference's `createServerX509` does; `false` when
+    /// there is no `openssl` binary.
+    fn reference_init(dir: &Path, alg: &str) -> bool {
+        let ca_conf = "[req]\ndistinguished_name = dn\nprompt = no\n\n[dn]\nCN = SMP server CA\nO = SimpleX\n\n[v3]\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\nbasicConstraints = critical,CA:true\n";
+        let srv_conf = "[req]\ndistinguished_name = dn\nprompt = no\n\n[dn]\nCN = localhost\n\n[v3]\nbasicConstraints = CA:FALSE\nkeyUsage = digitalSignature, nonRepudiation, keyAgreement\nextendedKeyUsage = serverAuth\n";
+        fs::write(dir.join("ca.conf"), ca_conf).unwrap();
+        fs::write(dir.join("server.conf"), srv_conf).unwrap();
+        let cmds: [&[&str]; 5] = [
+            &["genpkey", "-algorithm", alg, "-out", "ca.key"],
+            &[
+                "req",
+                "-new",
+                "-x509",
+                "-days",
+                "999999",
+                "-config",
+                "ca.conf",
+                "-extensions",
+                "v3",
+                "-key",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ],
+            &["genpkey", "-algorithm", alg, "-out", "server.key"],
+            &[
+                "req",
+                "-new",
+                "-config",
+                "server.conf",
+                "-reqexts",
+                "v3",
+                "-key",
+                "server.key",
+                "-out",
+                "server.csr",
+            ],
+            &[
+                "x509",
+                "-req",
+                "-days",
+                "999999",
+                "-extfile",
+                "server.conf",
+                "-extensions",
+                "v3",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+            ],
+        ];
+        for args in cmds {
+            match std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+            {
+                Ok(o) => assert!(o.status.success(), "openssl {args:?}: {o:?}"),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn loads_files_made_like_the_reference() {
+        for alg in ["ED448", "ED25519"] {
+            let dir = tempfile::tempdir().unwrap();
+            if !reference_init(dir.path(), alg) {
+                eprintln!("no openssl binary: skipped");
+                return;
+            }
+            let loaded = ServerCredentials::load(dir.path()).unwrap();
+            assert_eq!(loaded.sign_algorithm(), alg.parse().unwrap());
+            let ca = CaCredentials::load(dir.path()).unwrap();
+            assert_eq!(ca.key_hash().unwrap(), loaded.key_hash());
+            let leaf_key = loaded.chain().unwrap()[0].public_key().unwrap();
+            let dh = smp_proto::keys::PublicKey::X25519([3; 32]);
+            let sk = loaded.sign_key(&dh).unwrap();
+            assert_eq!(
+                sk.verify_with(&leaf_key, &crate::signing::OpenSslVerifier),
+                Ok(dh)
+            );
+        }
+        // an X448 key (not a signature key) is refused
+        let dir = tempfile::tempdir().unwrap();
+        let (_, server) = ServerCredentials::generate("x").unwrap();
+        server.save(dir.path()).unwrap();
+        fs::write(
+            dir.path().join(SERVER_KEY_FILE),
+            PKey::generate_x448()
+                .unwrap()
+                .private_key_to_pem_pkcs8()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(
+            ServerCredentials::load(dir.path()),
+            Err(Error::Credentials(_))
+        ));
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! blocks, and the NTF and SMP handshakes.
 //!
 //! Layers, bottom up:
-//! - [`credentials`]: the offline CA and online server certificates (Ed25519), PEM files, the
-//!   key hash;
+//! - [`credentials`]: the offline CA and online server certificates (Ed448 or Ed25519), PEM
+//!   files, the key hash;
+//! - [`signing`]: signing the handshakes' session keys and verifying them (Ed448 through
+//!   OpenSSL, which the codecs lack);
 //! - [`tls`]: the TLS profile, ALPN, `tls-unique`, and the client's check of the server chain
 //!   against the key hash;
 //! - [`block`]: reading and writing padded (or, SMP v11+, encrypted) blocks and batches;
@@ -19,6 +21,7 @@ pub mod block;
 pub mod credentials;
 mod error;
 pub mod ntf;
+pub mod signing;
 pub mod smp;
 pub mod tls;
 
@@ -26,6 +29,7 @@ pub use block::{BlockContent, BlockReader, BlockWriter};
 pub use credentials::{CaCredentials, ServerCredentials};
 pub use error::Error;
 pub use ntf::{ntf_client_handshake, ntf_server_handshake, NtfSession};
+pub use signing::{OpenSslVerifier, SignAlgorithm};
 pub use smp::{smp_client_handshake, smp_server_handshake, SmpSession};
 pub use tls::{validate_server_chain, TlsClientConfig, TlsInfo, TlsServerConfig, TlsStream};
 

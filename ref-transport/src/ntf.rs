@@ -8,16 +8,18 @@
 //!
 //! Each hello is the unbatched content of one padded 512-byte block. The server offers its
 //! supported range when ALPN `ntf/1` was negotiated and only v1 otherwise; it signs a fresh
-//! X25519 session key with its TLS (leaf) key. The client checks the session id (`SESSION`),
-//! the key's signature against the TLS leaf certificate (`HANDSHAKE BAD_AUTH`) and the versions
+//! X25519 session key with its TLS (leaf) key, Ed25519 or Ed448. The client checks the session id (`SESSION`),
+//! the key's signature against the TLS leaf certificate, Ed25519 or Ed448 ([`OpenSslVerifier`];
+//! `HANDSHAKE BAD_AUTH`) and the versions
 //! (`VERSION`); the server checks the key hash (`HANDSHAKE IDENTITY`) and the version.
 
 use ntf_proto::handshake::{
-    client_negotiate, server_negotiate, server_offer, NtfAgreement, NtfClientHello, NtfServerHello,
+    client_negotiate_with, server_negotiate, server_offer, NtfAgreement, NtfClientHello,
+    NtfServerHello,
 };
 use ntf_proto::version::{self, VersionRange};
 use smp_proto::block::{HandshakeError, TransportError};
-use smp_proto::crypto::{x25519_public, SignedKey};
+use smp_proto::crypto::x25519_public;
 use smp_proto::keys::PublicKey;
 use smp_proto::server::KeyHash;
 use smp_proto::transmission::TransmissionParams;
@@ -26,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio_openssl::SslStream;
 
 use crate::block::{BlockReader, BlockWriter};
+use crate::signing::OpenSslVerifier;
 use crate::tls::{TlsInfo, TlsServerConfig, TlsStream};
 use crate::{random_array, Error};
 
@@ -109,7 +112,7 @@ pub async fn ntf_server_handshake<S: AsyncRead + AsyncWrite>(
     let hello = NtfServerHello {
         version_range: server_offer(info.alpn.is_some(), supported),
         session_id: info.session_id.clone(),
-        signed_key: Some(SignedKey::sign_ed25519(config.signing_seed(), &public)),
+        signed_key: Some(config.sign_key(&public)?),
     };
     writer.write_block(&hello.to_bytes()).await?;
     let bytes = read_hello(&mut reader).await?;
@@ -138,7 +141,13 @@ pub async fn ntf_client_handshake<S: AsyncRead + AsyncWrite>(
     let (mut reader, mut writer, info) = split(tls);
     let bytes = read_hello(&mut reader).await?;
     let hello = NtfServerHello::parse(&bytes).map_err(|_| parse_error())?;
-    let agreement = client_negotiate(versions, &info.session_id, info.peer_key().as_ref(), &hello)?;
+    let agreement = client_negotiate_with(
+        versions,
+        &info.session_id,
+        info.peer_key().as_ref(),
+        &hello,
+        &OpenSslVerifier,
+    )?;
     let reply = NtfClientHello {
         version: agreement.version,
         key_hash: key_hash.as_bytes().to_vec(),

@@ -8,7 +8,8 @@
 //!
 //! Each hello is the unbatched content of one padded 16384-byte block. The server offers its
 //! supported range when ALPN `smp/1` was negotiated and only v6 otherwise, and sends its TLS
-//! chain with a fresh X25519 session key signed by the leaf key. Block encryption starts after
+//! chain with a fresh X25519 session key signed by the leaf key (Ed25519 or Ed448; the client
+//! verifies both with [`OpenSslVerifier`]). Block encryption starts after
 //! the handshake when both sides have a DH key, the version is 11 or more and the client is not
 //! a proxy: chain keys from `sbcInit(session id, dh)`, the server sending with the first and
 //! receiving with the second, the client the other way round.
@@ -17,9 +18,9 @@
 //! `E HANDSHAKE BAD_SERVICE` and the client never sends one.
 
 use smp_proto::block::{HandshakeError, TransportError, SMP_BLOCK_SIZE};
-use smp_proto::crypto::{dh, sbc_init, x25519_public, SignedKey};
+use smp_proto::crypto::{dh, sbc_init, x25519_public};
 use smp_proto::handshake::{
-    smp_client_negotiate, smp_server_negotiate, smp_server_offer, CertChainPubKey,
+    smp_client_negotiate_with, smp_server_negotiate, smp_server_offer, CertChainPubKey,
     SmpClientAgreement, SmpClientHello, SmpServerAgreement, SmpServerHandshakeResponse,
     SmpServerHello,
 };
@@ -33,6 +34,7 @@ use tokio_openssl::SslStream;
 
 use crate::block::{BlockReader, BlockWriter};
 use crate::ntf::{parse_error, read_hello, Halves};
+use crate::signing::OpenSslVerifier;
 use crate::tls::{TlsInfo, TlsServerConfig, TlsStream};
 use crate::{random_array, Error};
 
@@ -101,7 +103,7 @@ pub async fn smp_server_handshake<S: AsyncRead + AsyncWrite>(
         session_id: info.session_id.clone(),
         auth: Some(CertChainPubKey {
             cert_chain: config.cert_chain().to_vec(),
-            signed_key: SignedKey::sign_ed25519(config.signing_seed(), &public),
+            signed_key: config.sign_key(&public)?,
         }),
     };
     writer.write_block(&hello.to_bytes()).await?;
@@ -154,7 +156,7 @@ pub async fn smp_client_handshake<S: AsyncRead + AsyncWrite>(
     let bytes = read_hello(&mut reader).await?;
     let hello = SmpServerHello::parse(&bytes).map_err(|_| parse_error())?;
     let private = random_array::<32>()?;
-    let agreement = smp_client_negotiate(
+    let agreement = smp_client_negotiate_with(
         versions,
         &info.session_id,
         key_hash.as_bytes(),
@@ -162,6 +164,7 @@ pub async fn smp_client_handshake<S: AsyncRead + AsyncWrite>(
         proxy_server,
         true,
         &hello,
+        &OpenSslVerifier,
     )?;
     let reply = SmpClientHello {
         version: agreement.version,

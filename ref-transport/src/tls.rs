@@ -19,7 +19,7 @@ use openssl::ssl::{
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509StoreContext, X509};
-use smp_proto::crypto::Certificate;
+use smp_proto::crypto::{Certificate, SignedKey};
 use smp_proto::handshake::{chain_id_ca_certs, ChainCertificates};
 use smp_proto::keys::PublicKey;
 use smp_proto::server::KeyHash;
@@ -81,7 +81,6 @@ pub struct TlsServerConfig {
     acceptor: SslAcceptor,
     credentials: ServerCredentials,
     chain: Vec<Certificate>,
-    seed: [u8; 32],
 }
 
 impl std::fmt::Debug for TlsServerConfig {
@@ -123,7 +122,6 @@ impl TlsServerConfig {
         Ok(Self {
             acceptor: b.build(),
             chain: credentials.chain()?,
-            seed: credentials.signing_seed()?,
             credentials: credentials.clone(),
         })
     }
@@ -138,9 +136,12 @@ impl TlsServerConfig {
         &self.chain
     }
 
-    /// The Ed25519 seed of the leaf key (signs the handshake's session key).
-    pub fn signing_seed(&self) -> &[u8; 32] {
-        &self.seed
+    /// Signs a handshake's session key with the leaf key (Ed25519 or Ed448).
+    ///
+    /// # Errors
+    /// [`Error::OpenSsl`] when signing fails.
+    pub fn sign_key(&self, key: &PublicKey) -> Result<SignedKey, Error> {
+        self.credentials.sign_key(key)
     }
 
     /// Runs the server side of the TLS handshake on an accepted stream.

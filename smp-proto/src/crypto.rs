@@ -13,10 +13,16 @@
 //! signed-key    = SEQUENCE { SEQUENCE { SubjectPublicKeyInfo }, AlgorithmIdentifier, BIT STRING }
 //! ```
 //!
-//! Ed448 signatures parse and re-encode, but there is no maintained no_std Ed448 crate, so
-//! verifying one always fails (as for a wrong signature) and signing is not offered.
+//! Ed448 signatures parse and re-encode, but there is no maintained no_std Ed448 crate: the
+//! built-in checks verify Ed25519 only. A signed key (the handshakes) can be verified with any
+//! [`SignatureVerifier`] ([`SignedKey::verify_with`]) and signed by any signer
+//! ([`SignedKey::sign_with`]), so a transport with an Ed448 implementation handles Ed448 server
+//! credentials; command authorizations with Ed448 keys still never verify here.
 
 use alloc::vec::Vec;
+
+mod verifier;
+pub use verifier::{Ed25519Verifier, SignatureVerifier};
 
 use crypto_secretbox::aead::{AeadInPlace, KeyInit};
 use crypto_secretbox::XSalsa20Poly1305;
@@ -51,7 +57,7 @@ pub enum CryptoError {
     BadSignature,
     /// A key of the wrong algorithm, or malformed.
     BadKey,
-    /// The algorithm is not implemented here (Ed448).
+    /// The algorithm is not implemented by the verifier used (Ed448 with [`Ed25519Verifier`]).
     Unsupported,
 }
 
@@ -623,20 +629,48 @@ impl SignedKey {
     /// Signs `key` with an Ed25519 seed (`signX509` of `publicToX509`), as a server does for its
     /// session DH key.
     pub fn sign_ed25519(seed: &[u8; 32], key: &PublicKey) -> Self {
+        let signed: Result<Self, core::convert::Infallible> =
+            Self::sign_with(key, |obj| Ok(Signature::Ed25519(sign_ed25519(seed, obj))));
+        match signed {
+            Ok(sk) => sk,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Signs `key` with any signer (`signX509` of `publicToX509`): `sign` gets the bytes to sign
+    /// (the DER of `SEQUENCE { SubjectPublicKeyInfo }`) and returns an Ed25519 or Ed448
+    /// signature, whose algorithm names the AlgorithmIdentifier (1.3.101.112 / 1.3.101.113).
+    ///
+    /// ```text
+    /// Ed25519: 30 78 | 30 2c <spki:44> | 30 05 06 03 2b 65 70 | 03 41 00 <sig:64>
+    /// Ed448:   30 81 aa | 30 2c <spki:44> | 30 05 06 03 2b 65 71 | 03 73 00 <sig:114>
+    /// ```
+    /// (lengths for an X25519 key).
+    ///
+    /// # Errors
+    /// Whatever `sign` returns.
+    pub fn sign_with<E>(
+        key: &PublicKey,
+        sign: impl FnOnce(&[u8]) -> Result<Signature, E>,
+    ) -> Result<Self, E> {
         let spki = key.to_der();
         let mut obj = Vec::with_capacity(spki.len() + 4);
         put_der_header(&mut obj, 0x30, spki.len());
         obj.extend_from_slice(&spki);
-        let sig = sign_ed25519(seed, &obj);
+        let sig = sign(&obj)?;
         let mut body = obj;
-        body.extend_from_slice(&ED25519_ALG);
+        body.extend_from_slice(match sig {
+            Signature::Ed25519(_) => &ED25519_ALG,
+            Signature::Ed448(_) => &ED448_ALG,
+        });
+        let sig = sig.as_bytes();
         put_der_header(&mut body, 0x03, sig.len() + 1);
         body.push(0);
-        body.extend_from_slice(&sig);
+        body.extend_from_slice(sig);
         let mut der = Vec::with_capacity(body.len() + 4);
         put_der_header(&mut der, 0x30, body.len());
         der.extend_from_slice(&body);
-        Self::from_der(&der).expect("well-formed by construction")
+        Ok(Self::from_der(&der).expect("well-formed by construction"))
     }
 
     /// The exact DER bytes.
@@ -668,27 +702,52 @@ impl SignedKey {
         ok.then_some(sig)
     }
 
-    /// Verifies the signature with `key` and returns the signed key (`verifyX509`).
+    /// Verifies the signature with `key` and the built-in [`Ed25519Verifier`], and returns the
+    /// signed key (`verifyX509`).
+    ///
+    /// # Errors
+    /// As [`SignedKey::verify_with`]; an Ed448 signature is [`CryptoError::Unsupported`].
+    pub fn verify(&self, key: &PublicKey) -> Result<PublicKey, CryptoError> {
+        self.verify_with(key, &Ed25519Verifier)
+    }
+
+    /// Verifies the signature with `key` and `verifier`, and returns the signed key
+    /// (`verifyX509`).
     ///
     /// # Errors
     /// [`CryptoError::BadSignature`] for an unknown signature algorithm or a signature that
-    /// does not verify (always for Ed448 here); [`CryptoError::BadKey`] when the signed key is not
-    /// of a protocol algorithm.
-    pub fn verify(&self, key: &PublicKey) -> Result<PublicKey, CryptoError> {
+    /// does not verify; the verifier's error (e.g. [`CryptoError::Unsupported`]);
+    /// [`CryptoError::BadKey`] when the signed key is not of a protocol algorithm.
+    pub fn verify_with(
+        &self,
+        key: &PublicKey,
+        verifier: &dyn SignatureVerifier,
+    ) -> Result<PublicKey, CryptoError> {
         let sig = self.signature().ok_or(CryptoError::BadSignature)?;
-        if !verify_signature(key, &sig, self.signed_bytes()) {
-            return Err(CryptoError::BadSignature);
-        }
+        verifier.verify(key, &sig, self.signed_bytes())?;
         self.public_key().ok_or(CryptoError::BadKey)
     }
 
-    /// Verifies the signature and requires the signed key to be X25519 (`x509ToPublic'` at
-    /// type `PublicKeyX25519`), as both handshakes do.
+    /// Verifies the signature with the built-in [`Ed25519Verifier`] and requires the signed key
+    /// to be X25519 (`x509ToPublic'` at type `PublicKeyX25519`).
     ///
     /// # Errors
-    /// As [`SignedKey::verify`], or [`CryptoError::BadKey`] for a non-X25519 key.
+    /// As [`SignedKey::verify_x25519_with`].
     pub fn verify_x25519(&self, key: &PublicKey) -> Result<[u8; 32], CryptoError> {
-        match self.verify(key)? {
+        self.verify_x25519_with(key, &Ed25519Verifier)
+    }
+
+    /// Verifies the signature with `verifier` and requires the signed key to be X25519, as both
+    /// handshakes do.
+    ///
+    /// # Errors
+    /// As [`SignedKey::verify_with`], or [`CryptoError::BadKey`] for a non-X25519 key.
+    pub fn verify_x25519_with(
+        &self,
+        key: &PublicKey,
+        verifier: &dyn SignatureVerifier,
+    ) -> Result<[u8; 32], CryptoError> {
+        match self.verify_with(key, verifier)? {
             PublicKey::X25519(k) => Ok(k),
             _ => Err(CryptoError::BadKey),
         }
@@ -1115,6 +1174,52 @@ mod tests {
                 .unwrap(),
             dhk
         );
+    }
+
+    #[test]
+    fn signs_ed448_key_objects_with_a_given_signer() {
+        let dhk = PublicKey::X25519([4; 32]);
+        let mut signed = Vec::new();
+        let sk = SignedKey::sign_with(&dhk, |obj| {
+            signed = obj.to_vec();
+            Ok::<_, ()>(Signature::Ed448([7; ED448_SIGNATURE_LEN]))
+        })
+        .unwrap();
+        // SEQUENCE (long form, 170 bytes) { SEQUENCE { spki }, Ed448 AlgorithmIdentifier, BIT STRING }
+        assert_eq!(sk.der()[..3], [0x30, 0x81, 0xaa]);
+        assert_eq!(sk.der().len(), 3 + 170);
+        assert_eq!(sk.signed_bytes(), &signed[..]);
+        assert_eq!(sk.signed_bytes()[2..], dhk.to_der()[..]);
+        assert_eq!(sk.der()[49..56], ED448_ALG);
+        assert_eq!(sk.der()[56..59], [0x03, 0x73, 0x00]);
+        assert_eq!(
+            sk.signature(),
+            Some(Signature::Ed448([7; ED448_SIGNATURE_LEN]))
+        );
+        assert_eq!(sk.public_key(), Some(dhk));
+        // the built-in verifier does not do Ed448: a typed error, whatever the key
+        let ed448 = PublicKey::Ed448([1; 57]);
+        assert_eq!(sk.verify(&ed448), Err(CryptoError::Unsupported));
+        assert_eq!(sk.verify_x25519(&ed448), Err(CryptoError::Unsupported));
+        assert_eq!(
+            sk.verify(&PublicKey::Ed25519([1; 32])),
+            Err(CryptoError::BadSignature)
+        );
+        // a verifier that has Ed448 decides, and gets exactly the signed bytes
+        let check = |k: &PublicKey, s: &Signature, m: &[u8]| {
+            if *k == ed448 && *s == Signature::Ed448([7; 114]) && m == &signed[..] {
+                Ok(())
+            } else {
+                Err(CryptoError::BadSignature)
+            }
+        };
+        assert_eq!(sk.verify_x25519_with(&ed448, &check), Ok([4; 32]));
+        assert_eq!(
+            sk.verify_x25519_with(&PublicKey::Ed448([2; 57]), &check),
+            Err(CryptoError::BadSignature)
+        );
+        // a signer's failure is passed through
+        assert_eq!(SignedKey::sign_with(&dhk, |_| Err("no key")), Err("no key"));
     }
 
     #[test]

@@ -18,7 +18,7 @@
 use alloc::vec::Vec;
 
 use crate::coding::{put_bool, put_large, put_list, put_short, Decode, Encode, Reader};
-use crate::crypto::{Certificate, SignedKey};
+use crate::crypto::{Certificate, Ed25519Verifier, SignatureVerifier, SignedKey};
 use crate::error::{DecodeError, DecodeErrorKind, DecodeResult};
 use crate::error_type::{HandshakeError, TransportError};
 use crate::keys::{PublicKey, X25519PublicKey};
@@ -469,6 +469,9 @@ pub struct SmpClientAgreement {
 /// must have 2-4 certificates with the identity certificate's fingerprint equal to `key_hash`,
 /// and the key must be an X25519 key signed by `tls_server_key`.
 ///
+/// The signature is checked with the built-in [`Ed25519Verifier`], so a server with Ed448
+/// credentials gets `HANDSHAKE BAD_AUTH`; [`smp_client_negotiate_with`] takes another verifier.
+///
 /// # Errors
 /// `SESSION` for another session id, `VERSION` for no common version, `HANDSHAKE BAD_AUTH` when
 /// the signed key does not verify.
@@ -480,6 +483,35 @@ pub fn smp_client_negotiate(
     proxy_server: bool,
     has_client_key: bool,
     hello: &SmpServerHello,
+) -> Result<SmpClientAgreement, TransportError> {
+    smp_client_negotiate_with(
+        ours,
+        session_id,
+        key_hash,
+        tls_server_key,
+        proxy_server,
+        has_client_key,
+        hello,
+        &Ed25519Verifier,
+    )
+}
+
+/// [`smp_client_negotiate`] verifying the signed key with `verifier` (e.g. one that has Ed448,
+/// the reference servers' default credentials).
+///
+/// # Errors
+/// As [`smp_client_negotiate`]; any verification failure, including an algorithm the
+/// verifier does not implement, is `HANDSHAKE BAD_AUTH`.
+#[allow(clippy::too_many_arguments)] // the inputs of smpClientHandshake, plus the verifier
+pub fn smp_client_negotiate_with(
+    ours: VersionRange,
+    session_id: &[u8],
+    key_hash: &[u8],
+    tls_server_key: Option<&PublicKey>,
+    proxy_server: bool,
+    has_client_key: bool,
+    hello: &SmpServerHello,
+    verifier: &dyn SignatureVerifier,
 ) -> Result<SmpClientAgreement, TransportError> {
     if hello.session_id != session_id {
         return Err(TransportError::Session);
@@ -502,7 +534,11 @@ pub fn smp_client_negotiate(
                 _ => return Err(bad_auth),
             }
             let k = tls_server_key.ok_or(bad_auth)?;
-            Some(ck.signed_key.verify_x25519(k).map_err(|_| bad_auth)?)
+            Some(
+                ck.signed_key
+                    .verify_x25519_with(k, verifier)
+                    .map_err(|_| bad_auth)?,
+            )
         }
     };
     let v = range.max();
@@ -649,7 +685,7 @@ mod json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::{ed25519_public, sha256};
+    use crate::crypto::{ed25519_public, sha256, Signature};
     use alloc::format;
     use alloc::vec;
     use proptest::prelude::*;
@@ -931,6 +967,64 @@ mod tests {
         };
         let a = smp_client_negotiate(smp::SUPPORTED, &h(SID), &kh, None, true, true, &old).unwrap();
         assert_eq!(a.version, Version(10));
+    }
+
+    #[test]
+    fn client_negotiation_with_a_verifier() {
+        // an Ed448-signed session key (the reference's default credentials), with a stand-in
+        // signature and a verifier that accepts exactly it
+        let leaf = Certificate::from_der(&h(LEAF)).unwrap();
+        let kh = leaf.fingerprint();
+        let ed448 = PublicKey::Ed448([3; 57]);
+        let sig = Signature::Ed448([8; 114]);
+        let signed =
+            SignedKey::sign_with(&PublicKey::X25519([6; 32]), |_| Ok::<_, ()>(sig)).unwrap();
+        let hello = SmpServerHello {
+            version_range: smp::SUPPORTED,
+            session_id: h(SID),
+            auth: Some(CertChainPubKey {
+                cert_chain: vec![leaf.clone(), leaf],
+                signed_key: signed,
+            }),
+        };
+        let ed448_ok = |k: &PublicKey, s: &Signature, _: &[u8]| {
+            if (*k, *s) == (ed448, sig) {
+                Ok(())
+            } else {
+                Err(crate::crypto::CryptoError::BadSignature)
+            }
+        };
+        let negotiate = |v: &dyn SignatureVerifier, k: &PublicKey| {
+            smp_client_negotiate_with(
+                smp::SUPPORTED,
+                &h(SID),
+                &kh,
+                Some(k),
+                false,
+                true,
+                &hello,
+                v,
+            )
+        };
+        let a = negotiate(&ed448_ok, &ed448).unwrap();
+        assert_eq!(a.server_key, Some([6; 32]));
+        assert!(a.block_encryption);
+        let bad_auth = Err(TransportError::Handshake(HandshakeError::BadAuth));
+        assert_eq!(negotiate(&ed448_ok, &PublicKey::Ed448([4; 57])), bad_auth);
+        // the built-in verifier has no Ed448: BAD_AUTH, not a panic
+        assert_eq!(negotiate(&Ed25519Verifier, &ed448), bad_auth);
+        assert_eq!(
+            smp_client_negotiate(
+                smp::SUPPORTED,
+                &h(SID),
+                &kh,
+                Some(&ed448),
+                false,
+                true,
+                &hello
+            ),
+            bad_auth
+        );
     }
 
     #[cfg(feature = "serde")]

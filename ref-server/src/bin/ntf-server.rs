@@ -1,7 +1,8 @@
 //! `ntf-server`: the reference SimpleX notification server.
 //!
 //! ```text
-//! ntf-server init  --dir DIR [--host HOST] [--port PORT]   create keys, certificates, config; print the address
+//! ntf-server init  --dir DIR [--host HOST] [--port PORT] [--sign-algorithm ed448|ed25519]
+//!                                                           create keys, certificates, config; print the address
 //! ntf-server start --dir DIR                                serve until interrupted
 //! ```
 
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ref_transport::SignAlgorithm;
 
 #[derive(Parser)]
 #[command(name = "ntf-server", version, about = "SimpleX notification server (reference implementation)")]
@@ -30,6 +32,9 @@ enum Cmd {
         /// TCP port.
         #[arg(long, default_value_t = 443)]
         port: u16,
+        /// Signature algorithm of the CA and TLS keys: ed448 (the reference's default) or ed25519.
+        #[arg(long, short = 'a', default_value_t = SignAlgorithm::default())]
+        sign_algorithm: SignAlgorithm,
     },
     /// Serve the server in DIR until interrupted.
     Start {
@@ -46,7 +51,9 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match Cli::parse().cmd {
-        Cmd::Init { dir, host, port } => ref_server::server::init(&dir, &host, port).map(|addr| println!("{addr}")),
+        Cmd::Init { dir, host, port, sign_algorithm } => {
+            ref_server::server::init_with(&dir, &host, port, sign_algorithm).map(|addr| println!("{addr}"))
+        }
         Cmd::Start { dir } => match ref_server::server::run(&dir).await {
             Ok(server) => {
                 let config = ref_server::server::config::Config::load(&dir).ok();

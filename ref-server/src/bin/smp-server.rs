@@ -2,7 +2,8 @@
 //! running the notification path end to end.
 //!
 //! ```text
-//! smp-server init  --dir DIR [--host HOST] [--port PORT]   create credentials and smp-server.toml; print the address
+//! smp-server init  --dir DIR [--host HOST] [--port PORT] [--sign-algorithm ed448|ed25519]
+//!                                                           create credentials and smp-server.toml; print the address
 //! smp-server start --dir DIR                                serve until interrupted
 //! ```
 //!
@@ -26,7 +27,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use ref_server::smp::sqlite_store::DB_FILE;
 use ref_server::smp::{RelayConfig, SmpRelayServer, SqliteQueueStore};
-use ref_transport::ServerCredentials;
+use ref_transport::{ServerCredentials, SignAlgorithm};
 use serde::{Deserialize, Serialize};
 
 const CONFIG_FILE: &str = "smp-server.toml";
@@ -55,6 +56,9 @@ enum Cmd {
         /// TCP port.
         #[arg(long, default_value_t = 5223)]
         port: u16,
+        /// Signature algorithm of the CA and TLS keys: ed448 (the reference's default) or ed25519.
+        #[arg(long, short = 'a', default_value_t = SignAlgorithm::default())]
+        sign_algorithm: SignAlgorithm,
     },
     /// Serve the relay in DIR until interrupted.
     Start {
@@ -95,7 +99,7 @@ fn address(key_hash: &impl std::fmt::Display, host: &str, port: u16) -> String {
     format!("smp://{key_hash}@{host}:{port}")
 }
 
-fn init(dir: &Path, host: &str, port: u16) -> anyhow::Result<String> {
+fn init(dir: &Path, host: &str, port: u16, alg: SignAlgorithm) -> anyhow::Result<String> {
     let cfg_path = dir.join(CONFIG_FILE);
     if cfg_path.exists() {
         bail!(
@@ -107,7 +111,7 @@ fn init(dir: &Path, host: &str, port: u16) -> anyhow::Result<String> {
     if host.is_empty() || host.contains(['@', ',', '/', ' ']) {
         bail!("bad host {host:?}");
     }
-    let (_, creds) = ServerCredentials::init_dir(dir, host)
+    let (_, creds) = ServerCredentials::init_dir(dir, host, alg)
         .with_context(|| format!("creating credentials in {}", dir.display()))?;
     let config = Config {
         host: host.into(),
@@ -179,7 +183,12 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match Cli::parse().cmd {
-        Cmd::Init { dir, host, port } => init(&dir, &host, port).map(|addr| println!("{addr}")),
+        Cmd::Init {
+            dir,
+            host,
+            port,
+            sign_algorithm,
+        } => init(&dir, &host, port, sign_algorithm).map(|addr| println!("{addr}")),
         Cmd::Start { dir } => start(&dir).await,
     };
     match result {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use ref_transport::{ServerCredentials, TlsServerConfig};
+use ref_transport::{ServerCredentials, SignAlgorithm, TlsServerConfig};
 use tokio::net::TcpListener;
 
 use crate::apns::{ApnsClient, ApnsConfig, ApnsEndpoint, ApnsSigningKey, CaSource, PushClients};
@@ -21,17 +21,26 @@ use config::{Config, StoreBackend};
 /// ALPN offered by the notification server.
 pub const ALPN_NTF: &[u8] = b"ntf/1";
 
-/// `ntf-server init`: creates `dir` with credentials and a configuration; returns the server
-/// address `ntf://<key hash>@host:port`.
+/// `ntf-server init`: creates `dir` with credentials of the default algorithm (Ed448, as the
+/// reference) and a configuration; returns the server address `ntf://<key hash>@host:port`.
 ///
 /// # Errors
 /// When `dir` already holds a server, or files cannot be written.
 pub fn init(dir: &Path, host: &str, port: u16) -> anyhow::Result<String> {
+    init_with(dir, host, port, SignAlgorithm::default())
+}
+
+/// `ntf-server init --sign-algorithm ALG`: [`init`] with `alg` keys for the CA and the TLS
+/// certificate.
+///
+/// # Errors
+/// As [`init`].
+pub fn init_with(dir: &Path, host: &str, port: u16, alg: SignAlgorithm) -> anyhow::Result<String> {
     if dir.join(config::CONFIG_FILE).exists() {
         anyhow::bail!("{} already holds a server configuration; refusing to overwrite it", dir.display());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let (_ca, creds) = ServerCredentials::init_dir(dir, host).with_context(|| format!("cannot create credentials in {}", dir.display()))?;
+    let (_ca, creds) = ServerCredentials::init_dir(dir, host, alg).with_context(|| format!("cannot create credentials in {}", dir.display()))?;
     Config::new(host, port).save(dir)?;
     Ok(format!("ntf://{}@{}:{}", creds.key_hash(), host, port))
 }

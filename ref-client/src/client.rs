@@ -30,8 +30,9 @@ use ref_transport::{
     ntf_client_handshake, random_array, BlockWriter, Error as TransportIoError, TlsClientConfig,
     TlsInfo,
 };
+use crate::signer::SignerCache;
 use smp_proto::block::TransportError;
-use smp_proto::crypto::{cb_authenticate, cb_nonce, sign_ed25519, Signature, TransmissionAuth};
+use smp_proto::crypto::{cb_authenticate, cb_nonce, Signature, TransmissionAuth};
 use smp_proto::error::DecodeError;
 use smp_proto::error_type::ErrorType;
 use smp_proto::keys::{AuthPrivateKey, PrivateKey, X25519PublicKey};
@@ -135,6 +136,8 @@ pub struct NtfClient {
     server_key: Option<[u8; 32]>,
     timeout: Duration,
     reader: JoinHandle<()>,
+    /// the expanded keys of the seeds signed with last
+    signer: SignerCache,
 }
 
 impl Drop for NtfClient {
@@ -207,6 +210,7 @@ impl NtfClient {
             server_key: session.agreement.server_key,
             timeout: config.timeout,
             reader: reader_task,
+            signer: SignerCache::default(),
         })
     }
 
@@ -258,7 +262,7 @@ impl NtfClient {
             None => None,
             Some(k) => Some(match k.key() {
                 PrivateKey::Ed25519(seed) => TransmissionAuth::Signature(Signature::Ed25519(
-                    sign_ed25519(seed, fa.for_auth()),
+                    self.signer.sign(seed, fa.for_auth()),
                 )),
                 PrivateKey::X25519(private) => {
                     let server = self

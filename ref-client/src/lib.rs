@@ -8,4 +8,5 @@ pub mod conformance;
 pub mod gen;
 pub mod device;
 mod registry;
+mod signer;
 pub mod smp;

@@ -23,12 +23,13 @@ use ref_transport::{
     random_array, smp_client_handshake, BlockWriter, Error as TransportIoError, TlsClientConfig,
     TlsInfo,
 };
+use crate::signer::SignerCache;
 use smp_proto::broker::{BrokerMsg, NONCE_LEN};
 use smp_proto::command::{
     NewNtfCreds, NewQueueReq, QueueMode, QueueReqData, SmpCommand, SubscriptionMode,
 };
 use smp_proto::crypto::{
-    cb_authenticate, cb_nonce, dh, ed25519_public, sign_ed25519, x25519_public, CryptoError,
+    cb_authenticate, cb_nonce, dh, ed25519_public, x25519_public, CryptoError,
     Signature, TransmissionAuth,
 };
 use smp_proto::error_type::{ErrorType, TransportError};
@@ -250,6 +251,8 @@ pub struct SmpClient {
     block_encryption: bool,
     timeout: Duration,
     reader: JoinHandle<()>,
+    /// the expanded keys of the seeds signed with last
+    signer: SignerCache,
 }
 
 impl Drop for SmpClient {
@@ -332,6 +335,7 @@ impl SmpClient {
             block_encryption,
             timeout: config.timeout,
             reader: reader_task,
+            signer: SignerCache::default(),
         })
     }
 
@@ -379,7 +383,7 @@ impl SmpClient {
             None => None,
             Some(k) => Some(match k.key() {
                 PrivateKey::Ed25519(seed) => TransmissionAuth::Signature(Signature::Ed25519(
-                    sign_ed25519(seed, fa.for_auth()),
+                    self.signer.sign(seed, fa.for_auth()),
                 )),
                 PrivateKey::X25519(private) => {
                     let server = self

@@ -135,10 +135,11 @@ async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink
                 cmd = cmds.recv() => match cmd {
                     None => return,
                     Some(RelayCmd::Subscribe(id, key)) => {
-                        // take every subscribe already queued (up to a batch) into one NSUB batch
+                        // take every subscribe already queued, up to `pipeline` batches, so
+                        // that a stream of subscribes keeps several NSUB batches in flight
                         subs.insert(id.clone(), key);
                         let mut ids = vec![id];
-                        while ids.len() < config.batch_size {
+                        while ids.len() < config.batch_size.max(1) * config.pipeline.max(1) {
                             match cmds.try_recv() {
                                 Ok(RelayCmd::Subscribe(id, key)) => {
                                     subs.insert(id.clone(), key);

@@ -502,12 +502,13 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
         params: &SessionParams,
         raw: &RawTransmission<'_>,
     ) -> Output {
-        self.handle_raw_with(now, params, raw, None)
+        self.handle_preverified(now, params, raw, None)
     }
 
-    /// [`handle_raw`](Self::handle_raw) with an optional verification made ahead
-    /// ([`super::preverify`]).
-    pub(crate) fn handle_raw_with(
+    /// Handles a transmission as [`handle_raw`](Self::handle_raw) does, using `pre` (a
+    /// verification made ahead, [`super::preverify`]) for the authorization when it was made
+    /// with the key found now.
+    pub fn handle_preverified(
         &mut self,
         now: i64,
         params: &SessionParams,

@@ -5,7 +5,7 @@
 //! ```text
 //! (core, shared)    key     = core.authorization_key(params, raw)    ; store reads only
 //! (no core)         pre     = preverify(params, raw, key)             ; the crypto
-//! (core, exclusive) output  = core.handle_preverified(now, params, raw, pre)
+//! (core, exclusive) output  = core.handle_preverified(now, params, raw, pre.as_ref())
 //! ```
 //!
 //! The result is only a hint: when it handles the transmission, the core looks the entity up
@@ -22,7 +22,7 @@ use smp_proto::crypto::{dummy_verify_authorization, verify_authorization};
 use smp_proto::keys::PublicKey;
 use smp_proto::transmission::RawTransmission;
 
-use super::core::{NtfServerCore, Output, SessionParams};
+use super::core::{NtfServerCore, SessionParams};
 use super::store::Store;
 
 /// An authorization verified ahead of handling: the key it was checked with (`None`: no entity
@@ -60,18 +60,6 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
             _ => store.get_subscription(&super::core::entity(raw.entity_id)).ok()??.0,
         };
         Some(token.verify_key.key().clone())
-    }
-
-    /// Handles a transmission as [`handle_raw`](Self::handle_raw) does, using `pre` for the
-    /// authorization when it was made with the key found now.
-    pub fn handle_preverified(
-        &mut self,
-        now: i64,
-        params: &SessionParams,
-        raw: &RawTransmission<'_>,
-        pre: Option<&Preverified>,
-    ) -> Output {
-        self.handle_raw_with(now, params, raw, pre)
     }
 }
 

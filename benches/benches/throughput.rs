@@ -18,7 +18,7 @@ use crypto_secretbox::XSalsa20Poly1305;
 
 use benches::fixtures::{Fixtures, NTF_V, PUSH_PADDED_LEN, SMP_V};
 use benches::hot::{decode_ntf_block, decode_smp_nmsg_block, verify_transmission};
-use ntf_proto::command::NtfCommand;
+use ntf_proto::command::{NewNtfSubscriptionRef, NtfCommand};
 use ntf_proto::push::PnMessages;
 use ntf_proto::queue::SmpQueueNtf;
 use ntf_proto::response::NtfResponse;
@@ -88,6 +88,15 @@ fn ntf_codec(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("decode", tag), |b| {
             b.iter(|| NtfCommand::decode(black_box(&bytes), NTF_V))
         });
+        if *tag == "SNEW" {
+            // the borrowed view a server can validate and route on before copying anything
+            g.bench_function(BenchmarkId::new("decode_ref", tag), |b| {
+                b.iter(|| {
+                    NewNtfSubscriptionRef::parse(black_box(&bytes))
+                        .map(|s| s.map(|s| s.queue.notifier_id.len()))
+                })
+            });
+        }
     }
     g.finish();
     let mut g = c.benchmark_group("ntf_response");

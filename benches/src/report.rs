@@ -179,6 +179,8 @@ pub fn checks(es: &[Estimate]) -> Vec<Check> {
             5.0,
         ),
         worst(es, "ntf_command/decode/", 200.0),
+        // the borrowed SNEW view (`NewNtfSubscriptionRef`), the server's receive path
+        worst(es, "ntf_command/decode_ref/", 200.0),
         worst(es, "ntf_command/encode/", 100.0),
         ratio(
             es,
@@ -261,18 +263,21 @@ mod tests {
             e("floor/memcpy/16384", 1000.0, 16384),
             e("ntf_command/decode/TNEW", 150.0, 100),
             e("ntf_command/decode/SNEW", 250.0, 200),
+            e("ntf_command/decode_ref/SNEW", 90.0, 200),
             e("ntf_command/encode/SNEW", 90.0, 200),
             e("auth/ed25519/transmission", 105.0, 100),
             e("auth/ed25519/bare_verify", 100.0, 100),
         ];
         let cs = checks(&es);
-        assert_eq!(cs.len(), 4, "{cs:?}");
+        assert_eq!(cs.len(), 5, "{cs:?}");
         assert!((cs[0].value - 6.0).abs() < 1e-9);
         assert!(!cs[0].met());
         assert!(cs[1].what.ends_with("ntf_command/decode/SNEW"));
         assert!(!cs[1].met());
+        assert!(cs[2].what.ends_with("ntf_command/decode_ref/SNEW"));
         assert!(cs[2].met());
-        assert!((cs[3].value - 1.05).abs() < 1e-9 && cs[3].met());
+        assert!(cs[3].met());
+        assert!((cs[4].value - 1.05).abs() < 1e-9 && cs[4].met());
         let table = render(&es);
         assert!(table.contains("| floor/memcpy/16384 | 16384 | 1.00 µs | 15.26 GiB/s | 1 |"));
         assert!(table.contains("6.00x | 5.00x | **no**"));

@@ -23,6 +23,19 @@ fn block_decoding_does_not_allocate() {
     assert_eq!(n.transmissions, f.ntf_block_count);
     dhat::assert_eq!(after.total_blocks, before.total_blocks);
 
+    // the borrowed SNEW view allocates nothing; the owned decoder of the same bytes does
+    let snew = f.command("SNEW").expect("SNEW fixture").to_bytes(NTF_V);
+    let before = dhat::HeapStats::get();
+    let view = ntf_proto::command::NewNtfSubscriptionRef::parse(&snew);
+    let after = dhat::HeapStats::get();
+    assert!(matches!(view, Ok(Some(_))));
+    dhat::assert_eq!(after.total_blocks, before.total_blocks);
+    let before = dhat::HeapStats::get();
+    let owned = ntf_proto::command::NtfCommand::decode(&snew, NTF_V);
+    let after = dhat::HeapStats::get();
+    assert!(owned.is_ok());
+    dhat::assert!(after.total_blocks > before.total_blocks);
+
     // the check can fail: the owned decoder allocates for each NMSG
     let raw = smp_proto::transmission::RawTransmission::decode(
         decode_smp_block_first(&f.smp_block),

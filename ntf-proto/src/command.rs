@@ -33,6 +33,8 @@ use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, X25519PublicKey};
 
 use crate::queue::SmpQueueNtf;
 use crate::token::{DeviceToken, NtfRegCode};
+
+pub use crate::new_subscription_ref::NewNtfSubscriptionRef;
 use crate::version::Version;
 
 /// The kind of server entity a command is about.
@@ -108,7 +110,20 @@ impl NtfCommandTag {
 
     /// The tag for wire bytes, `None` for an unknown tag.
     pub fn from_bytes(tag: &[u8]) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str().as_bytes() == tag)
+        // one 4-byte comparison per tag instead of a search over `ALL`
+        Some(match tag {
+            b"TNEW" => Self::Tnew,
+            b"TVFY" => Self::Tvfy,
+            b"TCHK" => Self::Tchk,
+            b"TRPL" => Self::Trpl,
+            b"TDEL" => Self::Tdel,
+            b"TCRN" => Self::Tcrn,
+            b"SNEW" => Self::Snew,
+            b"SCHK" => Self::Schk,
+            b"SDEL" => Self::Sdel,
+            b"PING" => Self::Ping,
+            _ => return None,
+        })
     }
 
     /// The entity kind the command is about.
@@ -192,6 +207,11 @@ impl NtfEntityId {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// An id from short bytes (at most 255 bytes by the length prefix).
+    pub(crate) fn from_short(id: &[u8]) -> Self {
+        Self(id.to_vec())
+    }
 }
 
 impl fmt::Debug for NtfEntityId {
@@ -243,6 +263,8 @@ impl Encode for NewNtfSubscription {
 }
 
 impl<'a> Decode<'a> for NewNtfSubscription {
+    /// One pass over the input (the borrowed [`NewNtfSubscriptionRef`] reads the same bytes
+    /// with the same errors; a property test checks it).
     fn decode(r: &mut Reader<'a>) -> DecodeResult<Self> {
         r.expect(b'S', "new subscription marker S")?;
         let token_id = NtfEntityId::decode(r)?;

@@ -25,7 +25,7 @@ use smp_proto::fuzzing::{
 use smp_proto::keys::PublicKey;
 use smp_proto::server::TransportHost;
 
-use crate::command::{NewNtfSubscription, NtfCommand};
+use crate::command::{NewNtfSubscription, NewNtfSubscriptionRef, NtfCommand};
 use crate::credentials::{check_command, check_response};
 use crate::handshake::{NtfClientHello, NtfServerHello};
 use crate::push::PnMessages;
@@ -69,12 +69,19 @@ fn response_mapped(r: &NtfResponse, v: Version) -> bool {
     }
 }
 
-/// NTF command (`ntf.command`): version byte, then the command part of a transmission.
+/// NTF command (`ntf.command`): version byte, then the command part of a transmission. Also
+/// checks that the borrowed `SNEW` view agrees with the owned decoder, errors included.
 pub fn ntf_command(data: &[u8]) {
     let Some((v, bytes)) = split_version(data) else {
         return;
     };
-    let Ok(cmd) = NtfCommand::decode(bytes, v) else {
+    let decoded = NtfCommand::decode(bytes, v);
+    match NewNtfSubscriptionRef::parse(bytes) {
+        Ok(Some(s)) => assert_eq!(decoded, Ok(NtfCommand::Snew(s.to_owned())), "SNEW view"),
+        Ok(None) => assert!(!matches!(decoded, Ok(NtfCommand::Snew(_))), "SNEW view"),
+        Err(e) => assert_eq!(decoded, Err(e), "SNEW view error"),
+    }
+    let Ok(cmd) = decoded else {
         return;
     };
     for has_auth in [false, true] {

@@ -16,6 +16,7 @@ pub mod credentials;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod handshake;
+mod new_subscription_ref;
 pub mod push;
 pub mod queue;
 pub mod response;

@@ -17,6 +17,8 @@ use smp_proto::error::{DecodeError, DecodeErrorKind, DecodeResult};
 use smp_proto::server::SmpServer;
 use smp_proto::text::put_base64url;
 
+pub use crate::new_subscription_ref::SmpQueueNtfRef;
+
 /// Preset SMP relays and their onion hosts (defined once, in `smp_proto::server`).
 pub use smp_proto::server::EXTRA_SMP_SERVER_HOSTS as PRESET_ONION_HOSTS;
 
@@ -55,6 +57,15 @@ impl SmpQueueNtf {
             server,
             notifier_id,
         })
+    }
+
+    /// A queue address from a decoded server and a notifier id of short bytes (at most 255
+    /// bytes by the length prefix).
+    pub(crate) fn from_short(server: SmpServer, notifier_id: &[u8]) -> Self {
+        Self {
+            server,
+            notifier_id: notifier_id.to_vec(),
+        }
     }
 
     /// The queue's notifier id.
@@ -124,14 +135,12 @@ impl Encode for SmpQueueNtf {
 }
 
 impl<'a> Decode<'a> for SmpQueueNtf {
-    /// The server (with preset hosts expanded), then the notifier id.
+    /// The server (with preset hosts expanded), then the notifier id. [`SmpQueueNtfRef`]
+    /// reads the same bytes with the same errors.
     fn decode(r: &mut Reader<'a>) -> DecodeResult<Self> {
         let server = update_smp_server_hosts(SmpServer::decode(r)?);
-        let notifier_id = r.short_bytes("notifier id")?.into();
-        Ok(Self {
-            server,
-            notifier_id,
-        })
+        let notifier_id = r.short_bytes("notifier id")?;
+        Ok(Self::from_short(server, notifier_id))
     }
 }
 

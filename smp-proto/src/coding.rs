@@ -50,31 +50,37 @@ impl<'a> Reader<'a> {
     }
 
     /// Absolute offset of the next byte.
+    #[inline]
     pub const fn offset(&self) -> usize {
         self.base + self.pos
     }
 
     /// Number of unread bytes.
+    #[inline]
     pub const fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
     /// True when all input was read.
+    #[inline]
     pub const fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
 
     /// The unread bytes, without consuming them.
+    #[inline]
     pub fn peek_rest(&self) -> &'a [u8] {
         &self.buf[self.pos..]
     }
 
     /// The next byte, without consuming it.
+    #[inline]
     pub fn peek(&self) -> Option<u8> {
         self.buf.get(self.pos).copied()
     }
 
     /// An error of `kind` at the current offset.
+    #[inline]
     pub const fn error(&self, kind: DecodeErrorKind, expected: &'static str) -> DecodeError {
         DecodeError::new(kind, self.offset(), expected)
     }
@@ -94,6 +100,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// [`DecodeErrorKind::Truncated`] when fewer than `n` bytes remain.
+    #[inline]
     pub fn take(&mut self, n: usize, expected: &'static str) -> DecodeResult<&'a [u8]> {
         if self.remaining() < n {
             return Err(self.error(DecodeErrorKind::Truncated, expected));
@@ -107,6 +114,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// [`DecodeErrorKind::Truncated`] when fewer than `N` bytes remain.
+    #[inline]
     pub fn array<const N: usize>(&mut self, expected: &'static str) -> DecodeResult<[u8; N]> {
         let s = self.take(N, expected)?;
         let mut a = [0u8; N];
@@ -148,6 +156,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Consumes `byte` if it is next.
+    #[inline]
     pub fn eat(&mut self, byte: u8) -> bool {
         if self.peek() == Some(byte) {
             self.pos += 1;
@@ -171,6 +180,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// `Truncated` at the end of input, `BadValue` for another byte.
+    #[inline]
     pub fn expect(&mut self, byte: u8, expected: &'static str) -> DecodeResult<()> {
         match self.peek() {
             Some(b) if b == byte => {
@@ -186,6 +196,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// As [`Reader::expect`].
+    #[inline]
     pub fn space(&mut self) -> DecodeResult<()> {
         self.expect(b' ', "space")
     }
@@ -194,6 +205,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// `Truncated` at the end of input.
+    #[inline]
     pub fn u8(&mut self, expected: &'static str) -> DecodeResult<u8> {
         Ok(self.take(1, expected)?[0])
     }
@@ -202,6 +214,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// `Truncated`.
+    #[inline]
     pub fn u16(&mut self, expected: &'static str) -> DecodeResult<u16> {
         Ok(u16::from_be_bytes(self.array(expected)?))
     }
@@ -239,6 +252,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// `Truncated` when the prefix or the bytes are missing.
+    #[inline]
     pub fn short_bytes(&mut self, expected: &'static str) -> DecodeResult<&'a [u8]> {
         let n = self.u8(expected)? as usize;
         self.take(n, expected)
@@ -317,6 +331,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// `TrailingBytes` otherwise.
+    #[inline]
     pub fn finish(&self) -> DecodeResult<()> {
         if self.is_empty() {
             Ok(())

@@ -15,6 +15,8 @@ use alloc::vec::Vec;
 use crate::coding::{Decode, Encode, Reader};
 use crate::error::{DecodeError, DecodeErrorKind, DecodeResult};
 
+pub use crate::auth_key_ref::AuthPrivateKeyRef;
+
 /// Key algorithms of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -141,14 +143,20 @@ macro_rules! raw_key_methods {
 
             #[doc = concat!("Parses the ", $der, "; `None` for anything but one of the four algorithms.")]
             pub fn from_der(der: &[u8]) -> Option<Self> {
-                KeyAlgorithm::ALL.iter().find_map(|&alg| {
+                let (alg, raw) = Self::split_der(der)?;
+                Self::from_raw(alg, raw)
+            }
+
+            #[doc = concat!("The algorithm and the raw key of the ", $der, ", borrowed (what [`Self::from_der`] accepts); `None` for anything else.")]
+            pub fn split_der(der: &[u8]) -> Option<(KeyAlgorithm, &[u8])> {
+                // unrolled over the algorithms, so each prefix is a constant
+                KeyAlgorithm::ALL.into_iter().find_map(|alg| {
                     let prefix = $prefix(alg);
                     // the length alone rules out most algorithms before any comparison
                     if der.len() != prefix.len() + alg.public_len() {
                         return None;
                     }
-                    let raw = der.strip_prefix(&prefix[..])?;
-                    Self::from_raw(alg, raw)
+                    Some((alg, der.strip_prefix(&prefix[..])?))
                 })
             }
         }
@@ -314,10 +322,16 @@ impl Encode for AuthPrivateKey {
 }
 
 impl<'a> Decode<'a> for AuthPrivateKey {
+    /// As [`AuthPrivateKeyRef`]'s decoder, then owned.
     fn decode(r: &mut Reader<'a>) -> DecodeResult<Self> {
-        let at = r.offset();
-        AuthPrivateKey::new(PrivateKey::decode(r)?)
-            .ok_or(DecodeError::new(DecodeErrorKind::BadKey, at, "authorization private key"))
+        AuthPrivateKeyRef::decode(r).map(|k| k.to_owned())
+    }
+}
+
+impl AuthPrivateKey {
+    /// A key already checked to be of an authorization algorithm.
+    pub(crate) const fn checked(k: PrivateKey) -> Self {
+        Self(k)
     }
 }
 
@@ -484,6 +498,39 @@ mod tests {
         let mut w = alloc::vec![der.len() as u8];
         w.extend_from_slice(&der);
         assert_eq!(PublicKey::decode_exact(&w).unwrap_err().kind, DecodeErrorKind::BadKey);
+    }
+
+    #[test]
+    fn der_round_trips_for_every_algorithm_and_the_oid_picks_it() {
+        for alg in KeyAlgorithm::ALL {
+            let raw = alloc::vec![9u8; alg.public_len()];
+            let (p, k) = (PublicKey::from_raw(alg, &raw).unwrap(), PrivateKey::from_raw(alg, &raw).unwrap());
+            assert_eq!(PublicKey::from_der(&p.to_der()), Some(p));
+            assert_eq!(PrivateKey::from_der(&k.to_der()), Some(k.clone()));
+            // the OID picks the algorithm: a 32-byte key under the other 32-byte algorithm's
+            // OID is that algorithm's key; under the other 448 OID the length no longer fits
+            let (other, same_len) = match alg {
+                KeyAlgorithm::Ed25519 => (KeyAlgorithm::X25519, true),
+                KeyAlgorithm::X25519 => (KeyAlgorithm::Ed25519, true),
+                KeyAlgorithm::Ed448 => (KeyAlgorithm::X448, false),
+                KeyAlgorithm::X448 => (KeyAlgorithm::Ed448, false),
+            };
+            let expect_pub = same_len.then(|| PublicKey::from_raw(other, &raw).unwrap());
+            let expect_priv = same_len.then(|| PrivateKey::from_raw(other, &raw).unwrap());
+            let (mut dp, mut dk) = (p.to_der(), k.to_der());
+            dp[8] = other.oid_last();
+            dk[11] = other.oid_last();
+            assert_eq!(PublicKey::from_der(&dp), expect_pub);
+            assert_eq!(PrivateKey::from_der(&dk), expect_priv);
+            // an OID of no protocol algorithm
+            dp[8] = 0x72;
+            dk[11] = 0x72;
+            assert_eq!(PublicKey::from_der(&dp), None);
+            assert_eq!(PrivateKey::from_der(&dk), None);
+            // a PKCS#8 body is not an SPKI one, and the other way round
+            assert_eq!(PublicKey::from_der(&k.to_der()), None);
+            assert_eq!(PrivateKey::from_der(&p.to_der()), None);
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod auth_key_ref;
 pub mod block;
 pub mod broker;
 pub mod coding;
@@ -36,6 +37,7 @@ pub mod json;
 pub mod keys;
 pub mod message;
 pub mod server;
+mod server_ref;
 pub mod text;
 pub mod transmission;
 pub mod version;

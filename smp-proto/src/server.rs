@@ -34,6 +34,8 @@ use crate::coding::{put_short, put_short_with, Decode, Encode, Reader};
 use crate::error::{DecodeError, DecodeErrorKind, DecodeResult};
 use crate::text::{base64url_encode, put_base64url};
 
+pub use crate::server_ref::{ProtocolServerRef, SmpServerRef, TransportHostRef};
+
 /// Bytes to a string of the same chars (Latin-1), as Haskell's `B.unpack`.
 pub(crate) fn latin1_to_string(b: &[u8]) -> String {
     if b.is_ascii() {
@@ -93,24 +95,7 @@ impl TransportHost {
     /// # Errors
     /// `Truncated` at the end of input, `BadValue` when no alternative matches.
     pub fn read_text(r: &mut Reader<'_>) -> DecodeResult<Self> {
-        let s = r.peek_rest();
-        let (host, n) = match parse_host_prefix(s) {
-            Some(x) => x,
-            None => {
-                let kind = if s.is_empty() {
-                    DecodeErrorKind::Truncated
-                } else {
-                    DecodeErrorKind::BadValue
-                };
-                return Err(r.error(kind, "transport host"));
-            }
-        };
-        // the binary form carries a host as short bytes: a longer text host could not be sent
-        if n > 255 {
-            return Err(r.error(DecodeErrorKind::BadLength, "transport host of at most 255 bytes"));
-        }
-        r.take(n, "transport host")?;
-        Ok(host)
+        TransportHostRef::read_text(r).map(|h| h.to_owned())
     }
 
     /// Appends the text form.
@@ -144,13 +129,9 @@ impl Encode for TransportHost {
 }
 
 impl<'a> Decode<'a> for TransportHost {
+    /// As [`TransportHostRef`]'s decoder, then owned.
     fn decode(r: &mut Reader<'a>) -> DecodeResult<Self> {
-        let at = r.offset();
-        let s = r.short_bytes("transport host")?;
-        let mut sub = Reader::with_offset(s, at + 1);
-        let h = TransportHost::read_text(&mut sub)?;
-        sub.finish()?;
-        Ok(h)
+        TransportHostRef::decode(r).map(|h| h.to_owned())
     }
 }
 
@@ -215,8 +196,9 @@ fn put_ipv6(out: &mut Vec<u8>, a: &[u8; 16]) {
 }
 
 /// The reference's host parser: the first alternative that parses wins (no backtracking into
-/// a later one once an earlier one succeeded). Returns the host and the bytes it used.
-fn parse_host_prefix(s: &[u8]) -> Option<(TransportHost, usize)> {
+/// a later one once an earlier one succeeded). Returns the host, borrowing names from `s`, and
+/// the bytes it used.
+pub(crate) fn parse_host_prefix(s: &[u8]) -> Option<(TransportHostRef<'_>, usize)> {
     if let Some(x) = ipv4_prefix(s) {
         return Some(x);
     }
@@ -224,22 +206,30 @@ fn parse_host_prefix(s: &[u8]) -> Option<(TransportHost, usize)> {
         return Some(x);
     }
     // onion: lowercase letters and digits, then ".onion"
-    let n = s
-        .iter()
-        .take_while(|&&c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        .count();
+    let n = onion_label_len(s);
     if s[n..].starts_with(b".onion") {
         let len = n + 6;
-        return Some((TransportHost::Onion(latin1_to_string(&s[..len])), len));
+        return Some((TransportHostRef::Onion(&s[..len]), len));
     }
-    let n = s
-        .iter()
-        .take_while(|&&c| !b":#,;/ \n\r\t".contains(&c))
-        .count();
+    let n = s.iter().take_while(|&&c| !is_domain_stop(c)).count();
     if n == 0 || s[..n].ends_with(b".onion") {
         return None;
     }
-    Some((TransportHost::Domain(latin1_to_string(&s[..n])), n))
+    Some((TransportHostRef::Domain(&s[..n]), n))
+}
+
+/// The bytes that end a domain name in text: `:#,;/`, space, CR, LF and HTAB.
+pub(crate) const fn is_domain_stop(c: u8) -> bool {
+    // non-short-circuit `|`, so loops over it vectorize
+    (c == b':') | (c == b'#') | (c == b',') | (c == b';') | (c == b'/') | (c == b' ')
+        | (c == b'\n') | (c == b'\r') | (c == b'\t')
+}
+
+/// Length of the leading run of lowercase ASCII letters and digits (an onion name's label).
+pub(crate) fn onion_label_len(s: &[u8]) -> usize {
+    s.iter()
+        .take_while(|&&c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        .count()
 }
 
 /// attoparsec `decimal` at `Int` (wrapping), returning the value and the digits used.
@@ -254,7 +244,7 @@ fn decimal_i64(s: &[u8]) -> Option<(i64, usize)> {
     Some((v, n))
 }
 
-fn ipv4_prefix(s: &[u8]) -> Option<(TransportHost, usize)> {
+fn ipv4_prefix(s: &[u8]) -> Option<(TransportHostRef<'static>, usize)> {
     let mut pos = 0;
     let mut a = [0u8; 4];
     for octet in a.iter_mut().take(3) {
@@ -268,10 +258,10 @@ fn ipv4_prefix(s: &[u8]) -> Option<(TransportHost, usize)> {
     }
     let (v, n) = decimal_i64(&s[pos..])?;
     a[3] = v as u8; // Word8 arithmetic wraps
-    Some((TransportHost::Ipv4(a), pos + n))
+    Some((TransportHostRef::Ipv4(a), pos + n))
 }
 
-fn ipv6_prefix(s: &[u8]) -> Option<(TransportHost, usize)> {
+fn ipv6_prefix(s: &[u8]) -> Option<(TransportHostRef<'static>, usize)> {
     let (text, used) = if s.first() == Some(&b'[') {
         let n = s[1..].iter().take_while(|&&c| c != b']').count();
         if n > 0 && s.get(1 + n) == Some(&b']') {
@@ -290,7 +280,7 @@ fn ipv6_prefix(s: &[u8]) -> Option<(TransportHost, usize)> {
         }
         (&s[..n], n)
     };
-    read_ipv6(text).map(|a| (TransportHost::Ipv6(a), used))
+    read_ipv6(text).map(|a| (TransportHostRef::Ipv6(a), used))
 }
 
 /// Haskell `readMaybe` at iproute's `IPv6`: its parser (built on the `appar` library, whose
@@ -581,6 +571,11 @@ impl KeyHash {
         &self.0
     }
 
+    /// A key hash from short bytes (at most 255 bytes by the length prefix).
+    pub(crate) fn from_short(bytes: &[u8]) -> Self {
+        Self(bytes.to_vec())
+    }
+
     /// Reads the base64url text form (non-empty) from the front of `r`.
     ///
     /// # Errors
@@ -687,6 +682,16 @@ impl<S: Scheme> ProtocolServer<S> {
         })
     }
 
+    /// A server from decoded parts (already valid: the binary form bounds every length).
+    pub(crate) fn from_parts(hosts: Vec<TransportHost>, port: String, key_hash: KeyHash) -> Self {
+        Self {
+            hosts,
+            port,
+            key_hash,
+            scheme: PhantomData,
+        }
+    }
+
     /// The hosts (at least one).
     pub fn hosts(&self) -> &[TransportHost] {
         &self.hosts
@@ -750,7 +755,7 @@ impl<S: Scheme> ProtocolServer<S> {
             let cp = r.checkpoint();
             if r.eat(b',') {
                 let mut probe = r.clone();
-                if TransportHost::read_text(&mut probe).is_ok() {
+                if TransportHostRef::read_text(&mut probe).is_ok() {
                     continue;
                 }
                 r.restore(cp);
@@ -866,16 +871,22 @@ impl<S: Scheme> Encode for ProtocolServer<S> {
 }
 
 impl<'a, S: Scheme> Decode<'a> for ProtocolServer<S> {
+    /// One pass over the input (the borrowed [`ProtocolServerRef`] reads the same bytes with
+    /// the same errors). The host list has room for the onion host that
+    /// [`ProtocolServer::with_extra_preset_hosts`] may add.
     fn decode(r: &mut Reader<'a>) -> DecodeResult<Self> {
-        let hosts = r.non_empty_list("server hosts", TransportHost::decode)?;
+        if r.peek() == Some(0) {
+            return Err(r.error(DecodeErrorKind::EmptyList, "server hosts"));
+        }
+        let n = usize::from(r.u8("server hosts")?);
+        // each host is at least one byte: a count beyond the input is truncated input
+        let mut hosts = Vec::with_capacity(n.min(r.remaining()) + 1);
+        for _ in 0..n {
+            hosts.push(TransportHostRef::decode(r)?.to_owned());
+        }
         let port = latin1_to_string(r.short_bytes("port")?);
         let key_hash = KeyHash::decode(r)?;
-        Ok(Self {
-            hosts,
-            port,
-            key_hash,
-            scheme: PhantomData,
-        })
+        Ok(Self::from_parts(hosts, port, key_hash))
     }
 }
 

@@ -195,6 +195,16 @@ impl PushRouter {
         self.lock().queues.values().map(|q| q.sent.len()).sum()
     }
 
+    /// How many pushes carried message `msg_id` of the queue `notifier_id` as their newest
+    /// item (0: not pushed yet).
+    pub fn pushes_of(&self, notifier_id: &[u8], msg_id: &[u8]) -> u32 {
+        self.lock()
+            .seen
+            .get(&(notifier_id.to_vec(), msg_id.to_vec()))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Distinct messages pushed per queue, and the largest number of pushes one message got.
     pub fn per_message(&self) -> (HashMap<Vec<u8>, usize>, u32) {
         let st = self.lock();

@@ -110,14 +110,14 @@ fn preload_relay(dir: &Path, n: usize, keys: &[AuthPublicKey]) -> anyhow::Result
     for i in 0..n {
         let rec = QueueRec {
             sender_id: id(b's', i),
-            recipient_keys: vec![keys[i % KEYS].clone()],
+            recipient_keys: vec![keys[i % KEYS]],
             rcv_dh_secret: [1; 32],
             sender_key: None,
             queue_mode: None,
             link: None,
             notifier: Some(NtfCreds {
                 notifier_id: id(b'n', i),
-                notifier_key: keys[i % KEYS].clone(),
+                notifier_key: keys[i % KEYS],
                 rcv_ntf_dh_secret: [2; 32],
             }),
             status: QueueStatus::Active,
@@ -141,7 +141,7 @@ fn preload_ntf(path: &Path, relay: &SmpServer, n: usize, keys: &[AuthPublicKey])
                 id: NtfEntityId::new(id(b't', t)).ok_or_else(|| anyhow::anyhow!("token id"))?,
                 token: device,
                 status: NtfTknStatus::Active,
-                verify_key: keys[t % KEYS].clone(),
+                verify_key: keys[t % KEYS],
                 dh_private: [3; 32],
                 dh_secret: [4; 32],
                 reg_code: NtfRegCode::new(vec![5; 32]).ok_or_else(|| anyhow::anyhow!("code"))?,

@@ -100,7 +100,7 @@ pub fn ntf_server_core(data: &[u8]) {
     let mut items = 0;
     let mut real = 0;
     static KEY: std::sync::OnceLock<PublicKey> = std::sync::OnceLock::new();
-    let verified = Preverified { key: Some(KEY.get_or_init(|| PublicKey::Ed25519(ed25519_public(&SEED))).clone()), ok: true };
+    let verified = Preverified { key: Some(*KEY.get_or_init(|| PublicKey::Ed25519(ed25519_public(&SEED)))), ok: true };
     while let [mode, len, tail @ ..] = rest {
         items += 1;
         if items > MAX_ITEMS {

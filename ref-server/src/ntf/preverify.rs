@@ -53,13 +53,13 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
         credentials::check_command(&cmd, true, raw.entity_id).ok()?;
         let store = self.store();
         let token = match &cmd {
-            NtfCommand::Tnew(new) => return Some(new.verify_key.key().clone()),
+            NtfCommand::Tnew(new) => return Some(*new.verify_key.key()),
             NtfCommand::Ping => return None,
             NtfCommand::Snew(new) => store.get_token(&new.token_id).ok()??,
             cmd if cmd.entity() == NtfEntity::Token => store.get_token(&super::core::entity(raw.entity_id)).ok()??,
             _ => store.get_subscription(&super::core::entity(raw.entity_id)).ok()??.0,
         };
-        Some(token.verify_key.key().clone())
+        Some(*token.verify_key.key())
     }
 }
 

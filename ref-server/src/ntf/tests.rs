@@ -1604,7 +1604,7 @@ fn preverification_is_rechecked_against_the_store() {
     // a result claimed for another key is not used: the wrong signature still fails
     let bad = transmission(p, Some(ed(9)), b"b", id.as_bytes(), b"TCHK");
     let bad_raw = RawTransmission::decode(&bad, &tp).unwrap();
-    let forged = Preverified { key: Some(ed(9).public().key().clone()), ok: true };
+    let forged = Preverified { key: Some(*ed(9).public().key()), ok: true };
     let out = c.handle_preverified(T0, p, &bad_raw, Some(&forged));
     assert_eq!(decode_response(p, &out).resp, err(ErrorType::Auth));
 

@@ -474,6 +474,29 @@ impl NtfClient {
         }
     }
 
+    /// `TCHK` for several tokens in one batch: each token's status or error, in order.
+    ///
+    /// # Errors
+    /// As [`NtfClient::send_commands`] when the batch cannot be sent.
+    pub async fn tchk_many(
+        &self,
+        tokens: &[(&AuthPrivateKey, &NtfEntityId)],
+    ) -> Result<Vec<Result<NtfTknStatus, ClientError>>, ClientError> {
+        let cmds: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> = tokens
+            .iter()
+            .map(|(k, id)| (Some(*k), id.as_bytes(), &NtfCommand::Tchk))
+            .collect();
+        Ok(self
+            .send_commands(&cmds)
+            .await?
+            .into_iter()
+            .map(|r| match r? {
+                NtfResponse::Tkn(s) => Ok(s),
+                r => Err(ClientError::UnexpectedResponse(r)),
+            })
+            .collect())
+    }
+
     /// `TRPL`: replaces the device token.
     ///
     /// # Errors
@@ -548,6 +571,30 @@ impl NtfClient {
             NtfResponse::Sub(s) => Ok(s),
             r => Err(ClientError::UnexpectedResponse(r)),
         }
+    }
+
+    /// `SCHK` for several subscriptions in one batch (each with its token's key): each status
+    /// or error, in order.
+    ///
+    /// # Errors
+    /// As [`NtfClient::send_commands`] when the batch cannot be sent.
+    pub async fn schk_many(
+        &self,
+        subscriptions: &[(&AuthPrivateKey, &NtfEntityId)],
+    ) -> Result<Vec<Result<NtfSubStatus, ClientError>>, ClientError> {
+        let cmds: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> = subscriptions
+            .iter()
+            .map(|(k, id)| (Some(*k), id.as_bytes(), &NtfCommand::Schk))
+            .collect();
+        Ok(self
+            .send_commands(&cmds)
+            .await?
+            .into_iter()
+            .map(|r| match r? {
+                NtfResponse::Sub(s) => Ok(s),
+                r => Err(ClientError::UnexpectedResponse(r)),
+            })
+            .collect())
     }
 
     /// `SDEL`: deletes the subscription.

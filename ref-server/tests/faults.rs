@@ -130,24 +130,16 @@ impl Env {
 async fn wait_subs(client: &NtfClient, tokens: &[Token], subs: &[Sub], want: NtfSubStatus) {
     let end = Instant::now() + Duration::from_secs(20);
     loop {
-        let cmds: Vec<(Option<&smp_proto::keys::AuthPrivateKey>, &[u8], &NtfCommand)> = subs
-            .iter()
-            .map(|s| {
-                (
-                    Some(&tokens[s.token].key),
-                    s.id.as_bytes(),
-                    &NtfCommand::Schk,
-                )
-            })
-            .collect();
-        let got: Vec<_> = client
-            .send_commands(&cmds)
+        let items: Vec<(&smp_proto::keys::AuthPrivateKey, &NtfEntityId)> =
+            subs.iter().map(|s| (&tokens[s.token].key, &s.id)).collect();
+        let got: Vec<NtfSubStatus> = client
+            .schk_many(&items)
             .await
             .unwrap()
             .into_iter()
             .map(Result::unwrap)
             .collect();
-        if got.iter().all(|r| *r == NtfResponse::Sub(want.clone())) {
+        if got.iter().all(|s| *s == want) {
             return;
         }
         assert!(

@@ -29,8 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ntf_proto::command::{NewNtfToken, NtfCommand, NtfEntityId};
-use ntf_proto::response::NtfResponse;
+use ntf_proto::command::{NewNtfToken, NtfEntityId};
 use ntf_proto::subscription::NtfSubStatus;
 use ntf_proto::token::{DeviceToken, NtfTknStatus, PushProvider};
 use ref_client::client::{ClientError, NtfClient, NtfClientConfig};
@@ -580,43 +579,17 @@ async fn token_statuses(
     client: &NtfClient,
     tokens: &[AckedToken],
 ) -> Vec<Result<NtfTknStatus, ClientError>> {
-    let cmds: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> = tokens
-        .iter()
-        .map(|t| (Some(&t.token.key), t.token.id.as_bytes(), &NtfCommand::Tchk))
-        .collect();
-    client
-        .send_commands(&cmds)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| match r? {
-            NtfResponse::Tkn(s) => Ok(s),
-            other => Err(ClientError::UnexpectedResponse(other)),
-        })
-        .collect()
+    let items: Vec<(&AuthPrivateKey, &NtfEntityId)> =
+        tokens.iter().map(|t| (&t.token.key, &t.token.id)).collect();
+    client.tchk_many(&items).await.unwrap()
 }
 
 /// `SCHK` for every subscription, in one batch.
 async fn sub_statuses(client: &NtfClient, a: &Acked) -> Vec<Result<NtfSubStatus, ClientError>> {
-    let cmds: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> = a
+    let items: Vec<(&AuthPrivateKey, &NtfEntityId)> = a
         .subs
         .iter()
-        .map(|s| {
-            (
-                Some(&a.tokens[s.token].token.key),
-                s.id.as_bytes(),
-                &NtfCommand::Schk,
-            )
-        })
+        .map(|s| (&a.tokens[s.token].token.key, &s.id))
         .collect();
-    client
-        .send_commands(&cmds)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| match r? {
-            NtfResponse::Sub(s) => Ok(s),
-            other => Err(ClientError::UnexpectedResponse(other)),
-        })
-        .collect()
+    client.schk_many(&items).await.unwrap()
 }

@@ -480,16 +480,12 @@ async fn wait_active(
             let Some(l) = left.get_mut(ci) else { continue };
             let mut still = Vec::new();
             for chunk in l.chunks(200) {
-                let cmds: Vec<(&AuthPrivateKey, &NtfEntityId)> = chunk
+                let batch: Vec<(&AuthPrivateKey, &NtfEntityId)> = chunk
                     .iter()
                     .filter_map(|(ti, id)| Some((&tokens.get(ci)?.get(*ti)?.key, id)))
                     .collect();
-                let batch: Vec<(Option<&AuthPrivateKey>, &[u8], &NtfCommand)> = cmds
-                    .iter()
-                    .map(|(k, id)| (Some(*k), id.as_bytes(), &NtfCommand::Schk))
-                    .collect();
-                for (r, item) in c.send_commands(&batch).await?.into_iter().zip(chunk) {
-                    if !matches!(r, Ok(NtfResponse::Sub(NtfSubStatus::Active))) {
+                for (r, item) in c.schk_many(&batch).await?.into_iter().zip(chunk) {
+                    if !matches!(r, Ok(NtfSubStatus::Active)) {
                         tracing::debug!("subscription not active: {r:?}");
                         still.push(item.clone());
                     }

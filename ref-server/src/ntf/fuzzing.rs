@@ -50,14 +50,30 @@ const MAX_ITEMS: usize = 8;
 /// Really signed items per input.
 const REAL_SIGNED: usize = 2;
 
+/// A transmission for `entity`, signed for the fuzz token.
 fn signed(params: &SessionParams, entity: &[u8], command: &[u8], corr: u8) -> Vec<u8> {
     use ed25519_dalek::Signer as _;
     static KEY: std::sync::OnceLock<ed25519_dalek::SigningKey> = std::sync::OnceLock::new();
     let key = KEY.get_or_init(|| ed25519_dalek::SigningKey::from_bytes(&SEED));
+    with_signature(params, entity, command, corr, |for_auth| key.sign(for_auth).to_bytes())
+}
+
+/// A transmission with an all-zero Ed25519 signature (for a preverified item).
+fn placeholder_signed(params: &SessionParams, entity: &[u8], command: &[u8], corr: u8) -> Vec<u8> {
+    with_signature(params, entity, command, corr, |_| [0; 64])
+}
+
+fn with_signature(
+    params: &SessionParams,
+    entity: &[u8],
+    command: &[u8],
+    corr: u8,
+    sign: impl FnOnce(&[u8]) -> [u8; 64],
+) -> Vec<u8> {
     let tp = params.transmission_params();
     let corr_id = [corr; 24];
     let fa = ForAuth::new(&tp, &corr_id, entity, command);
-    let sig = TransmissionAuth::Signature(Signature::Ed25519(key.sign(fa.for_auth()).to_bytes()));
+    let sig = TransmissionAuth::Signature(Signature::Ed25519(sign(fa.for_auth())));
     let mut out = Vec::new();
     fa.encode(false, Some(&sig), None, &mut out);
     out
@@ -142,19 +158,9 @@ pub fn ntf_server_core(data: &[u8]) {
     }
 }
 
-/// A transmission with an all-zero Ed25519 signature (for a preverified item).
-fn placeholder_signed(params: &SessionParams, entity: &[u8], command: &[u8], corr: u8) -> Vec<u8> {
-    let tp = params.transmission_params();
-    let corr_id = [corr; 24];
-    let fa = ForAuth::new(&tp, &corr_id, entity, command);
-    let sig = TransmissionAuth::Signature(Signature::Ed25519([0; 64]));
-    let mut out = Vec::new();
-    fa.encode(false, Some(&sig), None, &mut out);
-    out
-}
-
-/// The split handling of `ntf::preverify`, as the server shell runs it.
-fn three_phases(core: &mut Core, now: i64, params: &SessionParams, bytes: &[u8]) -> super::Output {
+/// The split handling of `ntf::preverify`, as the server shell runs it (also used by the core
+/// tests to compare it with the one-call path).
+pub(crate) fn three_phases(core: &mut Core, now: i64, params: &SessionParams, bytes: &[u8]) -> super::Output {
     let tp = params.transmission_params();
     match RawTransmission::decode(bytes, &tp) {
         Ok(raw) => {

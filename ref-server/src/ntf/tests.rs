@@ -263,15 +263,7 @@ impl Client {
 fn handled_both_ways(c: &mut Core, now: i64, p: &SessionParams, bytes: &[u8]) -> Output {
     let mut twin = c.clone();
     let out = c.handle_transmission(now, p, bytes);
-    let tp = p.transmission_params();
-    let twin_out = match RawTransmission::decode(bytes, &tp) {
-        Ok(raw) => {
-            let key = twin.authorization_key(p, &raw);
-            let pre = preverify(p, &raw, key.as_ref());
-            twin.handle_preverified(now, p, &raw, pre.as_ref())
-        }
-        Err(_) => twin.handle_transmission(now, p, bytes),
-    };
+    let twin_out = super::fuzzing::three_phases(&mut twin, now, p, bytes);
     assert_eq!(out, twin_out, "one call and three phases differ");
     out
 }

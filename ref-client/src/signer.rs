@@ -31,13 +31,22 @@ impl SignerCache {
     /// Signs `msg` with the key of `seed`: the same signature as
     /// [`smp_proto::crypto::sign_ed25519`].
     pub fn sign(&self, seed: &[u8; 32], msg: &[u8]) -> [u8; ED25519_SIGNATURE_LEN] {
-        let Ok(mut keys) = self.keys.lock() else {
-            return SigningKey::from_bytes(seed).sign(msg).to_bytes();
+        // signing happens outside the lock, so that threads signing at once do not wait
+        let cached = self.keys.lock().ok().and_then(|keys| keys.get(seed).cloned());
+        let key = match cached {
+            Some(k) => k,
+            None => {
+                let k = SigningKey::from_bytes(seed);
+                if let Ok(mut keys) = self.keys.lock() {
+                    if keys.len() >= CAPACITY {
+                        keys.clear();
+                    }
+                    keys.insert(*seed, k.clone());
+                }
+                k
+            }
         };
-        if !keys.contains_key(seed) && keys.len() >= CAPACITY {
-            keys.clear();
-        }
-        keys.entry(*seed).or_insert_with(|| SigningKey::from_bytes(seed)).sign(msg).to_bytes()
+        key.sign(msg).to_bytes()
     }
 }
 

@@ -251,13 +251,67 @@ pub struct SmpClient {
     block_encryption: bool,
     timeout: Duration,
     reader: JoinHandle<()>,
-    /// the expanded keys of the seeds signed with last
-    signer: SignerCache,
+    encoder: SmpEncoder,
 }
 
 impl Drop for SmpClient {
     fn drop(&mut self) {
         self.reader.abort();
+    }
+}
+
+/// What encoding and authorizing a transmission of a connection needs: its session id,
+/// version and the relay's session key, and the signing keys cache. Cheap to clone; usable
+/// from any thread.
+#[derive(Clone, Debug)]
+pub struct SmpEncoder {
+    session_id: Arc<[u8]>,
+    version: Version,
+    server_key: Option<[u8; 32]>,
+    /// the expanded keys of the seeds signed with last
+    signer: Arc<SignerCache>,
+}
+
+impl SmpEncoder {
+    /// Encodes one transmission with a fresh correlation id: the bytes and the correlation id.
+    ///
+    /// # Errors
+    /// [`SmpClientError::NotSent`] `NO_AUTH` for an X25519 key without the relay's key,
+    /// [`SmpClientError::UnsupportedKey`].
+    pub fn encode(
+        &self,
+        key: Option<&AuthPrivateKey>,
+        entity_id: &[u8],
+        command: &SmpCommand,
+    ) -> Result<(Vec<u8>, Vec<u8>), SmpClientError> {
+        let corr_id = random_array::<24>()?.to_vec();
+        let params = TransmissionParams::smp(&self.session_id, self.version);
+        let cmd = command.to_vec(self.version);
+        let fa = ForAuth::new(&params, &corr_id, entity_id, &cmd);
+        let auth = match key {
+            None => None,
+            Some(k) => Some(match k.key() {
+                PrivateKey::Ed25519(seed) => TransmissionAuth::Signature(Signature::Ed25519(
+                    self.signer.sign(seed, fa.for_auth()),
+                )),
+                PrivateKey::X25519(private) => {
+                    let server = self
+                        .server_key
+                        .filter(|_| self.version >= smp::AUTH_CMDS)
+                        .ok_or(SmpClientError::NotSent(TransportError::NoAuth))?;
+                    TransmissionAuth::Authenticator(cb_authenticate(
+                        &server,
+                        private,
+                        &cb_nonce(&corr_id),
+                        fa.for_auth(),
+                    ))
+                }
+                _ => return Err(SmpClientError::UnsupportedKey),
+            }),
+        };
+        let mut out = Vec::new();
+        fa.encode(params.service_auth, auth.as_ref(), None, &mut out);
+        Ok((out, corr_id))
     }
 }
 
@@ -325,6 +379,12 @@ impl SmpClient {
                 p.take();
             }
         });
+        let encoder = SmpEncoder {
+            session_id: session.tls.session_id.as_slice().into(),
+            version,
+            server_key: agreement.server_key,
+            signer: Arc::default(),
+        };
         Ok(Self {
             writer: Mutex::new(session.writer),
             pending,
@@ -335,7 +395,7 @@ impl SmpClient {
             block_encryption,
             timeout: config.timeout,
             reader: reader_task,
-            signer: SignerCache::default(),
+            encoder,
         })
     }
 
@@ -367,42 +427,20 @@ impl SmpClient {
     /// Encodes one transmission with a fresh correlation id: the bytes and the correlation id.
     ///
     /// # Errors
-    /// [`SmpClientError::NotSent`] `NO_AUTH` for an X25519 key without the relay's key,
-    /// [`SmpClientError::UnsupportedKey`].
+    /// As [`SmpEncoder::encode`].
     pub fn encode_transmission(
         &self,
         key: Option<&AuthPrivateKey>,
         entity_id: &[u8],
         command: &SmpCommand,
     ) -> Result<(Vec<u8>, Vec<u8>), SmpClientError> {
-        let corr_id = random_array::<24>()?.to_vec();
-        let params = TransmissionParams::smp(&self.tls.session_id, self.version);
-        let cmd = command.to_vec(self.version);
-        let fa = ForAuth::new(&params, &corr_id, entity_id, &cmd);
-        let auth = match key {
-            None => None,
-            Some(k) => Some(match k.key() {
-                PrivateKey::Ed25519(seed) => TransmissionAuth::Signature(Signature::Ed25519(
-                    self.signer.sign(seed, fa.for_auth()),
-                )),
-                PrivateKey::X25519(private) => {
-                    let server = self
-                        .server_key
-                        .filter(|_| self.version >= smp::AUTH_CMDS)
-                        .ok_or(SmpClientError::NotSent(TransportError::NoAuth))?;
-                    TransmissionAuth::Authenticator(cb_authenticate(
-                        &server,
-                        private,
-                        &cb_nonce(&corr_id),
-                        fa.for_auth(),
-                    ))
-                }
-                _ => return Err(SmpClientError::UnsupportedKey),
-            }),
-        };
-        let mut out = Vec::new();
-        fa.encode(params.service_auth, auth.as_ref(), None, &mut out);
-        Ok((out, corr_id))
+        self.encoder.encode(key, entity_id, command)
+    }
+
+    /// The connection's transmission encoder, to sign commands on another thread (e.g. a
+    /// large batch on the blocking pool) and send them with [`SmpClient::send_encoded`].
+    pub fn encoder(&self) -> SmpEncoder {
+        self.encoder.clone()
     }
 
     /// Sends commands in one go (batched) and returns each reply; `ERR` is
@@ -418,6 +456,21 @@ impl SmpClient {
         for (key, entity, cmd) in commands {
             encoded.push(self.encode_transmission(*key, entity, cmd)?);
         }
+        let entities: Vec<&[u8]> = commands.iter().map(|c| c.1).collect();
+        self.send_encoded(encoded, &entities).await
+    }
+
+    /// Sends transmissions made by [`SmpEncoder::encode`] (bytes and correlation id) in one
+    /// go and returns each reply, as [`SmpClient::send_commands`]; `entities` are their
+    /// entity ids, in the same order.
+    ///
+    /// # Errors
+    /// As [`SmpClient::send_commands`].
+    pub async fn send_encoded(
+        &self,
+        encoded: Vec<(Vec<u8>, Vec<u8>)>,
+        entities: &[&[u8]],
+    ) -> Result<Vec<Result<BrokerMsg, SmpClientError>>, SmpClientError> {
         let mut rxs = Vec::with_capacity(encoded.len());
         {
             let mut p = self.pending.lock().map_err(|_| SmpClientError::Closed)?;
@@ -452,7 +505,9 @@ impl SmpClient {
         for (i, rx) in rxs.into_iter().enumerate() {
             let Some(rx) = rx else { continue };
             out[i] = Some(match tokio::time::timeout_at(deadline, rx).await {
-                Ok(Ok((entity, msg))) => interpret(commands[i].1, entity, msg),
+                Ok(Ok((entity, msg))) => {
+                    interpret(entities.get(i).copied().unwrap_or_default(), entity, msg)
+                }
                 Ok(Err(_)) => Err(SmpClientError::Closed),
                 Err(_) => {
                     self.forget(&encoded[i..=i]);
@@ -798,12 +853,21 @@ impl SmpClient {
             .send_commands(&cmds)
             .await?
             .into_iter()
-            .map(|r| match r {
-                Ok(BrokerMsg::Ok | BrokerMsg::Sok { .. }) => Ok(()),
-                Ok(r) => Err(SmpClientError::UnexpectedResponse(Box::new(r))),
-                Err(e) => Err(e),
-            })
+            .map(subscribed)
             .collect())
+    }
+}
+
+/// A reply to `NSUB` (or `SUB`) as a result: `OK`/`SOK` is success, any other reply is
+/// [`SmpClientError::UnexpectedResponse`].
+///
+/// # Errors
+/// The error given, or the unexpected reply.
+pub fn subscribed(reply: Result<BrokerMsg, SmpClientError>) -> Result<(), SmpClientError> {
+    match reply {
+        Ok(BrokerMsg::Ok | BrokerMsg::Sok { .. }) => Ok(()),
+        Ok(r) => Err(SmpClientError::UnexpectedResponse(Box::new(r))),
+        Err(e) => Err(e),
     }
 }
 

@@ -28,7 +28,7 @@ use smp_proto::crypto::ed25519_public;
 use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey};
 use smp_proto::server::SmpServer;
 
-use super::stats::{ms, rss_kib, rss_kib_of};
+use super::stats::{cpu_time, cpu_time_of, ms, rss_kib, rss_kib_of};
 use super::{bytes_per, kib, per_sec, Report};
 use crate::ntf::{Store, SubscriptionRecord, TokenRecord};
 use crate::smp::store::{NtfCreds, QueueRec, QueueStatus};
@@ -61,6 +61,10 @@ struct RelayProcess {
 impl RelayProcess {
     fn rss_kib(&self) -> Option<u64> {
         rss_kib_of(&format!("/proc/{}/status", self.child.id()))
+    }
+
+    fn cpu_time(&self) -> Option<Duration> {
+        cpu_time_of(&format!("/proc/{}/stat", self.child.id()))
     }
 }
 
@@ -221,6 +225,8 @@ pub async fn scale_phase(
     let db = rusqlite::Connection::open_with_flags(&ntf_db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     anyhow::ensure!(active_count(&db)? == 0, "preloaded subscriptions are not INACTIVE");
     let rss0 = rss_kib();
+    let (cpu0, relay_cpu0) = (cpu_time(), relay_proc.cpu_time());
+    let mut polling = Duration::ZERO;
     let t = Instant::now();
     let sqlite = SqliteConfig { synchronous: Synchronous::Normal, ..SqliteConfig::default() };
     let store = SqliteStore::open_with(&ntf_db, &sqlite).map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -229,7 +235,9 @@ pub async fn scale_phase(
     let mut half = None;
     while t.elapsed() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
+        let q = Instant::now();
         active = active_count(&db)?;
+        polling += q.elapsed();
         if half.is_none() && active * 2 >= n {
             half = Some(t.elapsed());
         }
@@ -239,6 +247,10 @@ pub async fn scale_phase(
     }
     let took = t.elapsed();
     let (rss1, relay_rss1) = (rss_kib(), relay_proc.rss_kib());
+    let (cpu1, relay_cpu1) = (cpu_time(), relay_proc.cpu_time());
+    // the NTF server's CPU: this process's, less the time of the counting queries
+    let ntf_cpu = cpu1.zip(cpu0).map(|(a, b)| a.saturating_sub(b).saturating_sub(polling));
+    let relay_cpu = relay_cpu1.zip(relay_cpu0).map(|(a, b)| a.saturating_sub(b));
     report.add(
         "scale: all ACTIVE again after",
         if active >= n { ms(took) } else { format!("> {}", ms(took)) },
@@ -248,6 +260,9 @@ pub async fn scale_phase(
         ),
     );
     report.add("scale: resubscribed /s", per_sec(active as u64, took), "NSUB signed, verified by the relay, ACTIVE in the store");
+    let per_sub = |d: Option<Duration>| d.map_or_else(|| "-".into(), |d| format!("{:.1}", d.as_secs_f64() * 1e6 / n.max(1) as f64));
+    report.add("scale: NTF server CPU per subscription", per_sub(ntf_cpu), &format!("us (user + system, {} s in all; less {} ms of counting queries)", ntf_cpu.map_or(0.0, |d| d.as_secs_f64()), polling.as_millis()));
+    report.add("scale: relay CPU per subscription", per_sub(relay_cpu), &format!("us (user + system, {} s in all)", relay_cpu.map_or(0.0, |d| d.as_secs_f64())));
     report.add("scale: NTF server rss growth", kib(rss1.zip(rss0).map(|(a, b)| a.saturating_sub(b))), "KiB (this process: the NTF server over SQLite)");
     report.add("scale: NTF server bytes per subscription", bytes_per(rss0, rss1, n), "bytes (rss growth / subscriptions)");
     report.add("scale: relay rss", kib(relay_rss1), &format!("KiB (relay process; {} KiB before the NTF server)", kib(relay_rss0)));

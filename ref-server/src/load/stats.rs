@@ -20,6 +20,27 @@ pub fn parse_vm_rss(status: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time (user + system) of the process whose `/proc/<pid>/stat` is at `path`.
+pub fn cpu_time_of(path: &str) -> Option<Duration> {
+    parse_cpu_time(&std::fs::read_to_string(path).ok()?)
+}
+
+/// CPU time of this process.
+pub fn cpu_time() -> Option<Duration> {
+    cpu_time_of("/proc/self/stat")
+}
+
+/// `utime + stime` of a `/proc/<pid>/stat` text, in Linux's fixed user tick of 1/100 s.
+pub fn parse_cpu_time(stat: &str) -> Option<Duration> {
+    // the command name (field 2) is in parentheses and may hold spaces: count after it
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace();
+    // fields 3.. here; utime and stime are fields 14 and 15
+    let utime: u64 = f.nth(11)?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
 /// Latency percentiles of a sample.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Percentiles {
@@ -66,6 +87,14 @@ pub fn ms(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_is_parsed() {
+        let stat = "4242 (tokio rt) S 1 2 3 0 -1 4194560 100 0 0 0 250 31 0 0 20 0 3 0 99 1000 200";
+        assert_eq!(parse_cpu_time(stat), Some(Duration::from_millis(2810)));
+        assert_eq!(parse_cpu_time("1 (x) S 1"), None);
+        assert!(cpu_time().is_some_and(|t| t < Duration::from_secs(1_000_000)));
+    }
 
     #[test]
     fn vm_rss_is_parsed() {

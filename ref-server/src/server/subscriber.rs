@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use ntf_proto::queue::SmpQueueNtf;
-use ref_client::smp::{SmpClient, SmpClientConfig, SmpClientError};
+use ref_client::smp::{subscribed, SmpClient, SmpClientConfig, SmpClientError};
+use smp_proto::command::SmpCommand;
 use smp_proto::broker::BrokerMsg;
 use smp_proto::error_type::ErrorType;
 use smp_proto::keys::AuthPrivateKey;
@@ -242,8 +243,28 @@ async fn subscribe_batch(
     }
     let sent: Vec<Vec<u8>> = items.iter().map(|(id, _)| id.to_vec()).collect();
     sink(SmpEvent::Pending { server: server.clone(), notifier_ids: sent.clone() }).await;
-    let results = match client.subscribe_notifications_many(&items).await {
-        Ok(r) => r,
+    // signing a batch is the costly part: it runs on the blocking pool, so that the batches in
+    // flight are signed on all cores while this task goes on
+    let owned: Vec<(Vec<u8>, AuthPrivateKey)> = items.iter().map(|(id, k)| (id.to_vec(), (*k).clone())).collect();
+    let encoder = client.encoder();
+    let signed = tokio::task::spawn_blocking(move || {
+        owned.iter().map(|(id, k)| encoder.encode(Some(k), id, &SmpCommand::Nsub)).collect::<Result<Vec<_>, _>>()
+    })
+    .await;
+    let encoded = match signed {
+        Ok(Ok(e)) => e,
+        Ok(Err(e)) => {
+            warn!(relay = %server, "NSUB batch not signed: {e}");
+            return false;
+        }
+        Err(e) => {
+            warn!(relay = %server, "NSUB batch signing failed: {e}");
+            return false;
+        }
+    };
+    let entities: Vec<&[u8]> = sent.iter().map(Vec::as_slice).collect();
+    let results = match client.send_encoded(encoded, &entities).await {
+        Ok(r) => r.into_iter().map(subscribed).collect::<Vec<_>>(),
         Err(e) => {
             warn!(relay = %server, "NSUB batch not sent: {e}");
             return false;

@@ -199,10 +199,58 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
         now: i64,
         items: &[Result<Vec<u8>, TransportError>],
     ) -> Out {
+        self.handle_block_preverified(client, now, items, &Preverified::default())
+    }
+
+    /// Phase 1 of the split handling (see [`Preverified`]): the keys each transmission of the
+    /// block would be verified with in the current state. Reads only; `None` for an unknown
+    /// connection.
+    pub fn authorization_keys(
+        &self,
+        client: ClientId,
+        items: &[Result<Vec<u8>, TransportError>],
+    ) -> Option<VerifyJob> {
+        let params = self.clients.get(&client)?.params.clone();
+        let keys = items
+            .iter()
+            .map(|item| {
+                let Ok(bytes) = item else { return Vec::new() };
+                let Ok((p, cmd)) = parse_transmission(client, &params, bytes) else {
+                    return Vec::new();
+                };
+                if p.auth.is_none() {
+                    return Vec::new();
+                }
+                let mut collect = Collect(Vec::new());
+                let _ = self.verify(&p.ctx(&params, 0), &cmd, &mut collect);
+                collect.0
+            })
+            .collect();
+        Some(VerifyJob { params, keys })
+    }
+
+    /// Phase 3 of the split handling: [`Relay::handle_block`] using the results of
+    /// [`VerifyJob::run`] for the keys it finds again; any other key is verified here.
+    /// Responses and state are those of [`Relay::handle_block`].
+    pub fn handle_block_preverified(
+        &mut self,
+        client: ClientId,
+        now: i64,
+        items: &[Result<Vec<u8>, TransportError>],
+        pre: &Preverified,
+    ) -> Out {
         let mut out = Vec::new();
-        for item in items {
+        let session = self.clients.get(&client).map(|c| c.params.session_id.as_slice());
+        let same_session = session == Some(pre.session_id.as_slice());
+        for (i, item) in items.iter().enumerate() {
             match item {
-                Ok(t) => self.handle_transmission(client, now, t, &mut out),
+                Ok(t) => {
+                    let known = match pre.items.get(i) {
+                        Some((bytes, results)) if same_session && bytes == t => results.as_slice(),
+                        _ => &[],
+                    };
+                    self.handle_checked(client, now, t, &mut Check(known), &mut out);
+                }
                 Err(e) => out.push(reply(client, b"", b"", err_transport(*e))),
             }
         }
@@ -211,75 +259,45 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
 
     /// Processes one transmission (as sent: authorization, then the rest).
     pub fn handle_transmission(&mut self, client: ClientId, now: i64, bytes: &[u8], out: &mut Out) {
+        self.handle_checked(client, now, bytes, &mut Check(&[]), out);
+    }
+
+    fn handle_checked(
+        &mut self,
+        client: ClientId,
+        now: i64,
+        bytes: &[u8],
+        check: &mut dyn KeyCheck,
+        out: &mut Out,
+    ) {
         let Some(params) = self.clients.get(&client).map(|c| c.params.clone()) else {
             return;
         };
-        let v = params.version;
-        let tp = TransmissionParams::smp(&params.session_id, v);
-        let raw = match RawTransmission::decode(bytes, &tp) {
-            Ok(raw) => raw,
-            Err(_) => return out.push(reply(client, b"", b"", ErrorType::Block.into())),
+        let (p, cmd) = match parse_transmission(client, &params, bytes) {
+            Ok(p) => p,
+            Err(t) => return out.push(*t),
         };
-        let corr = raw.corr_id;
-        let ent = raw.entity_id;
-        let auth = match raw.check(&tp) {
-            Ok(a) => a,
-            Err(TransportError::Session) => {
-                return out.push(reply(client, corr, b"", ErrorType::Session.into()))
-            }
-            Err(_) => return out.push(reply(client, corr, b"", ErrorType::Block.into())),
-        };
-        let cmd = match SmpCommand::decode(raw.command, v) {
-            Ok(c) => c,
-            Err(e) => {
-                let ce = if e.kind == DecodeErrorKind::UnknownTag {
-                    CommandError::Unknown
-                } else {
-                    CommandError::Syntax
-                };
-                return out.push(reply(client, corr, ent, ErrorType::Cmd(ce).into()));
-            }
-        };
-        if let Err(e) = cmd.check_credentials(auth.is_some(), ent) {
-            return out.push(reply(client, corr, ent, e.into()));
-        }
-        let server_private = params.server_private.filter(|_| v >= smp::AUTH_CMDS);
-        let authorized = raw.authorized();
-        let ctx = Ctx {
-            client,
-            corr,
-            ent,
-            auth: auth.as_ref(),
-            authorized: &authorized,
-            server_private: server_private.as_ref(),
-            has_service_sig: raw.service_signature.is_some(),
-            version: v,
-            now,
-        };
-        match self.verify(&ctx, &cmd) {
+        let ctx = p.ctx(&params, now);
+        match self.verify(&ctx, &cmd, check) {
             Ok(rid) => self.process(&ctx, cmd, rid, out),
-            Err(e) => out.push(reply(client, corr, ent, e.into())),
+            Err(e) => out.push(reply(client, ctx.corr, ctx.ent, e.into())),
         }
     }
 
-    /// `verifyTransmission`: the queue the command is for, if it is authorized.
-    fn verify(&self, ctx: &Ctx<'_>, cmd: &SmpCommand) -> Result<Option<QueueId>, ErrorType> {
+    /// `verifyTransmission`: the queue the command is for, if it is authorized. Each key is
+    /// checked through `check` (verified, looked up in earlier results, or only recorded).
+    fn verify(
+        &self,
+        ctx: &Ctx<'_>,
+        cmd: &SmpCommand,
+        check: &mut dyn KeyCheck,
+    ) -> Result<Option<QueueId>, ErrorType> {
         // no client services here: any service signature is refused
         if ctx.has_service_sig {
             return Err(ErrorType::Service);
         }
-        let verify = |k: &AuthPublicKey| {
-            verify_authorization(
-                ctx.auth,
-                k.key(),
-                ctx.authorized,
-                ctx.corr,
-                ctx.server_private,
-            )
-        };
-        let dummy = || {
-            let _ =
-                dummy_verify_authorization(ctx.auth, ctx.authorized, ctx.corr, ctx.server_private);
+        let dummy = |check: &mut dyn KeyCheck| {
+            check.dummy(ctx);
             Err(ErrorType::Auth)
         };
         let party = cmd.party();
@@ -288,7 +306,7 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
                 let SmpCommand::New(req) = cmd else {
                     return Err(ErrorType::Internal);
                 };
-                return if verify(&req.rcv_auth_key) {
+                return if check.check(ctx, &req.rcv_auth_key) {
                     Ok(None)
                 } else {
                     Err(ErrorType::Auth)
@@ -298,29 +316,29 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
             Party::NotifierService => return Err(ErrorType::Service),
             _ => match self.store.find(party, ctx.ent) {
                 Some(rid) => rid,
-                None => return dummy(),
+                None => return dummy(check),
             },
         };
         let Some(rec) = self.store.queue(&q) else {
-            return dummy();
+            return dummy(check);
         };
         let ok = match (party, cmd) {
-            (Party::Recipient, _) => rec.recipient_keys.iter().any(verify),
+            (Party::Recipient, _) => rec.recipient_keys.iter().any(|k| check.check(ctx, k)),
             (Party::Sender, SmpCommand::Skey { sender_key }) => {
                 let allowed = rec.queue_mode == Some(QueueMode::Messaging)
                     && rec.sender_key.as_ref().is_none_or(|k| k == sender_key);
                 if !allowed {
-                    return dummy();
+                    return dummy(check);
                 }
-                verify(sender_key)
+                check.check(ctx, sender_key)
             }
             (Party::Sender, _) => match &rec.sender_key {
-                Some(k) => verify(k),
+                Some(k) => check.check(ctx, k),
                 None => ctx.auth.is_none(),
             },
             (Party::Notifier, _) => match &rec.notifier {
-                Some(n) => verify(&n.notifier_key),
-                None => return dummy(),
+                Some(n) => check.check(ctx, &n.notifier_key),
+                None => return dummy(check),
             },
             _ => false,
         };
@@ -387,6 +405,181 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
         out.push(reply(client, corr, ent, r));
     }
 }
+
+/// A transmission parsed as far as verification needs: authorization checked for the
+/// session, command decoded, credentials present as the command requires.
+struct Parsed<'a> {
+    client: ClientId,
+    corr: &'a [u8],
+    ent: &'a [u8],
+    auth: Option<TransmissionAuth>,
+    authorized: Vec<u8>,
+    has_service_sig: bool,
+}
+
+impl<'a> Parsed<'a> {
+    fn ctx(&'a self, params: &'a SessionParams, now: i64) -> Ctx<'a> {
+        let v = params.version;
+        Ctx {
+            client: self.client,
+            corr: self.corr,
+            ent: self.ent,
+            auth: self.auth.as_ref(),
+            authorized: &self.authorized,
+            server_private: params.server_private.as_ref().filter(|_| v >= smp::AUTH_CMDS),
+            has_service_sig: self.has_service_sig,
+            version: v,
+            now,
+        }
+    }
+}
+
+/// Parses `bytes` of `client`; the error reply when it is not a well-formed command.
+fn parse_transmission<'a>(
+    client: ClientId,
+    params: &'a SessionParams,
+    bytes: &'a [u8],
+) -> Result<(Parsed<'a>, SmpCommand), Box<Transmit>> {
+    let v = params.version;
+    let tp = TransmissionParams::smp(&params.session_id, v);
+    let err = |corr: &[u8], ent: &[u8], e: ErrorType| Box::new(reply(client, corr, ent, e.into()));
+    let raw = RawTransmission::decode(bytes, &tp).map_err(|_| err(b"", b"", ErrorType::Block))?;
+    let (corr, ent) = (raw.corr_id, raw.entity_id);
+    let auth = raw.check(&tp).map_err(|e| match e {
+        TransportError::Session => err(corr, b"", ErrorType::Session),
+        _ => err(corr, b"", ErrorType::Block),
+    })?;
+    let cmd = SmpCommand::decode(raw.command, v).map_err(|e| {
+        let ce = if e.kind == DecodeErrorKind::UnknownTag {
+            CommandError::Unknown
+        } else {
+            CommandError::Syntax
+        };
+        err(corr, ent, ErrorType::Cmd(ce))
+    })?;
+    cmd.check_credentials(auth.is_some(), ent)
+        .map_err(|e| err(corr, ent, e))?;
+    let parsed = Parsed {
+        client,
+        corr,
+        ent,
+        authorized: raw.authorized(),
+        has_service_sig: raw.service_signature.is_some(),
+        auth,
+    };
+    Ok((parsed, cmd))
+}
+
+/// How [`Relay::verify`] checks a transmission's authorization against a key.
+trait KeyCheck {
+    /// Whether the authorization verifies with `key`.
+    fn check(&mut self, ctx: &Ctx<'_>, key: &AuthPublicKey) -> bool;
+    /// A verification that cannot succeed, so that an unknown entity takes as long as a
+    /// known one (`dummyVerifyCmd`).
+    fn dummy(&mut self, ctx: &Ctx<'_>);
+}
+
+/// Verifies, taking the result from `0` when it holds one for the key.
+struct Check<'a>(&'a [(AuthPublicKey, bool)]);
+
+impl KeyCheck for Check<'_> {
+    fn check(&mut self, ctx: &Ctx<'_>, key: &AuthPublicKey) -> bool {
+        match self.0.iter().find(|(k, _)| k == key) {
+            Some((_, ok)) => *ok,
+            None => verify_with(ctx.auth, key, ctx.authorized, ctx.corr, ctx.server_private),
+        }
+    }
+
+    fn dummy(&mut self, ctx: &Ctx<'_>) {
+        let _ = dummy_verify_authorization(ctx.auth, ctx.authorized, ctx.corr, ctx.server_private);
+    }
+}
+
+/// Records the keys instead of verifying (every check fails, so all candidates are seen).
+struct Collect(Vec<AuthPublicKey>);
+
+impl KeyCheck for Collect {
+    fn check(&mut self, _: &Ctx<'_>, key: &AuthPublicKey) -> bool {
+        self.0.push(*key);
+        false
+    }
+
+    fn dummy(&mut self, _: &Ctx<'_>) {}
+}
+
+fn verify_with(
+    auth: Option<&TransmissionAuth>,
+    key: &AuthPublicKey,
+    authorized: &[u8],
+    corr: &[u8],
+    server_private: Option<&[u8; 32]>,
+) -> bool {
+    verify_authorization(auth, key.key(), authorized, corr, server_private)
+}
+
+/// The keys a block's transmissions are to be verified with, found by
+/// [`Relay::authorization_keys`] (phase 1). [`VerifyJob::run`] needs no relay state, so it can
+/// run off the relay's lock and on another thread.
+#[derive(Debug)]
+pub struct VerifyJob {
+    params: SessionParams,
+    keys: Vec<Vec<AuthPublicKey>>,
+}
+
+impl VerifyJob {
+    /// Whether there is nothing to verify (no authorized transmission with a known key).
+    pub fn is_empty(&self) -> bool {
+        self.keys.iter().all(Vec::is_empty)
+    }
+
+    /// Phase 2: verifies each transmission of `items` (the block given to
+    /// [`Relay::authorization_keys`]) with its keys.
+    pub fn run(&self, items: &[Result<Vec<u8>, TransportError>]) -> Preverified {
+        let params = &self.params;
+        let items = items
+            .iter()
+            .zip(&self.keys)
+            .map(|(item, keys)| {
+                let (Ok(bytes), false) = (item, keys.is_empty()) else {
+                    return (Vec::new(), Vec::new());
+                };
+                let Ok((p, _)) = parse_transmission(0, params, bytes) else {
+                    return (Vec::new(), Vec::new());
+                };
+                let ctx = p.ctx(params, 0);
+                let results = keys
+                    .iter()
+                    .map(|k| (*k, verify_with(ctx.auth, k, ctx.authorized, ctx.corr, ctx.server_private)))
+                    .collect();
+                (bytes.clone(), results)
+            })
+            .collect();
+        Preverified {
+            session_id: params.session_id.clone(),
+            items,
+        }
+    }
+}
+
+/// Results of [`VerifyJob::run`] for a block: per transmission, its bytes, and keys with
+/// whether its authorization verified with each.
+///
+/// A result is only used for the same bytes at the same position, on a connection with the
+/// same session id, so results given for another block or connection are ignored.
+///
+/// Handling a block can be split in three so that the signatures are verified without the
+/// relay's lock: [`Relay::authorization_keys`] (reads, under the lock), [`VerifyJob::run`] (no
+/// lock), [`Relay::handle_block_preverified`] (under the lock). The last uses a result only
+/// for the same key found again in the state of then, and verifies any other key itself, so
+/// a state changed in between (another block handled first) cannot change the outcome.
+#[derive(Debug, Default)]
+pub struct Preverified {
+    session_id: Vec<u8>,
+    items: Vec<(Vec<u8>, KeyResults)>,
+}
+
+/// Keys, and whether a transmission's authorization verified with each.
+type KeyResults = Vec<(AuthPublicKey, bool)>;
 
 /// The parts of a transmission the command handlers need.
 struct Ctx<'a> {

@@ -17,7 +17,9 @@ pub mod server;
 pub mod sqlite_store;
 pub mod store;
 
-pub use self::core::{encode_transmit, ClientId, Relay, RelayConfig, SessionParams, Transmit};
+pub use self::core::{
+    encode_transmit, ClientId, Preverified, Relay, RelayConfig, SessionParams, Transmit, VerifyJob,
+};
 pub use self::server::{SmpRelayServer, SUPPORTED};
 pub use self::sqlite_store::{SmpStoreError, SqliteQueueStore};
 pub use self::store::{

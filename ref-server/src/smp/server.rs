@@ -4,7 +4,11 @@
 //! returns to each connection.
 //!
 //! One task reads each connection and one writes it; the core sits behind a mutex that is
-//! never held across an `.await`. The store is any [`QueueStore`]: in memory
+//! never held across an `.await`. The signatures of a received block are verified without
+//! that mutex, on the blocking pool, while the next blocks are read ([`VERIFY_PIPELINE`]
+//! blocks of a connection at once): the core's split handling
+//! ([`Preverified`](super::core::Preverified)) keeps the outcome that of handling each block
+//! whole, in the order received. The store is any [`QueueStore`]: in memory
 //! ([`SmpRelayServer::new`]) or durable ([`SmpRelayServer::with_store`] with a
 //! [`SqliteQueueStore`](super::sqlite_store::SqliteQueueStore)).
 //!
@@ -25,7 +29,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::core::{encode_transmit, ClientId, Relay, RelayConfig, SessionParams, Transmit};
+use super::core::{
+    encode_transmit, ClientId, Preverified, Relay, RelayConfig, SessionParams, Transmit,
+};
 use super::store::{MemQueueStore, QueueStore};
 
 /// The SMP versions the relay offers: v6-18, the reference's whole range. Every encoding that
@@ -35,6 +41,10 @@ pub const SUPPORTED: VersionRange = smp::SUPPORTED;
 
 /// How long the TLS and SMP handshakes of a new connection may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Blocks of one connection whose signatures may be being verified at once (they are
+/// handled in the order received).
+pub const VERIFY_PIPELINE: usize = 4;
 
 /// How often kept notifications are expired.
 const EXPIRE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -215,13 +225,36 @@ impl SmpRelayServer {
             }
             let _ = writer.shutdown().await;
         }));
-        let result = loop {
-            match reader.read_transmissions(true).await {
-                Ok(items) => self.dispatch(id, &items),
-                Err(Error::Closed) => break Ok(()),
-                Err(e) => break Err(e),
+        // blocks in order, each with its verification (running or done)
+        let (verified_tx, mut verified_rx) = mpsc::channel::<Verifying>(VERIFY_PIPELINE);
+        let read = async move {
+            loop {
+                match reader.read_transmissions(true).await {
+                    Ok(items) => {
+                        if verified_tx.send(self.start_verifying(id, items)).await.is_err() {
+                            break Ok(());
+                        }
+                    }
+                    Err(Error::Closed) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
             }
         };
+        let handle = async {
+            while let Some(v) = verified_rx.recv().await {
+                let (items, pre) = match v {
+                    Verifying::Done(items) => (items, Preverified::default()),
+                    Verifying::Running(job) => match job.await {
+                        Ok(done) => done,
+                        // the verification panicked: nothing sensible to answer
+                        Err(_) => break,
+                    },
+                };
+                self.dispatch(id, &items, &pre);
+            }
+        };
+        // reading ends first (the sender is dropped), then the blocks read are handled
+        let (result, ()) = tokio::join!(read, handle);
         self.unregister(id);
         // the writer ends when its channel closes, after sending what is queued
         if let Some(w) = registered.writer.take() {
@@ -230,9 +263,23 @@ impl SmpRelayServer {
         result
     }
 
-    fn dispatch(&self, id: ClientId, items: &[Result<Vec<u8>, TransportError>]) {
+    /// Phases 1 and 2 of handling a block: its keys found under the lock, its signatures
+    /// verified on the blocking pool.
+    fn start_verifying(&self, id: ClientId, items: Items) -> Verifying {
+        let job = self.lock().relay.authorization_keys(id, &items);
+        match job {
+            Some(job) if !job.is_empty() => Verifying::Running(tokio::task::spawn_blocking(move || {
+                let pre = job.run(&items);
+                (items, pre)
+            })),
+            _ => Verifying::Done(items),
+        }
+    }
+
+    /// Phase 3: handles a block and queues what it sends to each connection.
+    fn dispatch(&self, id: ClientId, items: &[Result<Vec<u8>, TransportError>], pre: &Preverified) {
         let mut st = self.lock();
-        let out = st.relay.handle_block(id, unix_now(), items);
+        let out = st.relay.handle_block_preverified(id, unix_now(), items, pre);
         let mut by_client: Vec<(ClientId, Vec<Transmit>)> = Vec::new();
         for t in out {
             match by_client.iter_mut().find(|(c, _)| *c == t.client) {
@@ -246,6 +293,17 @@ impl SmpRelayServer {
             }
         }
     }
+}
+
+/// The transmissions of a received block (or its transport error).
+type Items = Vec<Result<Vec<u8>, TransportError>>;
+
+/// A received block on its way to the core.
+enum Verifying {
+    /// Nothing to verify ahead.
+    Done(Items),
+    /// Its signatures being verified.
+    Running(JoinHandle<(Items, Preverified)>),
 }
 
 /// A registered connection: when its task is aborted (the relay stopped) the connection is

@@ -8,13 +8,13 @@ use smp_proto::command::{
     NewQueueReq, QueueLink, QueueLinkData, QueueReqData, SmpCommand, SubscriptionMode,
 };
 use smp_proto::crypto::{ed25519_public, sign_ed25519, x25519_public, Signature, TransmissionAuth};
-use smp_proto::error_type::{CommandError, ErrorType};
+use smp_proto::error_type::{CommandError, ErrorType, TransportError};
 use smp_proto::keys::{AuthPublicKey, PublicKey, X25519PublicKey};
 use smp_proto::message::{MsgFlags, NMsgMeta, RcvMsgBody};
 use smp_proto::transmission::{ForAuth, TransmissionParams};
 use smp_proto::version::Version;
 
-use super::core::{ClientId, Relay, RelayConfig, SessionParams, Transmit};
+use super::core::{ClientId, Preverified, Relay, RelayConfig, SessionParams, Transmit};
 use super::store::MemQueueStore;
 
 type R = Relay<MemQueueStore, ChaCha20Rng>;
@@ -39,7 +39,8 @@ fn key() -> AuthPublicKey {
     AuthPublicKey::new(PublicKey::Ed25519(ed25519_public(&SEED))).unwrap()
 }
 
-/// Sends `cmd` signed with `SEED` (or unsigned) and returns what the relay sends back.
+/// Sends `cmd` signed with `SEED` (or unsigned) and returns what the relay sends back,
+/// handled as the relay's shell does: keys found, verified apart, then handled.
 fn send(
     r: &mut R,
     c: ClientId,
@@ -49,15 +50,33 @@ fn send(
     ent: &[u8],
     cmd: &SmpCommand,
 ) -> Vec<Transmit> {
+    let b = transmission(r, c, signed.then_some(&SEED), corr, ent, cmd);
+    three_phases(r, c, now, &[Ok(b)])
+}
+
+/// A transmission of `c`, signed with `seed` when given.
+fn transmission(
+    r: &R,
+    c: ClientId,
+    seed: Option<&[u8; 32]>,
+    corr: &[u8],
+    ent: &[u8],
+    cmd: &SmpCommand,
+) -> Vec<u8> {
     let p = r.session(c).unwrap().clone();
     let tp = TransmissionParams::smp(&p.session_id, p.version);
     let fa = ForAuth::new(&tp, corr, ent, &cmd.to_vec(p.version));
-    let auth = signed.then(|| {
-        TransmissionAuth::Signature(Signature::Ed25519(sign_ed25519(&SEED, fa.for_auth())))
-    });
+    let auth = seed
+        .map(|s| TransmissionAuth::Signature(Signature::Ed25519(sign_ed25519(s, fa.for_auth()))));
     let mut b = Vec::new();
     fa.encode(tp.service_auth, auth.as_ref(), None, &mut b);
-    r.handle_block(c, now, &[Ok(b)])
+    b
+}
+
+/// `Relay::authorization_keys`, `VerifyJob::run`, `Relay::handle_block_preverified`.
+fn three_phases(r: &mut R, c: ClientId, now: i64, items: &[Result<Vec<u8>, TransportError>]) -> Vec<Transmit> {
+    let pre = r.authorization_keys(c, items).unwrap().run(items);
+    r.handle_block_preverified(c, now, items, &pre)
 }
 
 fn one(out: Vec<Transmit>) -> BrokerMsg {
@@ -404,4 +423,76 @@ fn client_chosen_sender_id() {
             error: ErrorType::Auth
         }
     );
+}
+
+/// The split handling when the state changes between finding the keys and handling: the
+/// results are used only for the same key and the same bytes, so the answers are those of
+/// handling the block whole at that point.
+#[test]
+fn preverified_results_follow_the_state_of_handling() {
+    let other: [u8; 32] = [9; 32];
+    let other_key = AuthPublicKey::new(PublicKey::Ed25519(ed25519_public(&other))).unwrap();
+    let mut r = relay(RelayConfig::default());
+    let c = connect(&mut r, 18);
+    let (rid, _, _, _) = ids(new_queue(&mut r, c, None, b"c1"));
+    let nkey = |k: AuthPublicKey| SmpCommand::Nkey {
+        notifier_key: k,
+        dh_key: X25519PublicKey(x25519_public(&DH)),
+    };
+    let nid = match one(send(&mut r, c, T0, true, b"c2", &rid, &nkey(key()))) {
+        BrokerMsg::Nid { notifier_id, .. } => notifier_id,
+        m => panic!("{m:?}"),
+    };
+    let n = connect(&mut r, 18);
+    let nsub = transmission(&r, n, Some(&SEED), b"n1", &nid, &SmpCommand::Nsub);
+    let items = [Ok(nsub.clone())];
+
+    // found and verified with the notifier key of then
+    let job = r.authorization_keys(n, &items).unwrap();
+    assert!(!job.is_empty());
+    let pre = job.run(&items);
+
+    // the notifier credentials replaced (NKEY again, another key) before handling: the old
+    // notifier id is gone, so the verified result is not used and the answer is AUTH
+    assert!(matches!(one(send(&mut r, c, T0, true, b"c3", &rid, &nkey(other_key))), BrokerMsg::Nid { .. }));
+    let out = r.handle_block_preverified(n, T0, &items, &pre);
+    assert_eq!(one(out), BrokerMsg::Err { error: ErrorType::Auth });
+
+    // a result for other bytes (another transmission at the same position) is ignored
+    let nid3 = match one(send(&mut r, c, T0, true, b"c4", &rid, &nkey(key()))) {
+        BrokerMsg::Nid { notifier_id, .. } => notifier_id,
+        m => panic!("{m:?}"),
+    };
+    let good = [Ok(transmission(&r, n, Some(&SEED), b"n2", &nid3, &SmpCommand::Nsub))];
+    let pre_good = r.authorization_keys(n, &good).unwrap().run(&good);
+    let forged = [Ok(transmission(&r, n, Some(&other), b"n2", &nid3, &SmpCommand::Nsub))];
+    assert_eq!(
+        one(r.handle_block_preverified(n, T0, &forged, &pre_good)),
+        BrokerMsg::Err { error: ErrorType::Auth },
+        "a result made for other bytes must not authorize"
+    );
+    // nor for the same bytes on a connection with another session id (implied at v18, so
+    // the signature does not verify there)
+    let n2 = r.connect(SessionParams {
+        version: Version(18),
+        session_id: vec![77; 32],
+        server_private: None,
+    });
+    assert_eq!(
+        one(r.handle_block_preverified(n2, T0, &good, &pre_good)),
+        BrokerMsg::Err { error: ErrorType::Auth },
+        "a result made on another session must not authorize"
+    );
+    // the right result for the right block authorizes
+    assert_eq!(one(r.handle_block_preverified(n, T0, &good, &pre_good)), BrokerMsg::Sok { service_id: None });
+
+    // a key that verified false stays false when handled
+    let bad = [Ok(transmission(&r, n, Some(&other), b"n3", &nid3, &SmpCommand::Nsub))];
+    assert_eq!(one(three_phases(&mut r, n, T0, &bad)), BrokerMsg::Err { error: ErrorType::Auth });
+
+    // a queue created between the phases (no key found ahead) is verified when handled
+    let (rid4, _, _, _) = ids(new_queue(&mut r, c, None, b"c5"));
+    let sub = [Ok(transmission(&r, c, Some(&SEED), b"c6", &rid4, &SmpCommand::Sub))];
+    let out = r.handle_block_preverified(c, T0, &sub, &Preverified::default());
+    assert_eq!(one(out), BrokerMsg::Sok { service_id: None });
 }

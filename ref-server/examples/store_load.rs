@@ -171,7 +171,7 @@ fn subscription(
         token_id: tokens[i % tokens.len()].clone(),
         queue: SmpQueueNtf::new(relays[i % relays.len()].clone(), random::<24>(rng).to_vec())
             .expect("queue"),
-        notifier_key: AuthPrivateKey::new(PrivateKey::Ed25519(random(rng))).expect("key"),
+        notifier_key: AuthPrivateKey::new(PrivateKey::Ed25519(random(rng))).expect("key").into(),
         status: if i % 10 == 9 {
             NtfSubStatus::End
         } else {

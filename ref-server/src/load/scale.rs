@@ -31,7 +31,7 @@ use smp_proto::server::SmpServer;
 
 use super::stats::{cpu_time, cpu_time_of, ms, rss_kib, rss_kib_of};
 use super::{bytes_per, kib, per_sec, Report};
-use crate::ntf::{Store, SubscriptionRecord, TokenRecord};
+use crate::ntf::{NotifierKey, Store, SubscriptionRecord, TokenRecord};
 use crate::smp::store::{NtfCreds, QueueRec, QueueStatus};
 use crate::smp::{QueueStore, SqliteQueueStore};
 use crate::store::{SqliteConfig, SqliteStore, Synchronous};
@@ -164,13 +164,22 @@ fn preload_ntf(path: &Path, relay: &SmpServer, n: usize, keys: &[AuthPublicKey])
                 id: NtfEntityId::new(id(b'u', i)).ok_or_else(|| anyhow::anyhow!("sub id"))?,
                 token_id: NtfEntityId::new(id(b't', i / SUBS_PER_TOKEN)).ok_or_else(|| anyhow::anyhow!("token id"))?,
                 queue,
-                notifier_key: key,
+                // the public key as the server stores it (derived once per distinct key here)
+                notifier_key: NotifierKey::from_stored(key, Some(public_bytes(&keys[i % KEYS]))),
                 status: NtfSubStatus::Inactive,
                 service_assoc: false,
             })
             .map_err(store_err)?;
     }
     Ok(())
+}
+
+/// The bytes of an Ed25519 public key.
+fn public_bytes(k: &AuthPublicKey) -> &[u8] {
+    match k.key() {
+        PublicKey::Ed25519(p) => p,
+        _ => &[],
+    }
 }
 
 /// Subscriptions in the database with status ACTIVE (a second, read-only connection).

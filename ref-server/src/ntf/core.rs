@@ -22,12 +22,14 @@ use rand_core::{CryptoRng, RngCore};
 use smp_proto::crypto::{dh, dummy_verify_authorization, verify_authorization, TransmissionAuth};
 use smp_proto::error::DecodeErrorKind;
 use smp_proto::error_type::{CommandError, ErrorType, TransportError};
-use smp_proto::keys::{AuthPrivateKey, PublicKey};
+use smp_proto::keys::PublicKey;
 use smp_proto::server::SmpServer;
 use smp_proto::transmission::{ForAuth, RawTransmission, TransmissionParams};
 
 use super::preverify::Preverified;
-use super::store::{system_date, Store, StoreError, StoreResult, SubscriptionRecord, TokenRecord};
+use super::store::{
+    system_date, NotifierKey, Store, StoreError, StoreResult, SubscriptionRecord, TokenRecord,
+};
 
 /// Server settings (the relevant part of the reference's `NtfServerConfig`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -217,7 +219,7 @@ pub enum Effect {
         /// The SMP server and notifier id.
         queue: SmpQueueNtf,
         /// The key that authorizes `NSUB`.
-        notifier_key: AuthPrivateKey,
+        notifier_key: NotifierKey,
     },
     /// Stop the queue's SMP subscription (`removeActiveSub`/`removePendingSub`).
     SmpUnsubscribe {
@@ -801,7 +803,8 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
             id: id.clone(),
             token_id: t.id,
             queue: new.queue,
-            notifier_key: new.notifier_key,
+            // the public key derived once here, stored, and used for every NSUB
+            notifier_key: NotifierKey::new(new.notifier_key),
             status: NtfSubStatus::New,
             service_assoc: false,
         };
@@ -830,7 +833,7 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
     ) -> Result<Output, ErrorType> {
         match cmd {
             NtfCommand::Snew(new) => {
-                if new.notifier_key == s.notifier_key {
+                if new.notifier_key == *s.notifier_key.private() {
                     Ok(Output::reply(corr, entity_id, NtfResponse::IdSub(s.id)))
                 } else {
                     Err(ErrorType::Auth)

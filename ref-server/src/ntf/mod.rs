@@ -22,4 +22,6 @@ pub use self::core::{
     SessionParams, SmpEvent, SmpSubError,
 };
 pub use self::preverify::{preverify, Preverified};
-pub use self::store::{MemStore, Store, StoreError, StoreResult, SubscriptionRecord, TokenRecord};
+pub use self::store::{
+    MemStore, NotifierKey, Store, StoreError, StoreResult, SubscriptionRecord, TokenRecord,
+};

@@ -18,13 +18,13 @@ use ref_client::smp::{subscribed, SmpClient, SmpClientConfig, SmpClientError};
 use smp_proto::command::SmpCommand;
 use smp_proto::broker::BrokerMsg;
 use smp_proto::error_type::ErrorType;
-use smp_proto::keys::AuthPrivateKey;
+
 use smp_proto::server::SmpServer;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::ntf::{Effect, SmpEvent, SmpSubError};
+use crate::ntf::{Effect, NotifierKey, SmpEvent, SmpSubError};
 
 /// Where SMP events go: applied to the core, effects run. Returns when done.
 pub type EventSink = Arc<dyn Fn(SmpEvent) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -61,7 +61,7 @@ impl Default for SubscriberConfig {
 }
 
 enum RelayCmd {
-    Subscribe(Vec<u8>, AuthPrivateKey),
+    Subscribe(Vec<u8>, NotifierKey),
     Unsubscribe(Vec<u8>),
 }
 
@@ -107,7 +107,7 @@ fn sub_error(e: &SmpClientError) -> SmpSubError {
 /// One relay: connect, subscribe everything, serve events; on any connection failure report
 /// the subscriptions disconnected, back off, and start over.
 async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink, mut cmds: mpsc::UnboundedReceiver<RelayCmd>) {
-    let mut subs: HashMap<Vec<u8>, AuthPrivateKey> = HashMap::new();
+    let mut subs: HashMap<Vec<u8>, NotifierKey> = HashMap::new();
     let mut backoff = config.min_backoff;
     loop {
         // take commands that arrived while disconnected
@@ -181,7 +181,7 @@ async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink
     }
 }
 
-fn apply(subs: &mut HashMap<Vec<u8>, AuthPrivateKey>, cmd: RelayCmd) {
+fn apply(subs: &mut HashMap<Vec<u8>, NotifierKey>, cmd: RelayCmd) {
     match cmd {
         RelayCmd::Subscribe(id, key) => {
             subs.insert(id, key);
@@ -193,7 +193,7 @@ fn apply(subs: &mut HashMap<Vec<u8>, AuthPrivateKey>, cmd: RelayCmd) {
 }
 
 /// Sleeps `delay` while still taking commands; `None` when the subscriber is gone.
-async fn wait_or_command(cmds: &mut mpsc::UnboundedReceiver<RelayCmd>, subs: &mut HashMap<Vec<u8>, AuthPrivateKey>, delay: Duration) -> Option<()> {
+async fn wait_or_command(cmds: &mut mpsc::UnboundedReceiver<RelayCmd>, subs: &mut HashMap<Vec<u8>, NotifierKey>, delay: Duration) -> Option<()> {
     let sleep = tokio::time::sleep(delay);
     tokio::pin!(sleep);
     loop {
@@ -212,7 +212,7 @@ async fn subscribe(
     server: &SmpServer,
     config: &SubscriberConfig,
     sink: &EventSink,
-    subs: &HashMap<Vec<u8>, AuthPrivateKey>,
+    subs: &HashMap<Vec<u8>, NotifierKey>,
     ids: &[Vec<u8>],
 ) -> bool {
     // the futures are built first (not in a stream closure), so the task stays `Send`
@@ -234,10 +234,10 @@ async fn subscribe_batch(
     client: &SmpClient,
     server: &SmpServer,
     sink: &EventSink,
-    subs: &HashMap<Vec<u8>, AuthPrivateKey>,
+    subs: &HashMap<Vec<u8>, NotifierKey>,
     batch: &[Vec<u8>],
 ) -> bool {
-    let items: Vec<(&[u8], &AuthPrivateKey)> = batch.iter().filter_map(|id| subs.get(id).map(|k| (id.as_slice(), k))).collect();
+    let items: Vec<(&[u8], &NotifierKey)> = batch.iter().filter_map(|id| subs.get(id).map(|k| (id.as_slice(), k))).collect();
     if items.is_empty() {
         return true;
     }
@@ -245,10 +245,10 @@ async fn subscribe_batch(
     sink(SmpEvent::Pending { server: server.clone(), notifier_ids: sent.clone() }).await;
     // signing a batch is the costly part: it runs on the blocking pool, so that the batches in
     // flight are signed on all cores while this task goes on
-    let owned: Vec<(Vec<u8>, AuthPrivateKey)> = items.iter().map(|(id, k)| (id.to_vec(), (*k).clone())).collect();
+    let owned: Vec<(Vec<u8>, NotifierKey)> = items.iter().map(|(id, k)| (id.to_vec(), (*k).clone())).collect();
     let encoder = client.encoder();
     let signed = tokio::task::spawn_blocking(move || {
-        owned.iter().map(|(id, k)| encoder.encode(Some(k), id, &SmpCommand::Nsub)).collect::<Result<Vec<_>, _>>()
+        owned.iter().map(|(id, k)| encoder.encode_known(k.private(), k.ed25519_public(), id, &SmpCommand::Nsub)).collect::<Result<Vec<_>, _>>()
     })
     .await;
     let encoded = match signed {

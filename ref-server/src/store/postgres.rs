@@ -26,7 +26,8 @@ use smp_proto::keys::AuthPublicKey;
 use smp_proto::server::SmpServer;
 
 use super::rows::{
-    self, ServerRow, SubRow, TokenRow, SERVER_COLUMNS, SUB_COLUMNS, TOKEN_COLUMNS, T_TOKEN_COLUMNS,
+    self, ServerRow, SubRow, TokenRow, SERVER_COLUMNS, SUB_COLUMNS, SUB_COLUMN_COUNT, TOKEN_COLUMNS,
+    T_TOKEN_COLUMNS,
 };
 use super::{Migration, SHOULD_SUBSCRIBE_SQL};
 use crate::ntf::{Store, StoreError, StoreResult, SubscriptionRecord, TokenRecord};
@@ -151,9 +152,17 @@ ALTER TABLE subscriptions DROP COLUMN ntf_service_assoc;
 /// subscription ids.
 type SubColumns = (Vec<Vec<u8>>, Vec<i64>, Vec<Vec<u8>>, Vec<Vec<u8>>);
 
-/// Created at every start (idempotent), not recorded in `migrations`.
+/// The other columns of a multi-row insert: notifier keys, statuses, service associations
+/// and notifier public keys.
+type SubMoreColumns = (Vec<Vec<u8>>, Vec<String>, Vec<bool>, Vec<Option<Vec<u8>>>);
+
+/// Ours, made at every start (idempotent) and not recorded in `migrations`, so that the table
+/// of migrations stays the reference's: an index for paging a server's subscriptions, and
+/// the notifier keys' Ed25519 public keys (NULL in rows written without it, then derived when
+/// read; the reference names its columns, so it reads and writes the table as before).
 const EXTRA_INDEXES: &str = "CREATE INDEX IF NOT EXISTS \
-     idx_subscriptions_smp_server_id_subscription_id ON subscriptions(smp_server_id, subscription_id)";
+     idx_subscriptions_smp_server_id_subscription_id ON subscriptions(smp_server_id, subscription_id); \
+     ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS smp_notifier_public_key BYTEA";
 
 fn db(e: ::postgres::Error) -> StoreError {
     StoreError::Backend(format!("postgres: {e}"))
@@ -196,6 +205,7 @@ fn sub_row(r: &Row, at: usize) -> Result<SubRow, ::postgres::Error> {
         smp_notifier_key: r.try_get(at + 3)?,
         status: r.try_get(at + 4)?,
         ntf_service_assoc: r.try_get(at + 5)?,
+        smp_notifier_public_key: r.try_get(at + 6)?,
     })
 }
 
@@ -446,7 +456,7 @@ impl PgStore {
             let mut n = 0;
             for chunk in subs.chunks(10_000) {
                 let mut cols: SubColumns = Default::default();
-                let mut more: (Vec<Vec<u8>>, Vec<String>, Vec<bool>) = Default::default();
+                let mut more: SubMoreColumns = Default::default();
                 for s in chunk {
                     let r = SubRow::new(s);
                     cols.0.push(r.token_id);
@@ -457,16 +467,19 @@ impl PgStore {
                     more.0.push(r.smp_notifier_key);
                     more.1.push(r.status);
                     more.2.push(r.ntf_service_assoc);
+                    more.3.push(r.smp_notifier_public_key);
                 }
                 let added = tx
                     .execute(
                         "INSERT INTO subscriptions (token_id, smp_server_id, smp_notifier_id, \
-                         subscription_id, smp_notifier_key, status, ntf_service_assoc) \
+                         subscription_id, smp_notifier_key, status, ntf_service_assoc, \
+                         smp_notifier_public_key) \
                          SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], \
-                           $4::bytea[], $5::bytea[], $6::text[], $7::boolean[]) \
+                           $4::bytea[], $5::bytea[], $6::text[], $7::boolean[], $8::bytea[]) \
                          ON CONFLICT (smp_server_id, smp_notifier_id) DO NOTHING",
                         &[
                             &cols.0, &cols.1, &cols.2, &cols.3, &more.0, &more.1, &more.2,
+                            &more.3,
                         ],
                     )
                     .map_err(|e| {
@@ -818,7 +831,7 @@ impl Store for PgStore {
             return Ok(None);
         };
         let t = token_row(&r, 0).map_err(db)?.into_record()?;
-        let p = server_row(&r, 17).map_err(db)?.to_server()?;
+        let p = server_row(&r, 11 + SUB_COLUMN_COUNT).map_err(db)?.to_server()?;
         let s = sub_row(&r, 11).map_err(db)?.into_record(p)?;
         Ok(Some((t, s)))
     }
@@ -876,8 +889,9 @@ impl Store for PgStore {
             let n = tx
                 .execute(
                     "INSERT INTO subscriptions (token_id, smp_server_id, smp_notifier_id, \
-                     subscription_id, smp_notifier_key, status, ntf_service_assoc) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     subscription_id, smp_notifier_key, status, ntf_service_assoc, \
+                     smp_notifier_public_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                      ON CONFLICT (smp_server_id, smp_notifier_id) DO NOTHING",
                     &[
                         &r.token_id,
@@ -887,6 +901,7 @@ impl Store for PgStore {
                         &r.smp_notifier_key,
                         &r.status,
                         &r.ntf_service_assoc,
+                        &r.smp_notifier_public_key,
                     ],
                 )
                 .map_err(dup)?;

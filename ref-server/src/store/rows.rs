@@ -15,7 +15,7 @@ use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey};
 use smp_proto::server::{KeyHash, SmpServer, TransportHost};
 use smp_proto::text::{base64url_decode, base64url_encode};
 
-use crate::ntf::{StoreError, StoreResult, SubscriptionRecord, TokenRecord};
+use crate::ntf::{NotifierKey, StoreError, StoreResult, SubscriptionRecord, TokenRecord};
 
 /// A backend error for a column value that does not decode.
 pub(crate) fn corrupt(what: &str) -> StoreError {
@@ -185,11 +185,17 @@ pub(crate) struct SubRow {
     pub smp_notifier_key: Vec<u8>,
     pub status: String,
     pub ntf_service_assoc: bool,
+    /// Ours, not the reference's: the notifier key's Ed25519 public key (NULL in rows written
+    /// without it; then derived when read).
+    pub smp_notifier_public_key: Option<Vec<u8>>,
 }
 
 /// The subscription columns of the table alias `s`, in the order of [`SubRow`]'s fields.
 pub(crate) const SUB_COLUMNS: &str = "s.subscription_id, s.token_id, s.smp_notifier_id, \
-     s.smp_notifier_key, s.status, s.ntf_service_assoc";
+     s.smp_notifier_key, s.status, s.ntf_service_assoc, s.smp_notifier_public_key";
+
+/// The number of columns in [`SUB_COLUMNS`].
+pub(crate) const SUB_COLUMN_COUNT: usize = 7;
 
 /// The server columns of the table alias `p`, in the order of [`ServerRow`]'s fields.
 pub(crate) const SERVER_COLUMNS: &str = "p.smp_host, p.smp_port, p.smp_keyhash";
@@ -200,9 +206,10 @@ impl SubRow {
             subscription_id: s.id.as_bytes().to_vec(),
             token_id: s.token_id.as_bytes().to_vec(),
             smp_notifier_id: s.queue.notifier_id().to_vec(),
-            smp_notifier_key: s.notifier_key.key().to_der(),
+            smp_notifier_key: s.notifier_key.private().key().to_der(),
             status: sub_status_text(&s.status),
             ntf_service_assoc: s.service_assoc,
+            smp_notifier_public_key: s.notifier_key.ed25519_public().map(|p| p.to_vec()),
         }
     }
 
@@ -212,9 +219,12 @@ impl SubRow {
             token_id: entity_id(self.token_id, "token id")?,
             queue: SmpQueueNtf::new(server, self.smp_notifier_id)
                 .ok_or_else(|| corrupt("notifier id"))?,
-            notifier_key: PrivateKey::from_der(&self.smp_notifier_key)
-                .and_then(AuthPrivateKey::new)
-                .ok_or_else(|| corrupt("notifier key"))?,
+            notifier_key: NotifierKey::from_stored(
+                PrivateKey::from_der(&self.smp_notifier_key)
+                    .and_then(AuthPrivateKey::new)
+                    .ok_or_else(|| corrupt("notifier key"))?,
+                self.smp_notifier_public_key.as_deref(),
+            ),
             status: sub_status(&self.status)?,
             service_assoc: self.ntf_service_assoc,
         })

@@ -27,7 +27,8 @@ use smp_proto::keys::AuthPublicKey;
 use smp_proto::server::SmpServer;
 
 use super::rows::{
-    self, ServerRow, SubRow, TokenRow, SERVER_COLUMNS, SUB_COLUMNS, TOKEN_COLUMNS, T_TOKEN_COLUMNS,
+    self, ServerRow, SubRow, TokenRow, SERVER_COLUMNS, SUB_COLUMNS, SUB_COLUMN_COUNT, TOKEN_COLUMNS,
+    T_TOKEN_COLUMNS,
 };
 use super::{Migration, SHOULD_SUBSCRIBE_SQL};
 use crate::ntf::{Store, StoreError, StoreResult, SubscriptionRecord, TokenRecord};
@@ -133,6 +134,12 @@ CREATE INDEX idx_subscriptions_smp_server_id_ntf_service_status ON subscriptions
 CREATE INDEX idx_subscriptions_smp_server_id_subscription_id ON subscriptions(smp_server_id, subscription_id);
 ",
     },
+    Migration {
+        name: "rs_20261122_notifier_public_key",
+        sql: "
+ALTER TABLE subscriptions ADD COLUMN smp_notifier_public_key BLOB;
+",
+    },
 ];
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -176,6 +183,7 @@ fn sub_row(r: &Row<'_>, at: usize) -> rusqlite::Result<SubRow> {
         smp_notifier_key: r.get(at + 3)?,
         status: r.get(at + 4)?,
         ntf_service_assoc: r.get(at + 5)?,
+        smp_notifier_public_key: r.get(at + 6)?,
     })
 }
 
@@ -504,8 +512,9 @@ fn insert_sub(tx: &Transaction<'_>, server_id: i64, sub: &SubscriptionRecord) ->
     let n = tx
         .prepare_cached(
             "INSERT INTO subscriptions (token_id, smp_server_id, smp_notifier_id, \
-             subscription_id, smp_notifier_key, status, ntf_service_assoc) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             subscription_id, smp_notifier_key, status, ntf_service_assoc, \
+             smp_notifier_public_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
              ON CONFLICT (smp_server_id, smp_notifier_id) DO NOTHING",
         )
         .and_then(|mut st| {
@@ -516,7 +525,8 @@ fn insert_sub(tx: &Transaction<'_>, server_id: i64, sub: &SubscriptionRecord) ->
                 row.subscription_id,
                 row.smp_notifier_key,
                 row.status,
-                row.ntf_service_assoc
+                row.ntf_service_assoc,
+                row.smp_notifier_public_key
             ])
         })
         .map_err(|e| {
@@ -764,7 +774,7 @@ impl Store for SqliteStore {
             .prepare_cached(&sql)
             .and_then(|mut st| {
                 st.query_row(params![id.as_bytes()], |r| {
-                    Ok((token_row(r, 0)?, sub_row(r, 11)?, server_row(r, 17)?))
+                    Ok((token_row(r, 0)?, sub_row(r, 11)?, server_row(r, 11 + SUB_COLUMN_COUNT)?))
                 })
                 .optional()
             })

@@ -238,7 +238,7 @@ fn sub(id: &[u8], tkn: &[u8], q: SmpQueueNtf) -> SubscriptionRecord {
         id: eid(id),
         token_id: eid(tkn),
         queue: q,
-        notifier_key: nkey(id.first().copied().unwrap_or(1)),
+        notifier_key: nkey(id.first().copied().unwrap_or(1)).into(),
         status: NtfSubStatus::New,
         service_assoc: false,
     }
@@ -698,7 +698,9 @@ fn resubscription<B: Backend>(b: &B) {
         .map(|(i, _)| eid(format!("s{i}").as_bytes()))
         .collect();
     assert_eq!(ids, want);
-    assert_eq!(got[0].notifier_key, nkey(b's'));
+    assert_eq!(got[0].notifier_key, nkey(b's').into());
+    // the public key is stored with the private one and read back, not derived again
+    assert_eq!(got[0].notifier_key.ed25519_public(), Some(&ed25519_public(&[b's'; 32])));
     assert_eq!(got[0].queue, queue(1, b"n0"));
     assert!(s
         .take_server_subscriptions(&server(2), None, 10)
@@ -1023,7 +1025,8 @@ fn sqlite_migrations_and_settings() {
         vec![
             "20250417_initial",
             "20250517_service_cert",
-            "rs_20250901_subscriptions_server_order"
+            "rs_20250901_subscriptions_server_order",
+            "rs_20261122_notifier_public_key"
         ]
     );
     drop(s);
@@ -1050,7 +1053,8 @@ fn sqlite_migrations_and_settings() {
             "smp_notifier_id",
             "smp_notifier_key",
             "status",
-            "ntf_service_assoc"
+            "ntf_service_assoc",
+            "smp_notifier_public_key"
         ]
     );
     // a newer schema is refused
@@ -1099,6 +1103,39 @@ fn sqlite_values_use_the_reference_encodings() {
     assert_eq!(host, "10.0.0.1,abcdefghijklmnop.onion");
     assert_eq!(port, "5223");
     assert_eq!(kh, b"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=".to_vec());
+}
+
+/// The notifier key's public key column (ours): written with the subscription, and derived
+/// when a row has none (a row written by the reference, or before the column).
+#[test]
+fn sqlite_notifier_public_key_is_stored_or_derived() {
+    let b = Sqlite::new();
+    let mut s = b.open();
+    s.add_token(token(b"t1", "dev1", 1)).unwrap();
+    s.add_subscription(sub(b"s1", b"t1", queue(1, b"n1"))).unwrap();
+    s.add_subscription(sub(b"s2", b"t1", queue(1, b"n2"))).unwrap();
+    drop(s);
+    let c = rusqlite::Connection::open(b.path()).unwrap();
+    let stored: Vec<u8> = c
+        .query_row(
+            "SELECT smp_notifier_public_key FROM subscriptions WHERE subscription_id = ?1",
+            [b"s1".as_slice()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, ed25519_public(&[b's'; 32]));
+    c.execute(
+        "UPDATE subscriptions SET smp_notifier_public_key = NULL WHERE subscription_id = ?1",
+        [b"s2".as_slice()],
+    )
+    .unwrap();
+    drop(c);
+    let mut s = b.open();
+    let got = s.take_server_subscriptions(&server(1), None, 10).unwrap();
+    assert_eq!(got.len(), 2);
+    for r in &got {
+        assert_eq!(r.notifier_key.ed25519_public(), Some(&ed25519_public(&[b's'; 32])), "{:?}", r.id);
+    }
 }
 
 #[test]

@@ -6,12 +6,13 @@
 //! Inputs are the core's [`Effect::SmpSubscribe`] / [`Effect::SmpUnsubscribe`]; outputs are
 //! [`SmpEvent`]s handed to a sink (the shell applies them to the core and runs the effects).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt as _;
 use ntf_proto::queue::SmpQueueNtf;
 use ref_client::smp::{subscribed, SmpClient, SmpClientConfig, SmpClientError};
@@ -129,30 +130,32 @@ async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink
                 continue;
             }
         };
-        let ids: Vec<Vec<u8>> = subs.keys().cloned().collect();
-        let mut ok = subscribe(&client, &server, &config, &sink, &subs, &ids).await;
+        // everything known is subscribed first; later subscribes join the queue
+        let mut queued: VecDeque<Vec<u8>> = subs.keys().cloned().collect();
+        let mut in_flight = FuturesUnordered::new();
+        let mut ok = true;
         while ok {
+            // keep `pipeline` NSUB batches in flight while subscribes are queued, so that
+            // signing the next batches overlaps the relay verifying the sent ones
+            while in_flight.len() < config.pipeline.max(1) && !queued.is_empty() {
+                let n = queued.len().min(config.batch_size.max(1));
+                let items: Vec<(Vec<u8>, NotifierKey)> =
+                    queued.drain(..n).filter_map(|id| subs.get(&id).map(|k| (id, k.clone()))).collect();
+                if !items.is_empty() {
+                    in_flight.push(subscribe_batch(&client, &server, &sink, items));
+                }
+            }
             tokio::select! {
+                Some(batch_ok) = in_flight.next(), if !in_flight.is_empty() => ok = batch_ok,
                 cmd = cmds.recv() => match cmd {
                     None => return,
-                    Some(RelayCmd::Subscribe(id, key)) => {
-                        // take every subscribe already queued, up to `pipeline` batches, so
-                        // that a stream of subscribes keeps several NSUB batches in flight
-                        subs.insert(id.clone(), key);
-                        let mut ids = vec![id];
-                        while ids.len() < config.batch_size.max(1) * config.pipeline.max(1) {
-                            match cmds.try_recv() {
-                                Ok(RelayCmd::Subscribe(id, key)) => {
-                                    subs.insert(id.clone(), key);
-                                    ids.push(id);
-                                }
-                                Ok(other) => apply(&mut subs, other),
-                                Err(_) => break,
-                            }
+                    Some(cmd) => {
+                        // take every command already queued
+                        take(&mut subs, &mut queued, cmd);
+                        while let Ok(cmd) = cmds.try_recv() {
+                            take(&mut subs, &mut queued, cmd);
                         }
-                        ok = subscribe(&client, &server, &config, &sink, &subs, &ids).await;
                     }
-                    Some(cmd) => apply(&mut subs, cmd),
                 },
                 event = client.next_event_within(config.ping_interval) => match event {
                     Ok(e) => handle_event(&server, &sink, e).await,
@@ -169,6 +172,8 @@ async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink
                 },
             }
         }
+        // the batches not answered yet are covered by the report below
+        drop(in_flight);
         let ids: Vec<Vec<u8>> = subs.keys().cloned().collect();
         if !ids.is_empty() {
             sink(SmpEvent::Disconnected { server: server.clone(), notifier_ids: ids }).await;
@@ -204,29 +209,12 @@ async fn wait_or_command(cmds: &mut mpsc::UnboundedReceiver<RelayCmd>, subs: &mu
     }
 }
 
-/// `NSUB` for `ids` in batches, `pipeline` batches in flight; reports PENDING, then ACTIVE or
-/// the errors. `false` when the connection failed (the batches not yet answered are then
-/// covered by the `Disconnected` report that follows).
-async fn subscribe(
-    client: &SmpClient,
-    server: &SmpServer,
-    config: &SubscriberConfig,
-    sink: &EventSink,
-    subs: &HashMap<Vec<u8>, NotifierKey>,
-    ids: &[Vec<u8>],
-) -> bool {
-    // the futures are built first (not in a stream closure), so the task stays `Send`
-    let batches: Vec<_> = ids
-        .chunks(config.batch_size.max(1))
-        .map(|batch| subscribe_batch(client, server, sink, subs, batch))
-        .collect();
-    let mut batches = futures_util::stream::iter(batches).buffer_unordered(config.pipeline.max(1));
-    while let Some(ok) = batches.next().await {
-        if !ok {
-            return false;
-        }
+/// A command while connected: a subscribe is queued for the next batch.
+fn take(subs: &mut HashMap<Vec<u8>, NotifierKey>, queued: &mut VecDeque<Vec<u8>>, cmd: RelayCmd) {
+    if let RelayCmd::Subscribe(id, _) = &cmd {
+        queued.push_back(id.clone());
     }
-    true
+    apply(subs, cmd);
 }
 
 /// One `NSUB` batch; `false` when the connection failed.
@@ -234,21 +222,15 @@ async fn subscribe_batch(
     client: &SmpClient,
     server: &SmpServer,
     sink: &EventSink,
-    subs: &HashMap<Vec<u8>, NotifierKey>,
-    batch: &[Vec<u8>],
+    items: Vec<(Vec<u8>, NotifierKey)>,
 ) -> bool {
-    let items: Vec<(&[u8], &NotifierKey)> = batch.iter().filter_map(|id| subs.get(id).map(|k| (id.as_slice(), k))).collect();
-    if items.is_empty() {
-        return true;
-    }
-    let sent: Vec<Vec<u8>> = items.iter().map(|(id, _)| id.to_vec()).collect();
+    let sent: Vec<Vec<u8>> = items.iter().map(|(id, _)| id.clone()).collect();
     sink(SmpEvent::Pending { server: server.clone(), notifier_ids: sent.clone() }).await;
     // signing a batch is the costly part: it runs on the blocking pool, so that the batches in
     // flight are signed on all cores while this task goes on
-    let owned: Vec<(Vec<u8>, NotifierKey)> = items.iter().map(|(id, k)| (id.to_vec(), (*k).clone())).collect();
     let encoder = client.encoder();
     let signed = tokio::task::spawn_blocking(move || {
-        owned.iter().map(|(id, k)| encoder.encode_known(k.private(), k.ed25519_public(), id, &SmpCommand::Nsub)).collect::<Result<Vec<_>, _>>()
+        items.iter().map(|(id, k)| encoder.encode_known(k.private(), k.ed25519_public(), id, &SmpCommand::Nsub)).collect::<Result<Vec<_>, _>>()
     })
     .await;
     let encoded = match signed {

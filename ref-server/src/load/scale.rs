@@ -8,8 +8,8 @@
 //!    written straight into the database, every subscription INACTIVE (as a server leaves them
 //!    when its relay connections end), so that "ACTIVE" can only come from a new `NSUB`.
 //! 3. A notification server started on that store: the time until every subscription is
-//!    ACTIVE again (counted in the database from a second connection: every 2 s, every 500 ms
-//!    for the last 20%, every 100 ms for the last 5%; the counting's own time is reported), the
+//!    ACTIVE again (counted in the database from a second connection, at a quarter of the time
+//!    left at the rate so far, between 100 ms and 2 s; the counting's own time is reported), the
 //!    memory of this process (the NTF server; the load tool only polls) and of the relay
 //!    process, before and after.
 //!
@@ -257,7 +257,7 @@ pub async fn scale_phase(
     let ntf = super::env::start_ntf(mock, store, None).await?;
     let mut active = 0;
     let mut half = None;
-    let mut pause = Duration::from_secs(2);
+    let mut pause = Duration::from_millis(500);
     while t.elapsed() < deadline {
         tokio::time::sleep(pause).await;
         let q = Instant::now();
@@ -265,14 +265,11 @@ pub async fn scale_phase(
         let left = not_active_count(&db)?;
         active = n.saturating_sub(left);
         polling += q.elapsed();
-        // the count costs what is left: polled rarely while much is left, often near the end
-        pause = if left * 20 < n {
-            Duration::from_millis(100)
-        } else if left * 5 < n {
-            Duration::from_millis(500)
-        } else {
-            Duration::from_secs(2)
-        };
+        // the count costs what is left: polled rarely while much is left, often near the
+        // end (a quarter of the time left at the rate so far, 100 ms to 2 s)
+        let done = n.saturating_sub(left).max(1) as f64;
+        let time_left = t.elapsed().as_secs_f64() * left as f64 / done;
+        pause = Duration::from_secs_f64((time_left / 4.0).clamp(0.1, 2.0));
         if half.is_none() && active * 2 >= n {
             half = Some(t.elapsed());
         }

@@ -17,6 +17,7 @@
 //! tokens.status, subscriptions.status  the wire text as Latin-1 ("ACTIVE", "INVALID,BAD", "ERR ...")
 //! verify_key                       X.509 SubjectPublicKeyInfo DER
 //! dh_priv_key, smp_notifier_key    PKCS#8 DER
+//! smp_notifier_public_key          raw 32 bytes or NULL (ours, see below)
 //! dh_secret                        raw 32 bytes
 //! cron_interval (minutes), cron_sent_at, updated_at (Unix seconds)
 //! smp_host                         host texts joined by ","; smp_port: text
@@ -26,10 +27,20 @@
 //! ```
 //!
 //! Migrations are applied on open and recorded in `schema_version`. On top of the
-//! reference's two migrations there is one more, an index on `subscriptions(smp_server_id,
-//! subscription_id)`, so that loading the subscriptions to resubscribe at start
-//! ([`Store::take_server_subscriptions`](crate::ntf::Store::take_server_subscriptions), in
-//! id order per SMP server) is a range scan rather than a sort per batch.
+//! reference's two migrations there are two of ours:
+//! - an index on `subscriptions(smp_server_id, subscription_id)`, so that loading the
+//!   subscriptions to resubscribe at start
+//!   ([`Store::take_server_subscriptions`](crate::ntf::Store::take_server_subscriptions), in
+//!   id order per SMP server) is a range scan rather than a sort per batch;
+//! - a nullable column `subscriptions.smp_notifier_public_key`: the Ed25519 public key of the
+//!   notifier key, derived once when the subscription is made
+//!   ([`NotifierKey`](crate::ntf::NotifierKey)), so that signing `NSUB` after a restart costs one
+//!   scalar multiplication instead of two. Rows without it (written by the reference) get it
+//!   derived when read.
+//!
+//! In PostgreSQL both are made at every start (idempotent) and not recorded in `migrations`,
+//! so that table stays the reference's; the reference names its columns, so it reads and writes
+//! the table as before.
 
 pub mod postgres;
 pub mod sqlite;

@@ -290,8 +290,8 @@ impl SmpEncoder {
     /// As [`SmpEncoder::encode`] with a key whose Ed25519 public key is known (given with
     /// it): the signature is made without deriving the public key again, for about half the
     /// cost (see [`smp_proto::crypto::sign_ed25519_with_public`]). For keys used once each,
-    /// as a server resubscribing many queues (`NSUB`); a public key that is not a curve point
-    /// is ignored.
+    /// as a server resubscribing many queues (`NSUB`). The public key is trusted: a wrong one
+    /// gives a signature the relay refuses (`AUTH`).
     ///
     /// # Errors
     /// As [`SmpEncoder::encode`].
@@ -319,9 +319,10 @@ impl SmpEncoder {
             None => None,
             Some((k, public)) => Some(match k.key() {
                 PrivateKey::Ed25519(seed) => TransmissionAuth::Signature(Signature::Ed25519(
-                    public
-                        .and_then(|p| sign_ed25519_with_public(seed, p, fa.for_auth()))
-                        .unwrap_or_else(|| self.signer.sign(seed, fa.for_auth())),
+                    match public {
+                        Some(p) => sign_ed25519_with_public(seed, p, fa.for_auth()),
+                        None => self.signer.sign(seed, fa.for_auth()),
+                    },
                 )),
                 PrivateKey::X25519(private) => {
                     let server = self

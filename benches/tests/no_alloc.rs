@@ -23,7 +23,9 @@ fn block_decoding_does_not_allocate() {
     assert_eq!(n.transmissions, f.ntf_block_count);
     dhat::assert_eq!(after.total_blocks, before.total_blocks);
 
-    // the borrowed SNEW view allocates nothing; the owned decoder of the same bytes does
+    // the borrowed SNEW view allocates nothing; the owned decoder of the same bytes allocates
+    // only the names of its two hosts (`TransportHost::Domain`/`Onion` hold `String`s): the
+    // ids, key hash, port and the host list itself are inline
     let snew = f.command("SNEW").expect("SNEW fixture").to_bytes(NTF_V);
     let before = dhat::HeapStats::get();
     let view = ntf_proto::command::NewNtfSubscriptionRef::parse(&snew);
@@ -33,8 +35,21 @@ fn block_decoding_does_not_allocate() {
     let before = dhat::HeapStats::get();
     let owned = ntf_proto::command::NtfCommand::decode(&snew, NTF_V);
     let after = dhat::HeapStats::get();
-    assert!(owned.is_ok());
-    dhat::assert!(after.total_blocks > before.total_blocks);
+    let Ok(ntf_proto::command::NtfCommand::Snew(owned)) = owned else {
+        panic!("SNEW decodes: {owned:?}");
+    };
+    let hosts = owned.queue.server.hosts();
+    assert!(
+        matches!(
+            hosts,
+            [
+                smp_proto::server::TransportHost::Domain(_),
+                smp_proto::server::TransportHost::Onion(_)
+            ]
+        ),
+        "{hosts:?}"
+    );
+    dhat::assert_eq!(after.total_blocks - before.total_blocks, 2);
 
     // the check can fail: the owned decoder allocates for each NMSG
     let raw = smp_proto::transmission::RawTransmission::decode(

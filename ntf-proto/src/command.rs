@@ -27,9 +27,12 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use smallvec::SmallVec;
+
 use smp_proto::coding::{put_short, put_u16, Decode, Encode, Reader};
 use smp_proto::error::{DecodeError, DecodeErrorKind, DecodeResult};
-use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, X25519PublicKey};
+use smp_proto::keys::{AuthPrivateKey, AuthPrivateKeyRef, AuthPublicKey, X25519PublicKey};
+use smp_proto::server::SmpServer;
 
 use crate::queue::SmpQueueNtf;
 use crate::token::{DeviceToken, NtfRegCode};
@@ -185,17 +188,23 @@ impl<'a> Decode<'a> for NewNtfToken {
 /// ```text
 /// entity-id = short-bytes
 /// ```
+///
+/// Held inline up to [`NtfEntityId::INLINE_LEN`] bytes (the reference's ids have 24);
+/// compares, orders and hashes as the bytes.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct NtfEntityId(Vec<u8>);
+pub struct NtfEntityId(SmallVec<[u8; NtfEntityId::INLINE_LEN]>);
 
 impl NtfEntityId {
     /// Longest id (1-byte length).
     pub const MAX_LEN: usize = 255;
 
+    /// Longest id held without a heap allocation.
+    pub const INLINE_LEN: usize = 24;
+
     /// An id; `None` when longer than 255 bytes.
     pub fn new(id: impl Into<Vec<u8>>) -> Option<Self> {
         let id = id.into();
-        (id.len() <= Self::MAX_LEN).then_some(Self(id))
+        (id.len() <= Self::MAX_LEN).then(|| Self(compact(id)))
     }
 
     /// The id bytes.
@@ -209,8 +218,9 @@ impl NtfEntityId {
     }
 
     /// An id from short bytes (at most 255 bytes by the length prefix).
+    #[inline]
     pub(crate) fn from_short(id: &[u8]) -> Self {
-        Self(id.to_vec())
+        Self(inline_bytes(id))
     }
 }
 
@@ -232,7 +242,7 @@ impl Encode for NtfEntityId {
 
 impl<'a> Decode<'a> for NtfEntityId {
     fn decode(r: &mut Reader<'a>) -> DecodeResult<Self> {
-        Ok(Self(r.short_bytes("entity id")?.into()))
+        Ok(Self::from_short(r.short_bytes("entity id")?))
     }
 }
 
@@ -262,19 +272,56 @@ impl Encode for NewNtfSubscription {
     }
 }
 
+impl NewNtfSubscription {
+    /// Reads the body, checks what follows it with `end`, then builds the value and returns
+    /// it through `wrap`; every error goes through `err`. The caller adds the preset onion
+    /// host ([`SmpServer::add_extra_preset_hosts`]) to the result in place.
+    ///
+    /// The value is large (the ids, key hash, hosts and port are inline), and every move of
+    /// it (out of a `Result`, into an enclosing value) is a copy the compiler keeps. So
+    /// everything that can fail comes first, with the fields read borrowed; the small parts
+    /// are made next; and the value is put together last, in one expression, moving only the
+    /// server (out of its decoder's result).
+    #[inline(always)]
+    fn decode_with<'a, T>(
+        r: &mut Reader<'a>,
+        end: impl FnOnce(&Reader<'a>) -> DecodeResult<()>,
+        err: impl Fn(DecodeError) -> DecodeError,
+        wrap: impl FnOnce(Self) -> T,
+    ) -> DecodeResult<T> {
+        r.expect(b'S', "new subscription marker S").map_err(&err)?;
+        let token_id = r.short_bytes("entity id").map_err(&err)?;
+        let server = match SmpServer::decode(r) {
+            Ok(s) => s,
+            Err(e) => return Err(err(e)),
+        };
+        let notifier_id = r.short_bytes("notifier id").map_err(&err)?;
+        let notifier_key = AuthPrivateKeyRef::decode(r).map_err(&err)?;
+        end(r).map_err(&err)?;
+        let token_id = NtfEntityId::from_short(token_id);
+        let notifier_id = inline_bytes(notifier_id);
+        let notifier_key = notifier_key.to_owned();
+        Ok(wrap(Self {
+            token_id,
+            queue: SmpQueueNtf {
+                server,
+                notifier_id,
+            },
+            notifier_key,
+        }))
+    }
+}
+
 impl<'a> Decode<'a> for NewNtfSubscription {
     /// One pass over the input (the borrowed [`NewNtfSubscriptionRef`] reads the same bytes
     /// with the same errors; a property test checks it).
     fn decode(r: &mut Reader<'a>) -> DecodeResult<Self> {
-        r.expect(b'S', "new subscription marker S")?;
-        let token_id = NtfEntityId::decode(r)?;
-        let queue = SmpQueueNtf::decode(r)?;
-        let notifier_key = AuthPrivateKey::decode(r)?;
-        Ok(Self {
-            token_id,
-            queue,
-            notifier_key,
-        })
+        let mut s = Self::decode_with(r, |_| Ok(()), |e| e, |s| s);
+        // in place, as `SmpQueueNtf::decode`
+        if let Ok(s) = &mut s {
+            s.queue.server.add_extra_preset_hosts();
+        }
+        s
     }
 }
 
@@ -390,6 +437,17 @@ impl NtfCommand {
             0,
             "NTF command tag",
         ))?;
+        if tag == NtfCommandTag::Snew {
+            // the end is checked before the (large) command is built, and the preset hosts
+            // are added where it stays (as `SmpQueueNtf::decode`)
+            r.space()?;
+            let mut cmd =
+                NewNtfSubscription::decode_with(&mut r, Reader::finish, no_unknown_tag, Self::Snew);
+            if let Ok(Self::Snew(s)) = &mut cmd {
+                s.queue.server.add_extra_preset_hosts();
+            }
+            return cmd;
+        }
         let cmd = Self::decode_fields(tag, &mut r).map_err(no_unknown_tag)?;
         r.finish()?;
         Ok(cmd)
@@ -416,6 +474,8 @@ impl NtfCommand {
                 Self::Tcrn(r.u16("interval minutes")?)
             }
             NtfCommandTag::Snew => {
+                // `decode` reads SNEW itself (`NewNtfSubscription::decode_with`); this is the
+                // same reading
                 r.space()?;
                 Self::Snew(NewNtfSubscription::decode(r)?)
             }
@@ -423,6 +483,24 @@ impl NtfCommand {
             NtfCommandTag::Sdel => Self::Sdel,
             NtfCommandTag::Ping => Self::Ping,
         })
+    }
+}
+
+/// Bytes held inline when they fit; the usual length, exactly `N`, as one fixed-size copy.
+#[inline]
+pub(crate) fn inline_bytes<const N: usize>(b: &[u8]) -> SmallVec<[u8; N]> {
+    match <[u8; N]>::try_from(b) {
+        Ok(a) => SmallVec::from_buf(a),
+        Err(_) => SmallVec::from_slice(b),
+    }
+}
+
+/// `v` held inline when it fits, else in its own buffer (no copy, no new allocation).
+pub(crate) fn compact<const N: usize>(v: Vec<u8>) -> SmallVec<[u8; N]> {
+    if v.len() <= N {
+        SmallVec::from_slice(&v)
+    } else {
+        SmallVec::from_vec(v)
     }
 }
 
@@ -439,7 +517,7 @@ pub(crate) fn no_unknown_tag(e: DecodeError) -> DecodeError {
 impl<'a> arbitrary::Arbitrary<'a> for NtfEntityId {
     fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
         let n = u.int_in_range(0..=255usize)?;
-        Ok(Self(u.bytes(n.min(u.len()))?.to_vec()))
+        Ok(Self::from_short(u.bytes(n.min(u.len()))?))
     }
 }
 
@@ -752,6 +830,31 @@ pub(crate) mod tests {
             queue: q,
             notifier_key: AuthPrivateKey::new(key).unwrap(),
         })
+    }
+
+    #[test]
+    fn snew_with_ids_and_hosts_beyond_the_inline_room() {
+        use alloc::vec;
+        use smp_proto::keys::PrivateKey;
+        use smp_proto::server::{KeyHash, SmpServer, TransportHost};
+        let hosts: Vec<_> = (0..3u8)
+            .map(|i| TransportHost::Ipv4([10, 0, 0, i]))
+            .collect();
+        let server = SmpServer::new(hosts, "5223", KeyHash::new(vec![9; 48]).unwrap()).unwrap();
+        let cmd = NtfCommand::Snew(NewNtfSubscription {
+            token_id: NtfEntityId::new(vec![1; 40]).unwrap(),
+            queue: SmpQueueNtf::new(server, vec![2; 100]).unwrap(),
+            notifier_key: AuthPrivateKey::new(PrivateKey::X25519([3; 32])).unwrap(),
+        });
+        let b = cmd.to_bytes(V);
+        assert_eq!(NtfCommand::decode(&b, V).unwrap(), cmd);
+        let view = NewNtfSubscriptionRef::parse(&b).unwrap().unwrap();
+        assert_eq!(NtfCommand::Snew(view.to_owned()), cmd);
+        // ids compare and order by content, inline or not
+        let a = NtfEntityId::new(vec![1; 24]).unwrap();
+        let z = NtfEntityId::new(vec![1; 25]).unwrap();
+        assert!(a < z && a == NtfEntityId::from_short(&[1; 24]));
+        assert_eq!(z.as_bytes(), &[1; 25]);
     }
 
     #[test]

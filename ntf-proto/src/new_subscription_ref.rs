@@ -39,10 +39,10 @@ pub struct SmpQueueNtfRef<'a> {
 impl SmpQueueNtfRef<'_> {
     /// The owned queue address, with preset hosts expanded.
     pub fn to_owned(&self) -> SmpQueueNtf {
-        SmpQueueNtf::from_short(
-            self.server.to_owned().with_extra_preset_hosts(),
-            self.notifier_id,
-        )
+        let mut q = SmpQueueNtf::from_short(self.server.to_owned(), self.notifier_id);
+        // in place: the address is too large to move cheaply
+        q.server.add_extra_preset_hosts();
+        q
     }
 }
 
@@ -94,7 +94,7 @@ impl<'a> NewNtfSubscriptionRef<'a> {
         Ok(Some(s))
     }
 
-    /// The owned body (allocates the ids, hosts, port and key hash).
+    /// The owned body (allocates only for the names of domain and onion hosts).
     pub fn to_owned(&self) -> NewNtfSubscription {
         NewNtfSubscription {
             token_id: NtfEntityId::from_short(self.token_id),

@@ -12,10 +12,13 @@
 
 use alloc::vec::Vec;
 
+use smallvec::SmallVec;
 use smp_proto::coding::{put_short, Decode, Encode, Reader};
 use smp_proto::error::{DecodeError, DecodeErrorKind, DecodeResult};
 use smp_proto::server::SmpServer;
 use smp_proto::text::put_base64url;
+
+use crate::command::{compact, inline_bytes};
 
 pub use crate::new_subscription_ref::SmpQueueNtfRef;
 
@@ -37,34 +40,38 @@ pub fn update_smp_server_hosts(server: SmpServer) -> SmpServer {
 ///
 /// The notifier id is at most 255 bytes by construction. An empty notifier id encodes in both
 /// forms, but only the binary form decodes it back (the text form needs at least one
-/// base64url character).
+/// base64url character). Ids up to [`SmpQueueNtf::INLINE_ID_LEN`] bytes are held inline.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SmpQueueNtf {
     /// The SMP relay.
     pub server: SmpServer,
-    notifier_id: Vec<u8>,
+    pub(crate) notifier_id: SmallVec<[u8; SmpQueueNtf::INLINE_ID_LEN]>,
 }
 
 impl SmpQueueNtf {
     /// Longest notifier id (1-byte length).
     pub const MAX_ID_LEN: usize = 255;
 
+    /// Longest notifier id held without a heap allocation (the reference's ids have 24 bytes).
+    pub const INLINE_ID_LEN: usize = 24;
+
     /// A queue address; `None` when `notifier_id` is longer than 255 bytes. The server is kept
     /// as given (no preset host expansion).
     pub fn new(server: SmpServer, notifier_id: impl Into<Vec<u8>>) -> Option<Self> {
         let notifier_id = notifier_id.into();
-        (notifier_id.len() <= Self::MAX_ID_LEN).then_some(Self {
+        (notifier_id.len() <= Self::MAX_ID_LEN).then(|| Self {
             server,
-            notifier_id,
+            notifier_id: compact(notifier_id),
         })
     }
 
     /// A queue address from a decoded server and a notifier id of short bytes (at most 255
     /// bytes by the length prefix).
+    #[inline]
     pub(crate) fn from_short(server: SmpServer, notifier_id: &[u8]) -> Self {
         Self {
             server,
-            notifier_id: notifier_id.to_vec(),
+            notifier_id: inline_bytes(notifier_id),
         }
     }
 
@@ -111,7 +118,7 @@ impl SmpQueueNtf {
         }
         Ok(Self {
             server,
-            notifier_id,
+            notifier_id: compact(notifier_id),
         })
     }
 
@@ -137,10 +144,16 @@ impl Encode for SmpQueueNtf {
 impl<'a> Decode<'a> for SmpQueueNtf {
     /// The server (with preset hosts expanded), then the notifier id. [`SmpQueueNtfRef`]
     /// reads the same bytes with the same errors.
+    #[inline]
     fn decode(r: &mut Reader<'a>) -> DecodeResult<Self> {
-        let server = update_smp_server_hosts(SmpServer::decode(r)?);
+        // the address is built where it stays: it is too large to move cheaply
+        let mut server = SmpServer::decode(r)?;
+        server.add_extra_preset_hosts();
         let notifier_id = r.short_bytes("notifier id")?;
-        Ok(Self::from_short(server, notifier_id))
+        Ok(Self {
+            server,
+            notifier_id: inline_bytes(notifier_id),
+        })
     }
 }
 
@@ -149,11 +162,8 @@ impl<'a> arbitrary::Arbitrary<'a> for SmpQueueNtf {
     fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
         let server = <SmpServer as arbitrary::Arbitrary>::arbitrary(u)?;
         let n = u.int_in_range(0..=255usize)?;
-        let notifier_id = u.bytes(n.min(u.len()))?.to_vec();
-        Ok(Self {
-            server,
-            notifier_id,
-        })
+        let notifier_id = u.bytes(n.min(u.len()))?;
+        Ok(Self::from_short(server, notifier_id))
     }
 }
 
@@ -175,7 +185,7 @@ mod json {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             QueueJson {
                 server: self.server.clone(),
-                notifier_id: self.notifier_id.clone(),
+                notifier_id: self.notifier_id.to_vec(),
             }
             .serialize(s)
         }

@@ -36,6 +36,7 @@ impl AuthPrivateKeyRef<'_> {
     }
 
     /// The owned key.
+    #[inline]
     pub fn to_owned(&self) -> AuthPrivateKey {
         AuthPrivateKey::checked(match *self {
             Self::Ed25519(k) => PrivateKey::Ed25519(*k),

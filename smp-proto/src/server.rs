@@ -28,7 +28,10 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
+use core::hash::{Hash, Hasher};
 use core::marker::PhantomData;
+
+use smallvec::SmallVec;
 
 use crate::coding::{put_short, put_short_with, Decode, Encode, Reader};
 use crate::error::{DecodeError, DecodeErrorKind, DecodeResult};
@@ -58,6 +61,79 @@ pub(crate) fn string_to_latin1(s: &str, out: &mut Vec<u8>) {
 /// Whether all chars of `s` are at most U+00FF and it has at most `max` of them.
 pub(crate) fn is_latin1(s: &str, max: usize) -> bool {
     s.chars().all(|c| (c as u32) <= 0xff) && s.chars().count() <= max
+}
+
+/// Hosts an address keeps inline: a relay's public host and its onion alias, the form of the
+/// preset relays' addresses (also once [`SmpServer::with_extra_preset_hosts`] has added the
+/// onion host to an address that named only the public one).
+pub(crate) const INLINE_HOSTS: usize = 2;
+
+/// `v` held inline when it fits, else in its own buffer (no copy, no new allocation).
+pub(crate) fn compact<A: smallvec::Array>(v: Vec<A::Item>) -> SmallVec<A> {
+    if v.len() <= A::size() {
+        v.into_iter().collect()
+    } else {
+        SmallVec::from_vec(v)
+    }
+}
+
+/// A server's host list (inline up to [`INLINE_HOSTS`]).
+pub(crate) type Hosts = SmallVec<[TransportHost; INLINE_HOSTS]>;
+
+/// A port text held inline: a Rust string whose chars are the wire bytes (Latin-1), as
+/// UTF-8 bytes, stored without a heap allocation up to 16 bytes (ports are empty or a few
+/// digits). Compares, orders and hashes as the string.
+///
+/// Invariant: the bytes are valid UTF-8 (only whole `&str`s and chars are ever appended).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct PortText(SmallVec<[u8; 16]>);
+
+impl PortText {
+    /// The port as given.
+    pub(crate) fn new(s: &str) -> Self {
+        Self(SmallVec::from_slice(s.as_bytes()))
+    }
+
+    /// The port from its wire bytes, each byte one char (Haskell's `B.unpack`).
+    #[inline]
+    pub(crate) fn from_latin1(b: &[u8]) -> Self {
+        if b.is_ascii() {
+            // ASCII is the same in Latin-1 and UTF-8
+            return Self(SmallVec::from_slice(b));
+        }
+        let mut v = SmallVec::new();
+        for &c in b {
+            v.extend_from_slice(char::from(c).encode_utf8(&mut [0u8; 4]).as_bytes());
+        }
+        Self(v)
+    }
+
+    /// The port text.
+    pub(crate) fn as_str(&self) -> &str {
+        // always valid by the invariant; the crate forbids the unchecked conversion, and
+        // checking a few bytes costs next to nothing
+        core::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl Hash for PortText {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // as the `String` it replaces
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for PortText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Write for PortText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// A server host: an IPv4 or IPv6 address, a Tor onion name, or a domain name.
@@ -557,13 +633,15 @@ mod ip6 {
 /// ```text
 /// key-hash = short-bytes            ; text form: base64url
 /// ```
+///
+/// Held inline up to 32 bytes (a SHA-256 hash); compares, orders and hashes as the bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KeyHash(Vec<u8>);
+pub struct KeyHash(SmallVec<[u8; 32]>);
 
 impl KeyHash {
     /// A key hash of at most 255 bytes; `None` when longer.
     pub fn new(bytes: Vec<u8>) -> Option<Self> {
-        (bytes.len() <= 255).then_some(Self(bytes))
+        (bytes.len() <= 255).then(|| Self(compact(bytes)))
     }
 
     /// The hash bytes.
@@ -572,8 +650,13 @@ impl KeyHash {
     }
 
     /// A key hash from short bytes (at most 255 bytes by the length prefix).
+    #[inline]
     pub(crate) fn from_short(bytes: &[u8]) -> Self {
-        Self(bytes.to_vec())
+        // the usual length (SHA-256) as one fixed-size copy
+        match <[u8; 32]>::try_from(bytes) {
+            Ok(h) => Self(SmallVec::from_buf(h)),
+            Err(_) => Self(SmallVec::from_slice(bytes)),
+        }
     }
 
     /// Reads the base64url text form (non-empty) from the front of `r`.
@@ -594,7 +677,7 @@ impl KeyHash {
 
 impl From<[u8; 32]> for KeyHash {
     fn from(h: [u8; 32]) -> Self {
-        Self(h.to_vec())
+        Self(SmallVec::from_buf(h))
     }
 }
 
@@ -612,7 +695,7 @@ impl Encode for KeyHash {
 
 impl<'a> Decode<'a> for KeyHash {
     fn decode(r: &mut Reader<'a>) -> DecodeResult<Self> {
-        Ok(Self(r.short_bytes("key hash")?.to_vec()))
+        Ok(Self::from_short(r.short_bytes("key hash")?))
     }
 }
 
@@ -647,10 +730,13 @@ impl Scheme for Ntf {
 ///
 /// Valid by construction: 1 to 255 hosts whose text forms fit 255 bytes, and a port of at
 /// most 255 Latin-1 chars (empty when absent).
+///
+/// Up to two hosts, the port and a key hash of up to 32 bytes are held inline, so a decoded
+/// address allocates only for the names of its domain and onion hosts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ProtocolServer<S: Scheme> {
-    hosts: Vec<TransportHost>,
-    port: String,
+    hosts: Hosts,
+    port: PortText,
     key_hash: KeyHash,
     scheme: PhantomData<S>,
 }
@@ -674,16 +760,17 @@ impl<S: Scheme> ProtocolServer<S> {
             && hosts.len() <= 255
             && hosts.iter().all(|h| h.to_text().len() <= 255)
             && is_latin1(&port, 255);
-        ok.then_some(Self {
-            hosts,
-            port,
+        ok.then(|| Self {
+            hosts: compact(hosts),
+            port: PortText::new(&port),
             key_hash,
             scheme: PhantomData,
         })
     }
 
     /// A server from decoded parts (already valid: the binary form bounds every length).
-    pub(crate) fn from_parts(hosts: Vec<TransportHost>, port: String, key_hash: KeyHash) -> Self {
+    #[inline]
+    pub(crate) fn from_parts(hosts: Hosts, port: PortText, key_hash: KeyHash) -> Self {
         Self {
             hosts,
             port,
@@ -699,7 +786,7 @@ impl<S: Scheme> ProtocolServer<S> {
 
     /// The port text, empty when absent (the client then uses the default port).
     pub fn port(&self) -> &str {
-        &self.port
+        self.port.as_str()
     }
 
     /// The identity key hash.
@@ -746,7 +833,7 @@ impl<S: Scheme> ProtocolServer<S> {
             return Err(r.error(DecodeErrorKind::BadValue, "server without basic auth"));
         }
         r.expect(b'@', "@")?;
-        let mut hosts = Vec::new();
+        let mut hosts = Hosts::new();
         loop {
             hosts.push(TransportHost::read_text(r)?);
             if hosts.len() > 255 {
@@ -762,7 +849,7 @@ impl<S: Scheme> ProtocolServer<S> {
             }
             break;
         }
-        let mut port = String::new();
+        let mut port = PortText::default();
         let cp = r.checkpoint();
         if r.eat(b':') {
             match r.decimal_wrapping("port") {
@@ -793,9 +880,9 @@ impl<S: Scheme> ProtocolServer<S> {
             }
             h.put_text(out);
         }
-        if !self.port.is_empty() {
+        if !self.port.0.is_empty() {
             out.push(b':');
-            string_to_latin1(&self.port, out);
+            string_to_latin1(self.port.as_str(), out);
         }
     }
 
@@ -840,16 +927,24 @@ impl SmpServer {
     /// The reference's `updateSMPServerHosts`, applied when decoding an SMP queue address: a
     /// server with exactly one host that is a preset relay's domain gets that relay's onion
     /// host added as a second host. Any other server is returned unchanged.
+    #[inline]
     pub fn with_extra_preset_hosts(mut self) -> Self {
+        self.add_extra_preset_hosts();
+        self
+    }
+
+    /// [`SmpServer::with_extra_preset_hosts`] in place (a decoder's way to apply it to a
+    /// server inside a larger value without moving it).
+    pub fn add_extra_preset_hosts(&mut self) {
         if let [TransportHost::Domain(d)] = self.hosts.as_slice() {
             if let Some((_, onion)) = EXTRA_SMP_SERVER_HOSTS
                 .iter()
                 .find(|(h, _)| *h == d.as_str())
             {
+                // inline: a single host leaves room for a second one
                 self.hosts.push(TransportHost::Onion(String::from(*onion)));
             }
         }
-        self
     }
 }
 
@@ -865,28 +960,39 @@ impl<S: Scheme> Encode for ProtocolServer<S> {
         for h in &self.hosts {
             h.encode(out);
         }
-        put_short_with(out, |o| string_to_latin1(&self.port, o));
+        put_short_with(out, |o| string_to_latin1(self.port.as_str(), o));
         self.key_hash.encode(out);
     }
 }
 
 impl<'a, S: Scheme> Decode<'a> for ProtocolServer<S> {
     /// One pass over the input (the borrowed [`ProtocolServerRef`] reads the same bytes with
-    /// the same errors). The host list has room for the onion host that
-    /// [`ProtocolServer::with_extra_preset_hosts`] may add.
+    /// the same errors). Up to two hosts, the port and the key hash stay inline; a single
+    /// host leaves room for the onion host that [`ProtocolServer::with_extra_preset_hosts`]
+    /// may add.
+    #[inline]
     fn decode(r: &mut Reader<'a>) -> DecodeResult<Self> {
         if r.peek() == Some(0) {
             return Err(r.error(DecodeErrorKind::EmptyList, "server hosts"));
         }
         let n = usize::from(r.u8("server hosts")?);
-        // each host is at least one byte: a count beyond the input is truncated input
-        let mut hosts = Vec::with_capacity(n.min(r.remaining()) + 1);
+        let mut hosts = Hosts::new();
+        if n > INLINE_HOSTS {
+            // each host is at least one byte: a count beyond the input is truncated input
+            hosts.reserve_exact(n.min(r.remaining()));
+        }
         for _ in 0..n {
             hosts.push(TransportHostRef::decode(r)?.to_owned());
         }
-        let port = latin1_to_string(r.short_bytes("port")?);
-        let key_hash = KeyHash::decode(r)?;
-        Ok(Self::from_parts(hosts, port, key_hash))
+        let port = r.short_bytes("port")?;
+        let key_hash = r.short_bytes("key hash")?;
+        // built where it is returned (the value is too large to move cheaply)
+        Ok(Self {
+            hosts,
+            port: PortText::from_latin1(port),
+            key_hash: KeyHash::from_short(key_hash),
+            scheme: PhantomData,
+        })
     }
 }
 
@@ -955,7 +1061,7 @@ mod json {
                     .iter()
                     .map(|h| latin1_to_string(&h.to_text()))
                     .collect(),
-                port: self.port.clone(),
+                port: self.port.as_str().into(),
                 key_hash: hex_encode(&self.key_hash.0),
             }
             .serialize(s)
@@ -1022,7 +1128,7 @@ mod arb {
     impl<'a> Arbitrary<'a> for KeyHash {
         fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
             let n = u.int_in_range(1..=64usize)?;
-            Ok(KeyHash(u.bytes(n)?.to_vec()))
+            Ok(KeyHash::from_short(u.bytes(n)?))
         }
     }
 
@@ -1042,7 +1148,7 @@ mod arb {
                     ProtocolServer::new(
                         alloc::vec![TransportHost::Ipv4([1, 2, 3, 4])],
                         "",
-                        KeyHash(alloc::vec![1]),
+                        KeyHash::from_short(&[1]),
                     )
                     .unwrap()
                 }),
@@ -1297,6 +1403,52 @@ mod tests {
             DecodeErrorKind::EmptyList
         );
         assert!(SmpServer::new(vec![], "", KeyHash::new(vec![]).unwrap()).is_none());
+    }
+
+    #[test]
+    fn inline_and_spilled_parts_behave_alike() {
+        // a Latin-1 port (one char per byte, two UTF-8 bytes above 0x7f) and one longer than
+        // the inline buffer: both decode to the reference's chars and encode back
+        for port in [&b"\xe9\xff1"[..], &[b'7'; 40][..], &[0xe9; 255][..]] {
+            let mut b = b"\x01\x071.2.3.4".to_vec();
+            put_short(&mut b, port);
+            b.extend_from_slice(b"\x01\x09");
+            let s = SmpServer::decode_exact(&b).unwrap();
+            assert_eq!(s.port(), latin1_to_string(port));
+            assert_eq!(s.to_bytes(), b);
+            let t = SmpServer::new(s.hosts().to_vec(), s.port(), s.key_hash().clone()).unwrap();
+            assert_eq!(t, s);
+        }
+        // hosts beyond the inline two, and a key hash beyond the inline 32 bytes
+        let hosts: Vec<_> = (0..5u8)
+            .map(|i| TransportHost::Ipv4([10, 0, 0, i]))
+            .collect();
+        let kh = KeyHash::new(vec![7; 40]).unwrap();
+        let s = SmpServer::new(hosts.clone(), "443", kh).unwrap();
+        assert_eq!(s.hosts(), &hosts[..]);
+        assert_eq!(SmpServer::decode_exact(&s.to_bytes()).unwrap(), s);
+        // order and equality by content, whatever the storage
+        let short = KeyHash::new(vec![1; 32]).unwrap();
+        let long = KeyHash::new(vec![1; 33]).unwrap();
+        assert!(short < long);
+        assert_eq!(KeyHash::from([1; 32]), short);
+        assert_eq!(
+            KeyHash::new(Vec::with_capacity(100)).unwrap().as_bytes(),
+            &[] as &[u8]
+        );
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn port_hashes_as_the_string_it_replaces() {
+        use core::hash::BuildHasher;
+        let state = std::hash::RandomState::new();
+        for port in ["", "443", "\u{e9}\u{ff}"] {
+            assert_eq!(
+                state.hash_one(PortText::new(port)),
+                state.hash_one(alloc::string::String::from(port))
+            );
+        }
     }
 
     #[cfg(feature = "serde")]

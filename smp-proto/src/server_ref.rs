@@ -13,14 +13,13 @@
 //! are plain domain or onion names take a one-pass fast path ([`name_fast`]); anything else
 //! goes through the reference's general host parser.
 
-use alloc::vec::Vec;
 use core::marker::PhantomData;
 
 use crate::coding::{Decode, Reader};
 use crate::error::{DecodeErrorKind, DecodeResult};
 use crate::server::{
-    is_domain_stop, latin1_to_string, onion_label_len, parse_host_prefix, KeyHash, ProtocolServer,
-    Scheme, Smp, TransportHost,
+    is_domain_stop, latin1_to_string, onion_label_len, parse_host_prefix, Hosts, KeyHash, PortText,
+    ProtocolServer, Scheme, Smp, TransportHost, INLINE_HOSTS,
 };
 
 /// A server host borrowing its name from the input: the borrowed form of [`TransportHost`].
@@ -42,6 +41,7 @@ pub enum TransportHostRef<'a> {
 
 impl<'a> TransportHostRef<'a> {
     /// The owned host.
+    #[inline]
     pub fn to_owned(&self) -> TransportHost {
         match *self {
             Self::Ipv4(a) => TransportHost::Ipv4(a),
@@ -178,14 +178,18 @@ impl<'a, S: Scheme> ProtocolServerRef<'a, S> {
         self.key_hash
     }
 
-    /// The owned server. Its host list has room for one more host, the onion host that
-    /// [`ProtocolServer::with_extra_preset_hosts`] may add.
+    /// The owned server. Up to two hosts, the port and the key hash stay inline; a single
+    /// host leaves room for the onion host that [`ProtocolServer::with_extra_preset_hosts`]
+    /// may add.
     pub fn to_owned(&self) -> ProtocolServer<S> {
-        let mut hosts = Vec::with_capacity(self.host_count() + 1);
+        let mut hosts = Hosts::new();
+        if self.host_count() > INLINE_HOSTS {
+            hosts.reserve_exact(self.host_count());
+        }
         hosts.extend(self.hosts().map(|h| h.to_owned()));
         ProtocolServer::from_parts(
             hosts,
-            latin1_to_string(self.port),
+            PortText::from_latin1(self.port),
             KeyHash::from_short(self.key_hash),
         )
     }
@@ -300,7 +304,7 @@ mod tests {
 
     /// Host texts near the fast path's boundaries: names, onion suffixes, digits, colons and
     /// stop bytes, upper case, non-ASCII.
-    fn host_text() -> impl Strategy<Value = Vec<u8>> {
+    fn host_text() -> impl Strategy<Value = alloc::vec::Vec<u8>> {
         let piece = prop_oneof![
             "[a-z0-9]{1,8}".prop_map(|s| s.into_bytes()),
             Just(b".onion".to_vec()),

@@ -15,9 +15,7 @@
 //! entity id that does not match is [`ClientError::UnexpectedResponse`], as in the reference);
 //! `ERR` becomes [`ClientError::Server`].
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use ntf_proto::command::{NewNtfSubscription, NewNtfToken, NtfCommand, NtfEntityId};
@@ -26,23 +24,14 @@ use ntf_proto::response::NtfResponse;
 use ntf_proto::subscription::NtfSubStatus;
 use ntf_proto::token::{DeviceToken, NtfRegCode, NtfTknStatus};
 use ntf_proto::version::{self, Version, VersionRange};
-use ref_transport::{
-    ntf_client_handshake, random_array, BlockWriter, Error as TransportIoError, TlsClientConfig,
-    TlsInfo,
-};
-use crate::signer::SignerCache;
+use ref_transport::{ntf_client_handshake, Error as TransportIoError, TlsInfo};
 use smp_proto::block::TransportError;
-use smp_proto::crypto::{cb_authenticate, cb_nonce, Signature, TransmissionAuth};
 use smp_proto::error::DecodeError;
 use smp_proto::error_type::ErrorType;
-use smp_proto::keys::{AuthPrivateKey, PrivateKey, X25519PublicKey};
+use smp_proto::keys::{AuthPrivateKey, X25519PublicKey};
 use smp_proto::server::{KeyHash, NtfServer};
-use smp_proto::transmission::{ForAuth, RawTransmission, TransmissionParams};
-use tokio::io::WriteHalf;
-use tokio::net::TcpStream;
-use tokio::sync::{oneshot, Mutex};
-use tokio::task::JoinHandle;
-use tokio_openssl::SslStream;
+
+use crate::transport::{self, Connection, Encoder, Framing, Protocol, Received};
 
 /// A failure of a client request.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +66,8 @@ pub enum ClientError {
     #[error("address: {0}")]
     Address(String),
 }
+
+crate::transport::from_core_error!(ClientError);
 
 /// How to connect.
 #[derive(Clone, Debug)]
@@ -121,29 +112,16 @@ pub struct Reply {
     pub response: Result<NtfResponse, String>,
 }
 
-type Pending = Arc<StdMutex<Option<HashMap<Vec<u8>, oneshot::Sender<Reply>>>>>;
-
 /// A connected notification server client. Requests may be sent concurrently from several
 /// tasks; a background task reads the responses.
 #[derive(Debug)]
 pub struct NtfClient {
-    writer: Mutex<BlockWriter<WriteHalf<SslStream<TcpStream>>>>,
-    /// in-flight requests by correlation id; `None` once the connection is closed
-    pending: Pending,
+    conn: Connection<NtfResponse>,
+    encoder: Encoder,
     tls: TlsInfo,
     version: Version,
     range: VersionRange,
     server_key: Option<[u8; 32]>,
-    timeout: Duration,
-    reader: JoinHandle<()>,
-    /// the expanded keys of the seeds signed with last
-    signer: SignerCache,
-}
-
-impl Drop for NtfClient {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
 }
 
 impl NtfClient {
@@ -172,45 +150,31 @@ impl NtfClient {
         key_hash: &KeyHash,
         config: &NtfClientConfig,
     ) -> Result<Self, ClientError> {
-        let fut = async {
-            let tcp = TcpStream::connect(addr)
-                .await
-                .map_err(TransportIoError::from)?;
-            let _ = tcp.set_nodelay(true);
-            let alpn: &[&[u8]] = if config.alpn { &[version::ALPN] } else { &[] };
-            let tls = TlsClientConfig::new(alpn)?.connect(tcp, key_hash).await?;
-            Ok::<_, ClientError>(ntf_client_handshake(tls, key_hash, config.versions).await?)
-        };
-        let session = tokio::time::timeout(config.timeout, fut)
-            .await
-            .map_err(|_| ClientError::Timeout)??;
+        let alpn = config.alpn.then_some(version::ALPN);
+        let session = transport::open(addr, key_hash, alpn, config.timeout, |tls| {
+            ntf_client_handshake(tls, key_hash, config.versions)
+        })
+        .await?;
         let version = session.agreement.version;
-        let pending: Pending = Arc::new(StdMutex::new(Some(HashMap::new())));
-        let mut reader = session.reader;
-        let sid = session.tls.session_id.clone();
-        let batch = session.agreement.batch();
-        let pending2 = pending.clone();
-        let reader_task = tokio::spawn(async move {
-            while let Ok(ts) = reader.read_transmissions(batch).await {
-                for t in ts.into_iter().flatten() {
-                    deliver(&pending2, &sid, version, &t);
-                }
-            }
-            // closed: fail everything in flight and refuse new requests
-            if let Ok(mut p) = pending2.lock() {
-                p.take();
-            }
-        });
+        let server_key = session.agreement.server_key;
+        let framing = Framing {
+            session_id: session.tls.session_id.clone(),
+            version,
+            protocol: Protocol::Ntf,
+            decode: decode_response,
+            read_batch: session.agreement.batch(),
+            write_batch: version >= version::AUTH_BATCH_CMDS,
+            timeout: config.timeout,
+            // the NTF server sends no events
+            events: None,
+        };
         Ok(Self {
-            writer: Mutex::new(session.writer),
-            pending,
+            conn: Connection::start(session.reader, session.writer, framing),
+            encoder: Encoder::new(&session.tls.session_id, version, Protocol::Ntf, server_key),
             tls: session.tls,
             version,
             range: session.agreement.range,
-            server_key: session.agreement.server_key,
-            timeout: config.timeout,
-            reader: reader_task,
-            signer: SignerCache::default(),
+            server_key,
         })
     }
 
@@ -239,10 +203,6 @@ impl NtfClient {
         self.server_key
     }
 
-    fn params(&self) -> TransmissionParams<'_> {
-        TransmissionParams::ntf(&self.tls.session_id, self.version)
-    }
-
     /// Encodes one transmission with a fresh correlation id (`mkTransmission`): the bytes to
     /// send and the correlation id.
     ///
@@ -255,32 +215,7 @@ impl NtfClient {
         entity_id: &[u8],
         command: &[u8],
     ) -> Result<(Vec<u8>, Vec<u8>), ClientError> {
-        let corr_id = random_array::<24>()?.to_vec();
-        let params = self.params();
-        let fa = ForAuth::new(&params, &corr_id, entity_id, command);
-        let auth = match key {
-            None => None,
-            Some(k) => Some(match k.key() {
-                PrivateKey::Ed25519(seed) => TransmissionAuth::Signature(Signature::Ed25519(
-                    self.signer.sign(seed, fa.for_auth()),
-                )),
-                PrivateKey::X25519(private) => {
-                    let server = self
-                        .server_key
-                        .ok_or(ClientError::NotSent(TransportError::NoAuth))?;
-                    TransmissionAuth::Authenticator(cb_authenticate(
-                        &server,
-                        private,
-                        &cb_nonce(&corr_id),
-                        fa.for_auth(),
-                    ))
-                }
-                _ => return Err(ClientError::UnsupportedKey),
-            }),
-        };
-        let mut out = Vec::new();
-        fa.encode(params.service_auth, auth.as_ref(), None, &mut out);
-        Ok((out, corr_id))
+        Ok(self.encoder.encode(key.map(|k| (k, None)), entity_id, command)?)
     }
 
     /// Sends already encoded transmissions (in batches from v2) and waits for the response to
@@ -292,69 +227,19 @@ impl NtfClient {
         &self,
         transmissions: Vec<(Vec<u8>, Vec<u8>)>,
     ) -> Result<Vec<Result<Reply, ClientError>>, ClientError> {
-        let mut rxs = Vec::with_capacity(transmissions.len());
-        {
-            let mut p = self.pending.lock().map_err(|_| ClientError::Closed)?;
-            let map = p.as_mut().ok_or(ClientError::Closed)?;
-            for (_, corr_id) in &transmissions {
-                let (tx, rx) = oneshot::channel();
-                map.insert(corr_id.clone(), tx);
-                rxs.push(Some(rx));
-            }
-        }
-        let ts: Vec<Vec<u8>> = transmissions.iter().map(|(t, _)| t.clone()).collect();
-        let failed = {
-            let mut w = self.writer.lock().await;
-            match w
-                .write_transmissions(&ts, self.version >= version::AUTH_BATCH_CMDS)
-                .await
-            {
-                Ok(f) => f,
-                Err(e) => {
-                    self.forget(&transmissions);
-                    return Err(e.into());
-                }
-            }
-        };
-        let mut out: Vec<Option<Result<Reply, ClientError>>> =
-            (0..transmissions.len()).map(|_| None).collect();
-        for (i, e) in failed {
-            if let Some(slot) = out.get_mut(i) {
-                *slot = Some(Err(ClientError::NotSent(e)));
-                rxs[i] = None;
-                if let Ok(mut p) = self.pending.lock() {
-                    if let Some(m) = p.as_mut() {
-                        m.remove(&transmissions[i].1);
-                    }
-                }
-            }
-        }
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        for (i, rx) in rxs.into_iter().enumerate() {
-            let Some(rx) = rx else { continue };
-            out[i] = Some(match tokio::time::timeout_at(deadline, rx).await {
-                Ok(Ok(reply)) => Ok(reply),
-                Ok(Err(_)) => Err(ClientError::Closed),
-                Err(_) => {
-                    self.forget(&transmissions[i..i + 1]);
-                    Err(ClientError::Timeout)
-                }
-            });
-        }
-        Ok(out
+        Ok(self
+            .conn
+            .send(transmissions)
+            .await?
             .into_iter()
-            .map(|r| r.unwrap_or(Err(ClientError::Closed)))
+            .map(|r| {
+                r.map(|Received { entity_id, msg }| Reply {
+                    entity_id,
+                    response: msg,
+                })
+                .map_err(ClientError::from)
+            })
             .collect())
-    }
-
-    fn forget(&self, transmissions: &[(Vec<u8>, Vec<u8>)]) {
-        if let Ok(mut p) = self.pending.lock() {
-            if let Some(m) = p.as_mut() {
-                for (_, c) in transmissions {
-                    m.remove(c);
-                }
-            }
-        }
     }
 
     /// Sends commands in one go (batched from v2) and returns each response, `ERR` as
@@ -622,30 +507,9 @@ impl NtfClient {
     }
 }
 
-/// Routes one received transmission to the request with its correlation id.
-fn deliver(pending: &Pending, session_id: &[u8], v: Version, t: &[u8]) {
-    let params = TransmissionParams::ntf(session_id, v);
-    let Ok(raw) = RawTransmission::decode(t, &params) else {
-        return;
-    };
-    if raw.corr_id.is_empty() {
-        return; // the NTF server sends no events
-    }
-    let response = match raw.check_client(&params) {
-        Err(e) => Err(format!("transport error {e:?}")),
-        Ok(()) => NtfResponse::decode(raw.command, v).map_err(|e: DecodeError| e.to_string()),
-    };
-    let reply = Reply {
-        entity_id: raw.entity_id.to_vec(),
-        response,
-    };
-    let tx = pending
-        .lock()
-        .ok()
-        .and_then(|mut p| p.as_mut().and_then(|m| m.remove(raw.corr_id)));
-    if let Some(tx) = tx {
-        let _ = tx.send(reply);
-    }
+/// Decodes a server message of the NTF protocol at `v`.
+fn decode_response(command: &[u8], v: Version) -> Result<NtfResponse, String> {
+    NtfResponse::decode(command, v).map_err(|e: DecodeError| e.to_string())
 }
 
 /// A reply as the result of a command sent with `entity_id` (`processMsg`).
@@ -665,6 +529,9 @@ fn interpret(entity_id: &[u8], reply: Reply) -> Result<NtfResponse, ClientError>
 mod tests {
     use super::*;
     use ntf_proto::token::PushProvider;
+    use smp_proto::keys::PrivateKey;
+    use smp_proto::transmission::{ForAuth, RawTransmission, TransmissionParams};
+    use tokio::task::JoinHandle;
     use ref_transport::{ntf_server_handshake, ServerCredentials, TlsServerConfig};
     use smp_proto::crypto::{ed25519_public, verify_authorization, x25519_public};
     use smp_proto::keys::{AuthPublicKey, PublicKey};

@@ -1,4 +1,4 @@
-//! Reference NTF client library: the codec registry, the conformance runner, and (later) the
+//! Reference NTF client library: the codec registry, the conformance runner, and the
 //! client that talks to a notification server.
 
 mod addr;
@@ -10,3 +10,4 @@ pub mod device;
 mod registry;
 mod signer;
 pub mod smp;
+mod transport;

@@ -14,35 +14,23 @@
 //! relay's key from `IDS`), notification metadata with [`decrypt_nmsg`] (the recipient's
 //! notifier DH secret with the relay's key from `NID`).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
-use ref_transport::{
-    random_array, smp_client_handshake, BlockWriter, Error as TransportIoError, TlsClientConfig,
-    TlsInfo,
-};
-use crate::signer::SignerCache;
+use ref_transport::{random_array, smp_client_handshake, Error as TransportIoError, TlsInfo};
 use smp_proto::broker::{BrokerMsg, NONCE_LEN};
 use smp_proto::command::{
     NewNtfCreds, NewQueueReq, QueueMode, QueueReqData, SmpCommand, SubscriptionMode,
 };
-use smp_proto::crypto::{
-    cb_authenticate, cb_nonce, dh, ed25519_public, sign_ed25519_with_public, x25519_public, CryptoError,
-    Signature, TransmissionAuth,
-};
+use smp_proto::crypto::{dh, ed25519_public, x25519_public, CryptoError};
 use smp_proto::error_type::{ErrorType, TransportError};
 use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
 use smp_proto::message::{MsgFlags, NMsgMeta, RcvMsgBody};
 use smp_proto::server::{KeyHash, SmpServer};
-use smp_proto::transmission::{ForAuth, RawTransmission, TransmissionParams};
 use smp_proto::version::{smp, Version, VersionRange};
-use tokio::io::WriteHalf;
-use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, Mutex};
-use tokio::task::JoinHandle;
-use tokio_openssl::SslStream;
+use tokio::sync::{mpsc, Mutex};
+
+use crate::transport::{self, Connection, Encoder, Framing, Protocol, Received};
 
 /// A failure of an SMP client request.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +67,8 @@ pub enum SmpClientError {
     #[error("address: {0}")]
     Address(String),
 }
+
+crate::transport::from_core_error!(SmpClientError);
 
 /// How to connect.
 #[derive(Clone, Debug)]
@@ -235,29 +225,18 @@ pub fn decrypt_nmsg(
     NMsgMeta::decrypt(rcv_ntf_dh_secret, nonce, enc_meta)
 }
 
-type Reply = (Vec<u8>, Result<BrokerMsg, String>);
-type Pending = Arc<StdMutex<Option<HashMap<Vec<u8>, oneshot::Sender<Reply>>>>>;
-
 /// A connected SMP client. Commands may be sent concurrently from several tasks; a background
 /// task reads replies and events.
 #[derive(Debug)]
 pub struct SmpClient {
-    writer: Mutex<BlockWriter<WriteHalf<SslStream<TcpStream>>>>,
-    pending: Pending,
-    events: Mutex<mpsc::UnboundedReceiver<SmpEvent>>,
+    conn: Connection<BrokerMsg>,
+    events: Mutex<mpsc::UnboundedReceiver<Received<BrokerMsg>>>,
     tls: TlsInfo,
     version: Version,
     server_key: Option<[u8; 32]>,
     block_encryption: bool,
     timeout: Duration,
-    reader: JoinHandle<()>,
     encoder: SmpEncoder,
-}
-
-impl Drop for SmpClient {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
 }
 
 /// What encoding and authorizing a transmission of a connection needs: its session id,
@@ -265,11 +244,8 @@ impl Drop for SmpClient {
 /// from any thread.
 #[derive(Clone, Debug)]
 pub struct SmpEncoder {
-    session_id: Arc<[u8]>,
+    inner: Encoder,
     version: Version,
-    server_key: Option<[u8; 32]>,
-    /// the expanded keys of the seeds signed with last
-    signer: Arc<SignerCache>,
 }
 
 impl SmpEncoder {
@@ -311,37 +287,9 @@ impl SmpEncoder {
         entity_id: &[u8],
         command: &SmpCommand,
     ) -> Result<(Vec<u8>, Vec<u8>), SmpClientError> {
-        let corr_id = random_array::<24>()?.to_vec();
-        let params = TransmissionParams::smp(&self.session_id, self.version);
-        let cmd = command.to_vec(self.version);
-        let fa = ForAuth::new(&params, &corr_id, entity_id, &cmd);
-        let auth = match key {
-            None => None,
-            Some((k, public)) => Some(match k.key() {
-                PrivateKey::Ed25519(seed) => TransmissionAuth::Signature(Signature::Ed25519(
-                    match public {
-                        Some(p) => sign_ed25519_with_public(seed, p, fa.for_auth()),
-                        None => self.signer.sign(seed, fa.for_auth()),
-                    },
-                )),
-                PrivateKey::X25519(private) => {
-                    let server = self
-                        .server_key
-                        .filter(|_| self.version >= smp::AUTH_CMDS)
-                        .ok_or(SmpClientError::NotSent(TransportError::NoAuth))?;
-                    TransmissionAuth::Authenticator(cb_authenticate(
-                        &server,
-                        private,
-                        &cb_nonce(&corr_id),
-                        fa.for_auth(),
-                    ))
-                }
-                _ => return Err(SmpClientError::UnsupportedKey),
-            }),
-        };
-        let mut out = Vec::new();
-        fa.encode(params.service_auth, auth.as_ref(), None, &mut out);
-        Ok((out, corr_id))
+        Ok(self
+            .inner
+            .encode(key, entity_id, &command.to_vec(self.version))?)
     }
 }
 
@@ -370,61 +318,38 @@ impl SmpClient {
         key_hash: &KeyHash,
         config: &SmpClientConfig,
     ) -> Result<Self, SmpClientError> {
-        let fut = async {
-            let tcp = TcpStream::connect(addr)
-                .await
-                .map_err(TransportIoError::from)?;
-            let _ = tcp.set_nodelay(true);
-            let alpn: &[&[u8]] = if config.alpn { &[smp::ALPN] } else { &[] };
-            let tls = TlsClientConfig::new(alpn)?.connect(tcp, key_hash).await?;
-            Ok::<_, SmpClientError>(
-                smp_client_handshake(tls, key_hash, config.versions, false).await?,
-            )
-        };
-        let (session, agreement) = tokio::time::timeout(config.timeout, fut)
-            .await
-            .map_err(|_| SmpClientError::Timeout)??;
+        let alpn = config.alpn.then_some(smp::ALPN);
+        let (session, agreement) = transport::open(addr, key_hash, alpn, config.timeout, |tls| {
+            smp_client_handshake(tls, key_hash, config.versions, false)
+        })
+        .await?;
         let version = session.version;
         let block_encryption = session.block_encryption();
-        let pending: Pending = Arc::new(StdMutex::new(Some(HashMap::new())));
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-        let mut reader = session.reader;
-        let sid = session.tls.session_id.clone();
-        let pending2 = pending.clone();
-        let reader_task = tokio::spawn(async move {
-            while let Ok(ts) = reader.read_transmissions(true).await {
-                for t in ts {
-                    match t {
-                        Ok(t) => deliver(&pending2, &ev_tx, &sid, version, &t),
-                        Err(e) => {
-                            let _ = ev_tx.send(SmpEvent {
-                                entity_id: Vec::new(),
-                                msg: Err(format!("bad block: {e:?}")),
-                            });
-                        }
-                    }
-                }
-            }
-            if let Ok(mut p) = pending2.lock() {
-                p.take();
-            }
-        });
-        let encoder = SmpEncoder {
-            session_id: session.tls.session_id.as_slice().into(),
+        let framing = Framing {
+            session_id: session.tls.session_id.clone(),
             version,
-            server_key: agreement.server_key,
-            signer: Arc::default(),
+            protocol: Protocol::Smp,
+            decode: decode_broker_msg,
+            read_batch: true,
+            write_batch: true,
+            timeout: config.timeout,
+            events: Some(ev_tx),
+        };
+        // authenticators need the relay's session key, sent from v7
+        let auth_key = agreement.server_key.filter(|_| version >= smp::AUTH_CMDS);
+        let encoder = SmpEncoder {
+            inner: Encoder::new(&session.tls.session_id, version, Protocol::Smp, auth_key),
+            version,
         };
         Ok(Self {
-            writer: Mutex::new(session.writer),
-            pending,
+            conn: Connection::start(session.reader, session.writer, framing),
             events: Mutex::new(ev_rx),
             tls: session.tls,
             version,
             server_key: agreement.server_key,
             block_encryption,
             timeout: config.timeout,
-            reader: reader_task,
             encoder,
         })
     }
@@ -501,64 +426,17 @@ impl SmpClient {
         encoded: Vec<(Vec<u8>, Vec<u8>)>,
         entities: &[&[u8]],
     ) -> Result<Vec<Result<BrokerMsg, SmpClientError>>, SmpClientError> {
-        let mut rxs = Vec::with_capacity(encoded.len());
-        {
-            let mut p = self.pending.lock().map_err(|_| SmpClientError::Closed)?;
-            let map = p.as_mut().ok_or(SmpClientError::Closed)?;
-            for (_, corr) in &encoded {
-                let (tx, rx) = oneshot::channel();
-                map.insert(corr.clone(), tx);
-                rxs.push(Some(rx));
-            }
-        }
-        let ts: Vec<Vec<u8>> = encoded.iter().map(|(t, _)| t.clone()).collect();
-        let failed = {
-            let mut w = self.writer.lock().await;
-            match w.write_transmissions(&ts, true).await {
-                Ok(f) => f,
-                Err(e) => {
-                    self.forget(&encoded);
-                    return Err(e.into());
-                }
-            }
-        };
-        let mut out: Vec<Option<Result<BrokerMsg, SmpClientError>>> =
-            (0..encoded.len()).map(|_| None).collect();
-        for (i, e) in failed {
-            if let (Some(slot), Some(rx)) = (out.get_mut(i), rxs.get_mut(i)) {
-                *slot = Some(Err(SmpClientError::NotSent(e)));
-                *rx = None;
-                self.forget(&encoded[i..=i]);
-            }
-        }
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        for (i, rx) in rxs.into_iter().enumerate() {
-            let Some(rx) = rx else { continue };
-            out[i] = Some(match tokio::time::timeout_at(deadline, rx).await {
-                Ok(Ok((entity, msg))) => {
-                    interpret(entities.get(i).copied().unwrap_or_default(), entity, msg)
-                }
-                Ok(Err(_)) => Err(SmpClientError::Closed),
-                Err(_) => {
-                    self.forget(&encoded[i..=i]);
-                    Err(SmpClientError::Timeout)
-                }
-            });
-        }
-        Ok(out
+        Ok(self
+            .conn
+            .send(encoded)
+            .await?
             .into_iter()
-            .map(|r| r.unwrap_or(Err(SmpClientError::Closed)))
+            .enumerate()
+            .map(|(i, r)| {
+                let r = r?;
+                interpret(entities.get(i).copied().unwrap_or_default(), r.entity_id, r.msg)
+            })
             .collect())
-    }
-
-    fn forget(&self, ts: &[(Vec<u8>, Vec<u8>)]) {
-        if let Ok(mut p) = self.pending.lock() {
-            if let Some(m) = p.as_mut() {
-                for (_, c) in ts {
-                    m.remove(c);
-                }
-            }
-        }
     }
 
     /// Sends one command and returns the reply; `ERR` is [`SmpClientError::Server`].
@@ -604,7 +482,14 @@ impl SmpClient {
     pub async fn next_event_within(&self, timeout: Duration) -> Result<SmpEvent, SmpClientError> {
         let mut rx = self.events.lock().await;
         match tokio::time::timeout(timeout, rx.recv()).await {
-            Ok(Some(e)) => Ok(e),
+            Ok(Some(Received { entity_id, msg })) => {
+                let msg = msg.and_then(|m| {
+                    m.check_credentials(&entity_id)
+                        .map(|()| m)
+                        .map_err(|e| format!("bad event credentials: {e:?}"))
+                });
+                Ok(SmpEvent { entity_id, msg })
+            }
             Ok(None) => Err(SmpClientError::Closed),
             Err(_) => Err(SmpClientError::Timeout),
         }
@@ -916,50 +801,9 @@ fn msg_or_ok(
     }
 }
 
-/// Routes one received transmission: a reply to its command, anything else to the events.
-fn deliver(
-    pending: &Pending,
-    events: &mpsc::UnboundedSender<SmpEvent>,
-    session_id: &[u8],
-    v: Version,
-    t: &[u8],
-) {
-    let params = TransmissionParams::smp(session_id, v);
-    let Ok(raw) = RawTransmission::decode(t, &params) else {
-        let _ = events.send(SmpEvent {
-            entity_id: Vec::new(),
-            msg: Err("bad transmission".into()),
-        });
-        return;
-    };
-    let msg = match raw.check_client(&params) {
-        Err(e) => Err(format!("transport error {e:?}")),
-        Ok(()) => BrokerMsg::decode(raw.command, v).map_err(|e| e.to_string()),
-    };
-    let tx = if raw.corr_id.is_empty() {
-        None
-    } else {
-        pending
-            .lock()
-            .ok()
-            .and_then(|mut p| p.as_mut().and_then(|m| m.remove(raw.corr_id)))
-    };
-    match tx {
-        Some(tx) => {
-            let _ = tx.send((raw.entity_id.to_vec(), msg));
-        }
-        None => {
-            let msg = msg.and_then(|m| {
-                m.check_credentials(raw.entity_id)
-                    .map(|()| m)
-                    .map_err(|e| format!("bad event credentials: {e:?}"))
-            });
-            let _ = events.send(SmpEvent {
-                entity_id: raw.entity_id.to_vec(),
-                msg,
-            });
-        }
-    }
+/// Decodes a server message of SMP at `v`.
+fn decode_broker_msg(command: &[u8], v: Version) -> Result<BrokerMsg, String> {
+    BrokerMsg::decode(command, v).map_err(|e| e.to_string())
 }
 
 /// A reply as the result of a command sent with `entity_id`.

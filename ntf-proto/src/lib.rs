@@ -1,11 +1,12 @@
-//! Zero-IO codec for the SimpleX notification server protocol (NTF, versions 1-3), byte-exact
-//! with the Haskell reference simplexmq 6.5.5.0.
+#![doc = include_str!("../README.md")]
+//!
+//! ## Structure
 //!
 //! Built on [`smp_proto`]: the encoding core, keys, SMP server addresses, the error type and the
 //! transport framing are shared with SMP.
 #![no_std]
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

@@ -1,12 +1,8 @@
-//! Zero-IO codec for the notifier part of the SimpleX Messaging Protocol (SMP), the transport
-//! framing it shares with the notification protocol, and the crypto constructions both use,
-//! byte-exact with the Haskell reference simplexmq 6.5.5.0.
+#![doc = include_str!("../README.md")]
 //!
-//! Bytes in, typed values out, and back. No IO, clocks, randomness or global state: time and
-//! random bytes are passed in by the caller. Every decoder returns a typed
-//! [`DecodeError`] on bad input and never panics.
+//! ## Layers
 //!
-//! Layers, bottom up:
+//! Bottom up:
 //! - [`coding`], [`text`]: the binary and text encoding primitives;
 //! - [`keys`], [`version`]: keys as X.509/PKCS#8 DER, protocol versions and negotiation;
 //! - [`server`], [`error_type`], [`message`], [`command`], [`broker`]: SMP values and the
@@ -15,7 +11,7 @@
 //! - [`crypto`]: signatures, crypto_box, authenticators, signed key objects.
 #![no_std]
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

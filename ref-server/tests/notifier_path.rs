@@ -61,7 +61,7 @@ async fn start() -> Env {
     let tls = TlsServerConfig::new(&creds, &[b"ntf/1"]).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let subscriber = SubscriberConfig { min_backoff: Duration::from_millis(50), max_backoff: Duration::from_millis(400), ..SubscriberConfig::default() };
-    let config = ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), subscriber: Some(subscriber) };
+    let config = ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), subscriber: Some(subscriber), ops: Default::default() };
     let ntf = shell::start(listener, config, ref_server::ntf::Config::default(), ref_server::ntf::MemStore::new()).unwrap();
     Env { relay, relay_addr, cut, ntf, mock }
 }

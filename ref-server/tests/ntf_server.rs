@@ -38,7 +38,7 @@ async fn start() -> Env {
     let key_hash = creds.key_hash();
     let tls = TlsServerConfig::new(&creds, &[b"ntf/1"]).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), subscriber: None };
+    let config = ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), subscriber: None, ops: Default::default() };
     let server = shell::start(listener, config, ref_server::ntf::Config::default(), ref_server::ntf::MemStore::new()).unwrap();
     Env { server, mock, key_hash }
 }
@@ -282,9 +282,9 @@ async fn init_writes_a_loadable_server_directory() {
     server.shutdown().await;
     let e = ref_server::server::run(&dir.path().join("nope")).await.err().unwrap().to_string();
     assert!(e.contains("not a server directory"), "{e}");
-    std::fs::write(dir.path().join("ntf-server.toml"), "garbage = [").unwrap();
+    std::fs::write(dir.path().join("ntf-server.ini"), "[TRANSPORT]\nport = 443\ngarbage\n").unwrap();
     let e = ref_server::server::run(dir.path()).await.err().unwrap().to_string();
-    assert!(e.contains("bad configuration"), "{e}");
+    assert!(e.contains("ntf-server.ini: line 3: expected `key = value`"), "{e}");
 }
 
 /// Registers and verifies a token and subscribes a queue on the server in `dir`, restarts the

@@ -167,7 +167,8 @@ fn init_dir(dir: &Path, mock: &MockApns) -> (u16, KeyHash) {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let address = stdout.lines().last().unwrap();
+    // the reference's `printServiceInfo` ends with `Server address: ntf://...`
+    let address = stdout.lines().last().unwrap().trim_start_matches("Server address: ");
     let server = NtfServer::parse_text(address.as_bytes()).unwrap();
     std::fs::write(dir.join("mock-ca.pem"), mock.ca_pem()).unwrap();
     let mut config = Config::load(dir).unwrap();

@@ -39,7 +39,7 @@ async fn openssl_s_client_sees_tls13_chacha_alpn_and_tls_unique_session_id() {
     let (_ca, creds) = ServerCredentials::generate("127.0.0.1").unwrap();
     let tls = TlsServerConfig::new(&creds, &[b"ntf/1"]).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(PushClients::default()), subscriber: None };
+    let config = ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(PushClients::default()), subscriber: None, ops: Default::default() };
     let server = shell::start(listener, config, ref_server::ntf::Config::default(), ref_server::ntf::MemStore::new()).unwrap();
     let port = server.addr.port();
 

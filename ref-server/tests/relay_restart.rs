@@ -102,6 +102,7 @@ async fn start() -> Env {
         versions: ntf_proto::version::SUPPORTED,
         push: Arc::new(push),
         subscriber: Some(subscriber),
+        ops: Default::default(),
     };
     let ntf = shell::start(
         listener,

@@ -1,76 +1,295 @@
-//! `ntf-server`: the reference SimpleX notification server.
+//! `ntf-server`: the SimpleX notification server, with the reference's commands
+//! (`ntfServerCLI`): `init`, `start`, `cert`, `delete`.
 //!
 //! ```text
-//! ntf-server init  --dir DIR [--host HOST] [--port PORT] [--sign-algorithm ed448|ed25519]
-//!                                                           create keys, certificates, config; print the address
-//! ntf-server start --dir DIR                                serve until interrupted
+//! ntf-server [--dir DIR] init [--ip IP] [-n FQDN] [-a ed448|ed25519] [--disable-store-log]
+//!                             [-d DB_CONN] [--schema S] [--pool-size N]
+//!                             [--host HOST] [--port PORT] [--db-backend sqlite|postgres|memory]
+//! ntf-server [--dir DIR] start [--log-level LEVEL] [-m] [--confirm-migrations up|down]
+//! ntf-server [--dir DIR] cert [-a ALG] [--cn FQDN]      new online TLS certificate
+//! ntf-server [--dir DIR] delete [--yes]                 delete configuration and state
 //! ```
+//!
+//! Without `--dir`, configuration and credentials are in `$NTF_SERVER_CFG_PATH`
+//! (`/etc/opt/simplex-notifications`) and the state in `$NTF_SERVER_LOG_PATH`
+//! (`/var/opt/simplex-notifications`), as the reference's. `SIGTERM` or `SIGINT` stops `start`:
+//! it stops accepting, finishes the blocks being handled, closes the connections and exits 0.
 
+use std::io::{BufRead as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ref_server::server::config::{Config, ServerPaths, StoreBackend};
+use ref_server::server::{self, InitOptions};
 use ref_transport::SignAlgorithm;
 
 #[derive(Parser)]
-#[command(name = "ntf-server", version, about = "SimpleX notification server (reference implementation)")]
+#[command(name = "ntf-server", version, about = "SimpleX notification server (simplex-ntf-rs)")]
 struct Cli {
+    /// Configuration and state directory (instead of NTF_SERVER_CFG_PATH and NTF_SERVER_LOG_PATH).
+    #[arg(long, global = true)]
+    dir: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Create a server directory: CA and TLS credentials and ntf-server.toml. Prints the server address last.
-    Init {
-        /// Server directory (created).
+    /// Create the configuration directory: CA and TLS credentials and ntf-server.ini. Prints the server address last.
+    Init(InitArgs),
+    /// Generate new online TLS server credentials (signed by the CA in the configuration directory).
+    Cert {
+        /// New signature algorithm (default: the current certificate's).
+        #[arg(long, short = 'a')]
+        sign_algorithm: Option<SignAlgorithm>,
+        /// New Common Name (default: the current certificate's).
         #[arg(long)]
-        dir: PathBuf,
-        /// Host name or IP address clients connect to.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// TCP port.
-        #[arg(long, default_value_t = 443)]
-        port: u16,
-        /// Signature algorithm of the CA and TLS keys: ed448 (the reference's default) or ed25519.
-        #[arg(long, short = 'a', default_value_t = SignAlgorithm::default())]
-        sign_algorithm: SignAlgorithm,
+        cn: Option<String>,
     },
-    /// Serve the server in DIR until interrupted.
-    Start {
-        /// Server directory made by `init`.
+    /// Start the server; SIGTERM or SIGINT stops it.
+    Start(StartArgs),
+    /// Delete the configuration and state directories (asks for confirmation).
+    Delete {
+        /// Do not ask.
         #[arg(long)]
-        dir: PathBuf,
+        yes: bool,
     },
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// Server IP address: the certificate's Common Name when there is no FQDN.
+    #[arg(long, default_value = "127.0.0.1")]
+    ip: String,
+    /// Server FQDN: the certificate's Common Name and the host in the address.
+    #[arg(long, short = 'n')]
+    fqdn: Option<String>,
+    /// Host in the address (ours; default: the FQDN, else the IP).
+    #[arg(long)]
+    host: Option<String>,
+    /// TCP port (ours; the reference writes 443).
+    #[arg(long, default_value_t = 443)]
+    port: u16,
+    /// Signature algorithm of the CA and TLS keys: ed448 (default) or ed25519.
+    #[arg(long, short = 'a', default_value_t = SignAlgorithm::default())]
+    sign_algorithm: SignAlgorithm,
+    /// `[STORE_LOG] enable = off` (our default: this server does not write the store log).
+    #[arg(long, conflicts_with = "store_log")]
+    disable_store_log: bool,
+    /// `[STORE_LOG] enable = on` (the reference's default).
+    #[arg(long, short = 'l')]
+    store_log: bool,
+    /// Store backend (ours): sqlite (default, no setup), postgres (the reference's), memory.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    db_backend: Backend,
+    /// PostgreSQL connection string.
+    #[arg(long = "database", short = 'd', default_value = server::config::DEFAULT_DB_CONNECTION)]
+    database: String,
+    /// PostgreSQL schema.
+    #[arg(long, default_value = "ntf_server")]
+    schema: String,
+    /// PostgreSQL pool size.
+    #[arg(long, default_value_t = 10)]
+    pool_size: u32,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Backend {
+    Sqlite,
+    Postgres,
+    Memory,
+}
+
+#[derive(Args)]
+struct StartArgs {
+    /// Logging level: trace, debug, info, note, warn, error (RUST_LOG, when set, wins).
+    #[arg(long, default_value = "info")]
+    log_level: LogLevel,
+    /// Do not serve: only open the store (applying migrations), print the server information and exit.
+    #[arg(long, short = 'm')]
+    maintenance: bool,
+    /// Accepted for the reference's scripts: migrations are always applied (`up`).
+    #[arg(long)]
+    confirm_migrations: Option<String>,
+    /// Accepted for the reference's scripts (no non-critical start warnings stop this server).
+    #[arg(long)]
+    skip_warnings: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Note,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    fn filter(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            // the reference's `note` sits between info and warn; tracing has no such level
+            Self::Info | Self::Note => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// How long `start` waits for the shutdown after a signal.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    let result = match Cli::parse().cmd {
-        Cmd::Init { dir, host, port, sign_algorithm } => {
-            ref_server::server::init_with(&dir, &host, port, sign_algorithm).map(|addr| println!("{addr}"))
+    let cli = Cli::parse();
+    let paths = ServerPaths::from_env(cli.dir.as_deref());
+    let result = match cli.cmd {
+        Cmd::Init(a) => {
+            init_logging("info");
+            init(&paths, a)
         }
-        Cmd::Start { dir } => match ref_server::server::run(&dir).await {
-            Ok(server) => {
-                let config = ref_server::server::config::Config::load(&dir).ok();
-                let host = config.as_ref().map_or("127.0.0.1", |c| c.server.host.as_str());
-                eprintln!("serving {}", server.address(host));
-                let _ = tokio::signal::ctrl_c().await;
-                server.shutdown().await;
-                Ok(())
-            }
-            Err(e) => Err(e),
-        },
+        Cmd::Cert { sign_algorithm, cn } => {
+            init_logging("info");
+            cert(&paths, sign_algorithm, cn.as_deref())
+        }
+        Cmd::Start(a) => {
+            init_logging(a.log_level.filter());
+            start(&paths, &a).await
+        }
+        Cmd::Delete { yes } => delete(&paths, yes),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn init(paths: &ServerPaths, a: InitArgs) -> anyhow::Result<()> {
+    let opts = InitOptions {
+        ip: a.ip,
+        fqdn: a.fqdn,
+        host: a.host,
+        port: a.port,
+        sign_algorithm: a.sign_algorithm,
+        store_log: a.store_log && !a.disable_store_log,
+        backend: match a.db_backend {
+            Backend::Sqlite => StoreBackend::Sqlite,
+            Backend::Postgres => StoreBackend::Postgres,
+            Backend::Memory => StoreBackend::Memory,
+        },
+        db_connection: a.database,
+        db_schema: a.schema,
+        db_pool_size: a.pool_size,
+    };
+    let address = server::init_paths(paths, &opts)?;
+    let ini = paths.config_file();
+    println!("Server initialized, you can modify configuration in {}.\nRun `ntf-server start` to start server.", ini.display());
+    ca_key_warning(paths);
+    println!("{}", server::version_line());
+    let fingerprint = address.trim_start_matches("ntf://").split('@').next().unwrap_or_default();
+    println!("Fingerprint: {fingerprint}");
+    println!("Server address: {address}");
+    Ok(())
+}
+
+fn ca_key_warning(paths: &ServerPaths) {
+    println!(
+        "----------\nKeep the CA private key offline and delete it from this machine: with it a new TLS \
+         certificate can be issued for the same server identity if this one is compromised.\nCA private key: {}\n----------",
+        paths.cfg.join("ca.key").display()
+    );
+}
+
+fn cert(paths: &ServerPaths, alg: Option<SignAlgorithm>, cn: Option<&str>) -> anyhow::Result<()> {
+    let ini = paths.config_file();
+    anyhow::ensure!(ini.exists(), "server is not initialized ({} does not exist): run `ntf-server init`", ini.display());
+    server::new_online_cert(&paths.cfg, alg, cn)?;
+    println!("Generated new server credentials");
+    ca_key_warning(paths);
+    Ok(())
+}
+
+async fn start(paths: &ServerPaths, a: &StartArgs) -> anyhow::Result<()> {
+    if let Some(c) = &a.confirm_migrations {
+        anyhow::ensure!(c == "up" || c == "down", "--confirm-migrations: invalid migration confirmation {c:?}, pass 'up' or 'down'");
+    }
+    let config = Config::load(&paths.cfg)?;
+    let server = server::run_config(paths, &config).await?;
+    print!("{}", server::server_info(paths, &config, &server.key_hash));
+    if let Some(i) = config.store.prometheus_interval {
+        println!("Prometheus metrics saved every {i} seconds to {}", paths.log.join(server::config::METRICS_FILE).display());
+    }
+    let _ = std::io::stdout().flush();
+    if a.maintenance {
+        println!("Server started in 'maintenance' mode, exiting");
+        server.shutdown().await;
+        return Ok(());
+    }
+    let signal = stop_signal().await?;
+    tracing::info!(signal, "stopping");
+    tokio::time::timeout(STOP_TIMEOUT, server.shutdown())
+        .await
+        .map_err(|_| anyhow::anyhow!("the server did not stop within {STOP_TIMEOUT:?}"))?;
+    Ok(())
+}
+
+/// Waits for SIGTERM (systemd, container runtimes) or SIGINT (Ctrl-C); returns its name.
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok("Ctrl-C")
+    }
+}
+
+fn delete(paths: &ServerPaths, yes: bool) -> anyhow::Result<()> {
+    if !yes {
+        print!(
+            "WARNING: this deletes the server identity (its CA and certificates) and all its state: \
+             clients will no longer reach their tokens and subscriptions. It cannot be undone.\n\
+             Directories: {} and {}\nContinue (Y/n): ",
+            paths.cfg.display(),
+            paths.log.display()
+        );
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        if line.trim_end_matches(['\r', '\n']) != "Y" {
+            anyhow::bail!("Server NOT deleted");
+        }
+    }
+    for d in [&paths.cfg, &paths.log] {
+        if d.is_dir() {
+            std::fs::remove_dir_all(d).map_err(|e| anyhow::anyhow!("cannot delete {}: {e}", d.display()))?;
+        }
+    }
+    println!("Deleted configuration and log files");
+    Ok(())
 }

@@ -190,6 +190,7 @@ pub async fn start_ntf<S: Store + Send + 'static>(
         versions: ntf_proto::version::SUPPORTED,
         push: Arc::new(mock_push(mock)?),
         subscriber: Some(subscriber),
+        ops: Default::default(),
     };
     Ok(shell::start(
         listener,

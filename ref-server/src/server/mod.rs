@@ -3,6 +3,7 @@
 //! [`init`] and [`run`].
 
 pub mod config;
+pub mod ini;
 pub mod shell;
 pub mod subscriber;
 
@@ -16,10 +17,70 @@ use tokio::net::TcpListener;
 use crate::apns::{ApnsClient, ApnsConfig, ApnsEndpoint, ApnsSigningKey, CaSource, PushClients};
 use crate::store::postgres::{PgConfig, PgStore};
 use crate::store::sqlite::SqliteStore;
-use config::{Config, StoreBackend};
+use config::{Config, ServerPaths, StoreBackend};
+use std::fmt::Write as _;
 
 /// ALPN offered by the notification server.
 pub const ALPN_NTF: &[u8] = b"ntf/1";
+
+/// What `ntf-server init` takes (the reference's `InitOptions`, and our `--host`/`--port`).
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// `--ip`: the Common Name when there is no FQDN; the host unless it is 127.0.0.1.
+    pub ip: String,
+    /// `--fqdn`: the Common Name and the host.
+    pub fqdn: Option<String>,
+    /// `--host` (ours): the host in the address, whatever the Common Name.
+    pub host: Option<String>,
+    /// `--port` (ours; the reference writes 443).
+    pub port: u16,
+    /// `--sign-algorithm`.
+    pub sign_algorithm: SignAlgorithm,
+    /// `[STORE_LOG] enable` (`--store-log`).
+    pub store_log: bool,
+    /// `--db-backend` (ours).
+    pub backend: StoreBackend,
+    /// `--database`, `--schema`, `--pool-size`.
+    pub db_connection: String,
+    /// `--schema`.
+    pub db_schema: String,
+    /// `--pool-size`.
+    pub db_pool_size: u32,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        let store = config::StoreSection::default();
+        Self {
+            ip: "127.0.0.1".into(),
+            fqdn: None,
+            host: None,
+            port: 443,
+            sign_algorithm: SignAlgorithm::default(),
+            // off: this server does not write the reference's store log (the reference's
+            // default is on, next to its PostgreSQL store)
+            store_log: false,
+            backend: StoreBackend::Sqlite,
+            db_connection: store.url,
+            db_schema: store.schema,
+            db_pool_size: store.pool_size,
+        }
+    }
+}
+
+impl InitOptions {
+    /// The host put in the configuration (`initializeServer`: the FQDN, else the IP unless it
+    /// is 127.0.0.1, else `<hostnames>`; ours: `--host` first).
+    pub fn config_host(&self) -> String {
+        self.host.clone().or_else(|| self.fqdn.clone()).unwrap_or_else(|| {
+            if self.ip == "127.0.0.1" {
+                config::NO_HOST.into()
+            } else {
+                self.ip.clone()
+            }
+        })
+    }
+}
 
 /// `ntf-server init`: creates `dir` with credentials of the default algorithm (Ed448, as the
 /// reference) and a configuration; returns the server address `ntf://<key hash>@host:port`.
@@ -36,13 +97,148 @@ pub fn init(dir: &Path, host: &str, port: u16) -> anyhow::Result<String> {
 /// # Errors
 /// As [`init`].
 pub fn init_with(dir: &Path, host: &str, port: u16, alg: SignAlgorithm) -> anyhow::Result<String> {
-    if dir.join(config::CONFIG_FILE).exists() {
-        anyhow::bail!("{} already holds a server configuration; refusing to overwrite it", dir.display());
+    let opts = InitOptions { ip: host.into(), host: Some(host.into()), port, sign_algorithm: alg, ..InitOptions::default() };
+    init_paths(&ServerPaths::same(dir), &opts)
+}
+
+/// `ntf-server init` with all its options: writes the credentials and `ntf-server.ini` into
+/// `paths.cfg` (creating both directories) and returns the server address.
+///
+/// # Errors
+/// When a configuration or credentials are already there (nothing is written over), or files
+/// cannot be written.
+pub fn init_paths(paths: &ServerPaths, opts: &InitOptions) -> anyhow::Result<String> {
+    let ini = paths.config_file();
+    for existing in [ini.clone(), paths.cfg.join(config::LEGACY_CONFIG_FILE), paths.cfg.join("ca.crt"), paths.cfg.join("server.key")] {
+        if existing.exists() {
+            anyhow::bail!("server is already initialized ({} exists); refusing to overwrite it. Run `ntf-server start`.", existing.display());
+        }
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let (_ca, creds) = ServerCredentials::init_dir(dir, host, alg).with_context(|| format!("cannot create credentials in {}", dir.display()))?;
-    Config::new(host, port).save(dir)?;
-    Ok(format!("ntf://{}@{}:{}", creds.key_hash(), host, port))
+    for d in [&paths.cfg, &paths.log] {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    let cn = opts.fqdn.clone().unwrap_or_else(|| opts.host.clone().unwrap_or_else(|| opts.ip.clone()));
+    let (_ca, creds) = ServerCredentials::init_dir(&paths.cfg, &cn, opts.sign_algorithm)
+        .with_context(|| format!("cannot create credentials in {}", paths.cfg.display()))?;
+    let host = opts.config_host();
+    let mut config = Config::new(&host, opts.port);
+    config.store.backend = opts.backend;
+    config.store.store_log = opts.store_log;
+    config.store.url.clone_from(&opts.db_connection);
+    config.store.schema.clone_from(&opts.db_schema);
+    config.store.pool_size = opts.db_pool_size;
+    config.save(&paths.cfg)?;
+    Ok(server_address(&creds.key_hash(), &host, opts.port))
+}
+
+/// `ntf://<key hash>@host[:port]`, the port left out when it is 443 (as the reference prints it).
+pub fn server_address(key_hash: &smp_proto::server::KeyHash, host: &str, port: u16) -> String {
+    if port == 443 {
+        format!("ntf://{key_hash}@{host}")
+    } else {
+        format!("ntf://{key_hash}@{host}:{port}")
+    }
+}
+
+/// The version line printed by `start` and `init` (the reference's `serverVersion`).
+pub fn version_line() -> String {
+    format!("SMP notifications server v{} (simplex-ntf-rs; protocol of simplexmq 6.5.5.0)", env!("CARGO_PKG_VERSION"))
+}
+
+/// The information block `start` prints (`printServiceInfo` and `printNtfServerConfig`).
+pub fn server_info(paths: &ServerPaths, config: &Config, key_hash: &smp_proto::server::KeyHash) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{}", version_line());
+    let _ = writeln!(o, "Fingerprint: {key_hash}");
+    let _ = writeln!(o, "Server address: {}", server_address(key_hash, &config.server.host, config.server.port));
+    let st = &config.store;
+    match st.backend {
+        StoreBackend::Postgres => {
+            let _ = writeln!(o, "PostgreSQL database: {}, schema: {}", redact_password(&st.url), st.schema);
+        }
+        StoreBackend::Sqlite => {
+            let _ = writeln!(o, "SQLite database: {}", paths.log.join(&st.path).display());
+        }
+        StoreBackend::Memory => {
+            let _ = writeln!(o, "In-memory store: everything is lost on restart.");
+        }
+    }
+    if st.store_log {
+        let _ = writeln!(
+            o,
+            "Store log: {} (not written by this server; `ntf-server database export` makes one)",
+            paths.log.join(config::STORE_LOG_FILE).display()
+        );
+    } else {
+        let _ = writeln!(o, "Store log disabled.");
+    }
+    let _ = writeln!(o, "Serving NTF protocol on port {} (TLS)...", config.server.port);
+    if config.server.port != 443 {
+        let _ = writeln!(o, "\nWARNING: the clients will use port 443 by default soon.\nSet `port` in ntf-server.ini section [TRANSPORT] to 443\n");
+    }
+    o
+}
+
+/// A connection string for printing: the password, if any, replaced by `***`.
+fn redact_password(url: &str) -> String {
+    match url.parse::<postgres::Config>() {
+        Ok(c) if c.get_password().is_some() => url.replacen(&*String::from_utf8_lossy(c.get_password().unwrap_or_default()), "***", 1),
+        _ => url.to_string(),
+    }
+}
+
+/// The connection string with libpq's default socket directory added when it names no host
+/// (the reference's default `postgresql://ntf@/ntf_server_store` connects over the local
+/// socket; the Rust client needs the directory spelled out).
+pub fn pg_url_with_default_host(url: &str) -> String {
+    match url.parse::<postgres::Config>() {
+        Ok(c) if c.get_hosts().is_empty() => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            if url.contains("://") {
+                format!("{url}{sep}host=/var/run/postgresql")
+            } else {
+                format!("{url} host=/var/run/postgresql")
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `checkSavedFingerprint`: the `fingerprint` file must hold the CA certificate's hash.
+///
+/// # Errors
+/// A missing file or a different fingerprint.
+pub fn check_saved_fingerprint(cfg: &Path, creds: &ServerCredentials) -> anyhow::Result<()> {
+    let path = cfg.join("fingerprint");
+    let saved = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let want = creds.key_hash().to_string();
+    anyhow::ensure!(saved.lines().next().unwrap_or_default().trim() == want, "stored fingerprint is invalid: {} does not match ca.crt", path.display());
+    Ok(())
+}
+
+/// `ntf-server cert`: a new online TLS key and certificate signed by the CA (`genOnline`):
+/// the algorithm and the Common Name of the old certificate unless given.
+///
+/// # Errors
+/// A missing CA key or certificate, or files that cannot be written.
+pub fn new_online_cert(cfg: &Path, alg: Option<SignAlgorithm>, cn: Option<&str>) -> anyhow::Result<()> {
+    use ref_transport::CaCredentials;
+    let ca = CaCredentials::load(cfg).with_context(|| format!("cannot load the CA in {} (ca.crt, ca.key)", cfg.display()))?;
+    let old = ServerCredentials::load(cfg).ok();
+    let alg = alg.or_else(|| old.as_ref().map(ServerCredentials::sign_algorithm)).unwrap_or_default();
+    let cn = match cn {
+        Some(cn) => cn.to_string(),
+        None => {
+            let old = old.as_ref().ok_or_else(|| anyhow::anyhow!("no certificate found at {}: pass --cn", cfg.join("server.crt").display()))?;
+            let entry = old.cert().subject_name().entries_by_nid(openssl::nid::Nid::COMMONNAME).next();
+            entry
+                .and_then(|e| e.data().to_string().ok())
+                .ok_or_else(|| anyhow::anyhow!("certificate subject has no CN element: pass --cn"))?
+        }
+    };
+    let creds = ca.issue_server(&cn, alg).context("new certificate")?;
+    creds.save(cfg).with_context(|| format!("cannot write the certificate in {}", cfg.display()))?;
+    Ok(())
 }
 
 /// Builds the push clients from the configuration: Apple's providers when a key is
@@ -78,7 +274,8 @@ pub fn push_clients(dir: &Path, config: &Config) -> anyhow::Result<PushClients> 
     Ok(clients)
 }
 
-/// `ntf-server start`: serves the server in `dir` until the returned server is shut down.
+/// `ntf-server start`: serves the server in `dir` (configuration and state in the same
+/// directory) until the returned server is shut down.
 ///
 /// # Errors
 /// A missing or broken directory, bad configuration, or a port that cannot be bound.
@@ -86,28 +283,72 @@ pub async fn run(dir: &Path) -> anyhow::Result<shell::RunningServer> {
     if !dir.is_dir() {
         anyhow::bail!("{} is not a server directory (run `ntf-server init --dir {}` first)", dir.display(), dir.display());
     }
+    let paths = ServerPaths::same(dir);
     let config = Config::load(dir)?;
+    run_config(&paths, &config).await
+}
+
+/// Serves `config` with the credentials in `paths.cfg` and the state in `paths.log`.
+///
+/// # Errors
+/// As [`run`]; an unreachable database.
+pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<shell::RunningServer> {
+    let dir = &paths.cfg;
     let creds = ServerCredentials::load(dir).with_context(|| format!("cannot load the credentials in {}", dir.display()))?;
+    check_saved_fingerprint(dir, &creds)?;
     let tls = TlsServerConfig::new(&creds, &[ALPN_NTF]).context("TLS setup")?;
-    let push = push_clients(dir, &config)?;
+    let push = push_clients(dir, config)?;
     let addr = config.listen_addr();
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (port in use?)"))?;
-    let shell_config = shell::ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), subscriber: Some(subscriber::SubscriberConfig::default()) };
+    let shell_config = shell::ShellConfig {
+        tls,
+        versions: ntf_proto::version::SUPPORTED,
+        push: Arc::new(push),
+        subscriber: Some(subscriber::SubscriberConfig::default()),
+        ops: shell::ShellOps { inactive_clients: config.inactive_clients.map(|c| std::time::Duration::from_secs(c.ttl)) },
+    };
     let core = crate::ntf::Config::default();
     let server = match config.store.backend {
         StoreBackend::Sqlite => {
-            let path = dir.join(&config.store.path);
+            std::fs::create_dir_all(&paths.log).with_context(|| format!("cannot create {}", paths.log.display()))?;
+            let path = paths.log.join(&config.store.path);
             let store = SqliteStore::open(&path).map_err(|e| anyhow::anyhow!("store {}: {e:?}", path.display()))?;
             shell::start(listener, shell_config, core, store)?
         }
         StoreBackend::Postgres => {
-            anyhow::ensure!(!config.store.url.is_empty(), "[store] backend = \"postgres\" needs url");
-            let pg = PgConfig::new(config.store.url.clone()).with_schema(config.store.schema.clone());
+            let url = pg_url_with_default_host(&config.store.url);
+            let shown = redact_password(&config.store.url);
+            let pg = PgConfig::new(url).with_schema(config.store.schema.clone());
             // the postgres client is synchronous: open it off the async runtime
-            let store = tokio::task::spawn_blocking(move || PgStore::open(pg)).await?.map_err(|e| anyhow::anyhow!("PostgreSQL store: {e:?}"))?;
+            let store = tokio::task::spawn_blocking(move || PgStore::open(pg))
+                .await?
+                .map_err(|e| anyhow::anyhow!("PostgreSQL database {shown}: {}", one_line(&format!("{e:?}"))))?;
             shell::start(listener, shell_config, core, store)?
         }
         StoreBackend::Memory => shell::start(listener, shell_config, core, crate::ntf::MemStore::new())?,
     };
     Ok(server)
+}
+
+/// `s` on one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_connection_gets_the_local_socket_directory() {
+        // `defaultNtfDBOpts`: no host, meaning libpq's local socket
+        let url = pg_url_with_default_host(config::DEFAULT_DB_CONNECTION);
+        assert_eq!(url, "postgresql://ntf@/ntf_server_store?host=/var/run/postgresql");
+        let c: postgres::Config = url.parse().unwrap();
+        assert_eq!(c.get_hosts().len(), 1);
+        assert_eq!(c.get_user(), Some("ntf"));
+        assert_eq!(pg_url_with_default_host("postgresql://u@h/db"), "postgresql://u@h/db");
+        assert_eq!(pg_url_with_default_host("user=u dbname=d"), "user=u dbname=d host=/var/run/postgresql");
+        assert_eq!(redact_password("postgresql://u:s3cret@h/db"), "postgresql://u:***@h/db");
+    }
 }

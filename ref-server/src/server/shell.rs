@@ -102,7 +102,21 @@ pub struct ShellConfig {
     pub push: Arc<dyn PushProviderClient>,
     /// The SMP subscriber's settings; `None`: subscriptions are stored but never subscribed.
     pub subscriber: Option<SubscriberConfig>,
+    /// Operator settings (inactive clients, metrics); `ShellOps::default()` for none.
+    pub ops: ShellOps,
 }
+
+/// Operator settings of the shell.
+#[derive(Clone, Default)]
+pub struct ShellOps {
+    /// Disconnect a client that sent nothing for this long (`[INACTIVE_CLIENTS]`; the
+    /// reference checks every `check_interval` that nothing was received or sent for `ttl`;
+    /// as this server only sends answers, a read timeout of `ttl` is the same rule).
+    pub inactive_clients: Option<Duration>,
+}
+
+/// How long [`RunningServer::shutdown`] waits for connections to end before dropping them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A running server.
 pub struct RunningServer {
@@ -113,6 +127,7 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     accept: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
+    clients: Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
 }
 
 impl RunningServer {
@@ -121,14 +136,25 @@ impl RunningServer {
         format!("ntf://{}@{}:{}", self.key_hash, host, self.addr.port())
     }
 
-    /// Stops accepting and ends the background tasks.
+    /// Stops accepting, lets each connection finish the block it is handling (every
+    /// answer written was stored first: the store commits before the core answers), closes the
+    /// connections and the relay connections, and ends the background tasks. Bounded by
+    /// [`SHUTDOWN_GRACE`] for the connections; everything is closed when this returns.
     pub async fn shutdown(self) {
+        info!("Saving server state...");
         let _ = self.shutdown.send(true);
         let _ = self.accept.await;
+        let mut clients = self.clients.lock().await;
+        let drain = async { while clients.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+            warn!("connections still busy after {SHUTDOWN_GRACE:?}: closing them");
+            clients.shutdown().await;
+        }
         for t in self.tasks {
             t.abort();
             let _ = t.await;
         }
+        info!("Server stopped");
     }
 
     /// Waits until the server stops (it runs until [`RunningServer::shutdown`]).
@@ -173,30 +199,43 @@ pub fn start<S: Store + Send + 'static>(
         let _ = shared.smp.set(tx);
         tasks.push(task);
     }
-    let accept = tokio::spawn(accept_loop(listener, tls, config.versions, shared.clone(), shutdown_rx));
+    let clients = Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
+    let conn = Conn { tls, versions: config.versions, inactive: config.ops.inactive_clients };
+    let accept = tokio::spawn(accept_loop(listener, conn, shared.clone(), shutdown_rx, clients.clone()));
     tasks.extend([
         tokio::spawn(push_worker(shared.clone(), config.push, push_rx)),
         tokio::spawn(ticker(shared.clone())),
         tokio::spawn(resubscribe(shared)),
     ]);
-    Ok(RunningServer { addr, key_hash, shutdown, accept, tasks })
+    Ok(RunningServer { addr, key_hash, shutdown, accept, tasks, clients })
+}
+
+/// What every connection needs.
+struct Conn {
+    tls: Arc<TlsServerConfig>,
+    versions: VersionRange,
+    inactive: Option<Duration>,
 }
 
 async fn accept_loop<S: Store + Send + 'static>(
     listener: TcpListener,
-    tls: Arc<TlsServerConfig>,
-    versions: VersionRange,
+    conn: Conn,
     shared: Arc<Shared<S>>,
     mut shutdown: watch::Receiver<bool>,
+    clients: Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
 ) {
+    let conn = Arc::new(conn);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let (tls, shared) = (tls.clone(), shared.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = client(stream, &tls, versions, &shared).await {
+                    let (conn, shared, stop) = (conn.clone(), shared.clone(), shutdown.clone());
+                    let mut set = clients.lock().await;
+                    // reap the connections that ended
+                    while set.try_join_next().is_some() {}
+                    set.spawn(async move {
+                        if let Err(e) = client(stream, &conn, &shared, stop).await {
                             debug!(%peer, "connection ended: {e}");
                         }
                     });
@@ -214,10 +253,11 @@ async fn accept_loop<S: Store + Send + 'static>(
 /// One client connection (the reference's `runNtfClientTransport` / `client`).
 async fn client<S: Store + Send + 'static>(
     stream: TcpStream,
-    tls: &TlsServerConfig,
-    versions: VersionRange,
+    conn: &Conn,
     shared: &Shared<S>,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<(), TransportErr> {
+    let (tls, versions) = (&*conn.tls, conn.versions);
     let _ = stream.set_nodelay(true);
     let setup = async {
         let tls_stream = tls.accept(stream).await?;
@@ -229,10 +269,25 @@ async fn client<S: Store + Send + 'static>(
     let params = SessionParams::new(session.agreement.version, session.tls.session_id.clone(), session.server_private_key);
     let batch = session.batch();
     loop {
-        let items = match session.reader.read_transmissions(batch).await {
-            Ok(items) => items,
-            Err(TransportErr::Closed) => return Ok(()),
-            Err(e) => return Err(e),
+        let read = session.reader.read_transmissions(batch);
+        let read = async {
+            match conn.inactive {
+                Some(ttl) => tokio::time::timeout(ttl, read).await.ok(),
+                None => Some(read.await),
+            }
+        };
+        let items = tokio::select! {
+            // a block being handled is finished first: this only interrupts a wait for the next
+            _ = stop.changed() => return Ok(()),
+            r = read => match r {
+                Some(Ok(items)) => items,
+                Some(Err(TransportErr::Closed)) => return Ok(()),
+                Some(Err(e)) => return Err(e),
+                None => {
+                    debug!("inactive client disconnected");
+                    return Ok(());
+                }
+            },
         };
         // three phases, so that the signature checks run without holding the core (see
         // `ntf::preverify`): look the keys up, verify, handle

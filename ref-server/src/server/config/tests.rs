@@ -1,0 +1,134 @@
+use super::*;
+
+/// What the reference's `ntf-server init` writes with its default options (see the file).
+const REFERENCE_INIT: &str = include_str!("../../../tests/fixtures/reference-init.ini");
+
+fn parse(text: &str) -> anyhow::Result<Config> {
+    Config::from_ini_text(text, Path::new("/etc/x/ntf-server.ini"))
+}
+
+#[test]
+fn reference_init_file_reads_with_the_reference_defaults() {
+    let c = parse(REFERENCE_INIT).unwrap();
+    // no db_backend: the reference's store, PostgreSQL, at its default connection
+    assert_eq!(c.store.backend, StoreBackend::Postgres);
+    assert_eq!(c.store.url, "postgresql://ntf@/ntf_server_store");
+    assert_eq!(c.store.schema, "ntf_server");
+    assert_eq!(c.store.pool_size, 10);
+    assert!(c.store.store_log);
+    assert_eq!(c.store.deleted_ttl, 86400 * 21);
+    assert!(!c.store.log_stats);
+    assert_eq!(c.store.prometheus_interval, None);
+    assert_eq!((c.server.host.as_str(), c.server.port), ("<hostnames>", 443));
+    assert!(!c.server.log_tls_errors);
+    assert_eq!(c.server.control_port, None);
+    assert_eq!(c.auth, AuthSection::default());
+    assert_eq!(c.subscriber, SubscriberSection::default());
+    assert_eq!(c.inactive_clients, None);
+    assert_eq!(c.apns, ApnsSection::default());
+    assert_eq!(c.apns_test, None);
+}
+
+#[test]
+fn every_reference_setting_is_read() {
+    let text = "[STORE_LOG]\nenable = off\ndb_connection = postgresql://u@h:5/db\ndb_schema = s1\ndb_pool_size = 3\n\
+        db_deleted_ttl = 7\nlog_stats = on\nprometheus_interval = 15\nprometheus_port = 9101\n\
+        [AUTH]\ncontrol_port_admin_password = adm1n\ncontrol_port_user_password = us3r\n\
+        [TRANSPORT]\nhost = ntf.example.com\nport = 5443\nlog_tls_errors = on\nwebsockets = off\ncontrol_port = 5227\n\
+        [SUBSCRIBER]\nsocks_proxy = 127.0.0.1:9150\nsocks_mode = always\nhost_mode = onion\nrequired_host_mode = on\n\
+        own_server_domains = simplex.im  example.org\nuse_service_credentials = on\n\
+        [INACTIVE_CLIENTS]\ndisconnect = on\nttl = 600\ncheck_interval = 60\n";
+    let c = parse(text).unwrap();
+    assert_eq!(c.store.url, "postgresql://u@h:5/db");
+    assert_eq!((c.store.schema.as_str(), c.store.pool_size, c.store.deleted_ttl), ("s1", 3, 7));
+    assert!(!c.store.store_log && c.store.log_stats);
+    assert_eq!((c.store.prometheus_interval, c.store.prometheus_port), (Some(15), Some(9101)));
+    assert_eq!(c.auth.admin_password.as_deref(), Some("adm1n"));
+    assert_eq!(c.auth.user_password.as_deref(), Some("us3r"));
+    assert_eq!((c.server.host.as_str(), c.server.port, c.server.log_tls_errors), ("ntf.example.com", 5443, true));
+    assert_eq!(c.server.control_port, Some(5227));
+    let s = &c.subscriber;
+    assert_eq!(s.socks_proxy, Some("127.0.0.1:9150".parse().unwrap()));
+    assert_eq!((s.socks_mode, s.host_mode, s.required_host_mode), (SocksMode::Always, HostMode::Onion, true));
+    assert_eq!(s.own_server_domains, ["simplex.im", "example.org"]);
+    assert!(s.use_service_credentials);
+    assert_eq!(c.inactive_clients, Some(InactiveClients { ttl: 600, check_interval: 60 }));
+}
+
+#[test]
+fn socks_proxy_forms() {
+    for (v, want) in [
+        ("127.0.0.1:9050", "127.0.0.1:9050"),
+        ("127.0.0.1", "127.0.0.1:9050"),
+        (":9150", "127.0.0.1:9150"),
+        ("localhost:9050", "127.0.0.1:9050"),
+        ("[::1]:9050", "[::1]:9050"),
+        ("::1", "[::1]:9050"),
+    ] {
+        assert_eq!(parse_socks_proxy(v), Some(want.parse().unwrap()), "{v}");
+    }
+    assert_eq!(parse_socks_proxy("tor.example:9050"), None);
+    assert_eq!(parse_socks_proxy("127.0.0.1:x"), None);
+}
+
+#[test]
+fn our_config_round_trips_through_ini() {
+    let mut c = Config::new("ntf.example.com", 5443);
+    c.apns_test = Some(ApnsTestSection { host: "127.0.0.1".into(), port: 9, ca_file: "ca.pem".into() });
+    c.store.prometheus_interval = Some(5);
+    c.store.prometheus_port = Some(0);
+    c.server.listen = [127, 0, 0, 1].into();
+    c.server.control_port = Some(5227);
+    c.auth.admin_password = Some("pw".into());
+    c.subscriber.socks_proxy = Some("127.0.0.1:9050".parse().unwrap());
+    c.subscriber.own_server_domains = vec!["a.b".into(), "c".into()];
+    c.inactive_clients = Some(InactiveClients { ttl: 10, check_interval: 2 });
+    let dir = tempfile::tempdir().unwrap();
+    c.save(dir.path()).unwrap();
+    assert_eq!(Config::load(dir.path()).unwrap(), c);
+    let fresh = Config::new("h", 1);
+    assert_eq!(parse(&fresh.to_ini()).unwrap(), fresh);
+}
+
+#[test]
+fn bad_settings_name_file_section_key_and_line() {
+    for (text, want) in [
+        ("[STORE_LOG]\nenable = yes\n[TRANSPORT]\nport=1\n", "[STORE_LOG] enable (line 2): expected on or off, found \"yes\""),
+        ("[TRANSPORT]\nport = 1\nbogus = 2\n", "[TRANSPORT] bogus (line 3): unknown setting"),
+        ("[TRANSPORT]\nport = 1\n[WEIRD]\n", "[WEIRD] (line 3): unknown section"),
+        ("[TRANSPORT]\nhost = h\n", "[TRANSPORT] port: required setting is missing"),
+        ("[TRANSPORT]\nport = 99999\n", "[TRANSPORT] port (line 2): a TCP port"),
+        ("[TRANSPORT]\nport = 5223,443\n", "several ports are not supported"),
+        ("[TRANSPORT]\nport = 1\nwebsockets = on\n", "[TRANSPORT] websockets (line 3)"),
+        ("[TRANSPORT]\nport = 1\n[SUBSCRIBER]\nsocks_mode = sometimes\n", "[SUBSCRIBER] socks_mode (line 4): expected onion or always"),
+        ("[TRANSPORT]\nport = 1\n[SUBSCRIBER]\nhost_mode = tor\n", "[SUBSCRIBER] host_mode (line 4)"),
+        ("[TRANSPORT]\nport = 1\n[SUBSCRIBER]\nsocks_proxy = tor.example\n", "[SUBSCRIBER] socks_proxy (line 4)"),
+        ("[TRANSPORT]\nport = 1\n[INACTIVE_CLIENTS]\ndisconnect = on\nttl = 5\n", "[INACTIVE_CLIENTS] check_interval: required"),
+        ("[TRANSPORT]\nport = 1\n[STORE_LOG]\nprometheus_interval = 0\n", "[STORE_LOG] prometheus_interval (line 4)"),
+        ("[TRANSPORT]\nport = 1\n[STORE_LOG]\ndb_schema = a;b\n", "[STORE_LOG] db_schema (line 4)"),
+        ("[TRANSPORT]\nport = 1\n[AUTH]\ncontrol_port_admin_password = a b\n", "[AUTH] control_port_admin_password (line 4)"),
+        ("[TRANSPORT]\nport = 1\nport = 2\n", "line 3: [TRANSPORT] port already given on line 2"),
+    ] {
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.starts_with("/etc/x/ntf-server.ini: "), "{e}");
+        assert!(e.contains(want), "{text:?}: {e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+}
+
+#[test]
+fn missing_file_says_init_and_legacy_toml_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Config::load(&dir.path().join("missing")).unwrap_err().to_string();
+    assert!(e.contains("ntf-server init") && e.contains("ntf-server.ini"), "{e}");
+    std::fs::write(
+        dir.path().join(LEGACY_CONFIG_FILE),
+        "[server]\nhost = \"h\"\nport = 7\n[store]\nbackend = \"sqlite\"\n",
+    )
+    .unwrap();
+    let c = Config::load(dir.path()).unwrap();
+    assert_eq!((c.server.host.as_str(), c.server.port, c.store.backend), ("h", 7, StoreBackend::Sqlite));
+    std::fs::write(dir.path().join(LEGACY_CONFIG_FILE), "[server]\nhost='h'\nport=1\nbogus=2\n").unwrap();
+    let e = Config::load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("bad configuration") && e.contains("bogus"), "{e}");
+}

@@ -6,6 +6,7 @@ pub mod client;
 pub mod codecs;
 pub mod conformance;
 pub mod gen;
+pub mod oracle;
 pub mod device;
 mod registry;
 mod signer;

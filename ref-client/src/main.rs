@@ -5,6 +5,8 @@
 //! ref-client decode --type TYPE [--version V] HEX|-     print the JSON value
 //! ref-client encode --type TYPE [--version V] JSON|-    print the hex encoding
 //! ref-client types                                      list the codec types
+//! ref-client oracle --type TYPE [--version V]           decode hex lines from stdin, one JSON
+//!                                                       line each (differential fuzzing)
 //! ref-client gen-vectors --out DIR                      write our vector files (spec/vectors)
 //! ```
 
@@ -14,13 +16,27 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ref_client::codecs::{self, Ctx};
-use ref_client::conformance;
+use ref_client::{conformance, oracle};
 
 #[derive(Parser)]
 #[command(name = "ref-client", version, about = "SimpleX NTF reference client tools")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// Which codec, at which version, with which parameters.
+#[derive(clap::Args)]
+struct CodecArgs {
+    /// Codec type, e.g. `ntf.command` (see `types`).
+    #[arg(long = "type")]
+    ty: String,
+    /// Negotiated protocol version (default: newest).
+    #[arg(long)]
+    version: Option<u16>,
+    /// Extra parameters as JSON (e.g. for `transmission` and `block`).
+    #[arg(long, default_value = "null")]
+    params: String,
 }
 
 #[derive(Subcommand)]
@@ -33,34 +49,26 @@ enum Cmd {
     },
     /// Decode wire bytes (hex, or `-` for stdin) and print the JSON value.
     Decode {
-        /// Codec type, e.g. `ntf.command` (see `types`).
-        #[arg(long = "type")]
-        ty: String,
-        /// Negotiated protocol version (default: newest).
-        #[arg(long)]
-        version: Option<u16>,
-        /// Extra parameters as JSON (e.g. for `transmission` and `block`).
-        #[arg(long, default_value = "null")]
-        params: String,
+        #[command(flatten)]
+        codec: CodecArgs,
         /// Hex bytes, or `-` to read them from stdin.
         input: String,
     },
     /// Encode a JSON value (or `-` for stdin) and print the hex bytes.
     Encode {
-        /// Codec type, e.g. `ntf.command` (see `types`).
-        #[arg(long = "type")]
-        ty: String,
-        /// Negotiated protocol version (default: newest).
-        #[arg(long)]
-        version: Option<u16>,
-        /// Extra parameters as JSON (e.g. for `transmission` and `block`).
-        #[arg(long, default_value = "null")]
-        params: String,
+        #[command(flatten)]
+        codec: CodecArgs,
         /// The JSON value, or `-` to read it from stdin.
         input: String,
     },
     /// List the codec types.
     Types,
+    /// A decoder oracle for differential fuzzing: reads one hex input per line on stdin, writes
+    /// one line of canonical JSON (`{"ok":..,"canonical_hex":..}` or `{"error":..}`) per input.
+    Oracle {
+        #[command(flatten)]
+        codec: CodecArgs,
+    },
     /// Write our conformance vector files, deterministically from fixed seeds.
     GenVectors {
         /// Output directory (created if missing), e.g. `spec/vectors`.
@@ -93,7 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", report.summary());
             Ok(if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Cmd::Decode { ty, version, params, input } => {
+        Cmd::Decode { codec: CodecArgs { ty, version, params }, input } => {
             let codec = codecs::find(&ty).ok_or_else(|| anyhow::anyhow!("unknown type {ty:?}; see `ref-client types`"))?;
             let params: serde_json::Value = serde_json::from_str(&params)?;
             let bytes = codecs::from_hex(&read_input(&input)?).map_err(|e| anyhow::anyhow!("input is not hex: {e}"))?;
@@ -101,7 +109,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&value)?);
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Encode { ty, version, params, input } => {
+        Cmd::Encode { codec: CodecArgs { ty, version, params }, input } => {
             let codec = codecs::find(&ty).ok_or_else(|| anyhow::anyhow!("unknown type {ty:?}; see `ref-client types`"))?;
             let params: serde_json::Value = serde_json::from_str(&params)?;
             let value: serde_json::Value = serde_json::from_str(&read_input(&input)?)?;
@@ -117,6 +125,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!("{total} vectors");
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Oracle { codec: CodecArgs { ty, version, params } } => {
+            let codec = codecs::find(&ty).ok_or_else(|| anyhow::anyhow!("unknown type {ty:?}; see `ref-client types`"))?;
+            if codec.known_answer().is_some() {
+                anyhow::bail!("{ty} is a known-answer type, not a decoder: use the conformance runner");
+            }
+            let params: serde_json::Value =
+                serde_json::from_str(&params).map_err(|e| anyhow::anyhow!("--params is not JSON: {e}"))?;
+            let stdin = std::io::stdin().lock();
+            let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            match oracle::run(codec, &Ctx { version, params: &params }, &mut std::io::BufReader::with_capacity(1 << 16, stdin), stdout) {
+                Ok(_) => Ok(ExitCode::SUCCESS),
+                // the driver stopped reading: not an error of ours
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                Err(e) => Err(e.into()),
+            }
         }
         Cmd::Types => {
             for c in codecs::all() {

@@ -10,6 +10,14 @@
 //!                 DELD) carry an empty one and arrive as [`SmpEvent`]s
 //! ```
 //!
+//! Service clients (SMP v16+): with [`SmpClientConfig::service`] the client presents its
+//! service certificate in TLS and in the handshake and gets a service id
+//! ([`SmpClient::service`]); in such a session `NEW`, `SUB` and `NSUB` are signed twice (the
+//! queue key over `cert-hash ++ authorized`, the service session key over `authorized`, see
+//! [`smp_proto::service`]), [`SmpClient::subscribe_service_notifications`] sends `NSUBS` and
+//! returns the `SOKS` count, and the relay's `ENDS n` (another session of the same service
+//! subscribed) arrives as an [`SmpEvent`] whose entity id is the service id.
+//!
 //! Message bodies are decrypted with [`decrypt_msg`] (the recipient's DH secret with the
 //! relay's key from `IDS`), notification metadata with [`decrypt_nmsg`] (the recipient's
 //! notifier DH secret with the relay's key from `NID`).
@@ -17,7 +25,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ref_transport::{random_array, smp_client_handshake, Error as TransportIoError, TlsInfo};
+use std::sync::Arc;
+
+use ref_transport::{
+    random_array, smp_client_handshake_service, Error as TransportIoError, SessionService,
+    SmpServiceCredentials, TlsInfo,
+};
 use smp_proto::broker::{BrokerMsg, NONCE_LEN};
 use smp_proto::command::{
     NewNtfCreds, NewQueueReq, QueueMode, QueueReqData, SmpCommand, SubscriptionMode,
@@ -66,6 +79,10 @@ pub enum SmpClientError {
     /// The relay address cannot be connected to.
     #[error("address: {0}")]
     Address(String),
+    /// A service command on a session that is not a service session (the reference's
+    /// `PCEServiceUnavailable`).
+    #[error("not a service session")]
+    NoService,
 }
 
 crate::transport::from_core_error!(SmpClientError);
@@ -81,6 +98,10 @@ pub struct SmpClientConfig {
     pub default_port: u16,
     /// How long to wait for a reply (and for the TCP, TLS and SMP handshakes).
     pub timeout: Duration,
+    /// Connect as a service (default none): the certificate is presented in TLS and, at v16+,
+    /// in the handshake; a relay that refuses it fails the connection with its `HANDSHAKE`
+    /// error ([`SmpClientError::Transport`]). Below v16 the session is a plain one.
+    pub service: Option<SmpServiceCredentials>,
 }
 
 impl Default for SmpClientConfig {
@@ -90,6 +111,7 @@ impl Default for SmpClientConfig {
             alpn: true,
             default_port: 5223,
             timeout: Duration::from_secs(15),
+            service: None,
         }
     }
 }
@@ -246,6 +268,8 @@ pub struct SmpClient {
 pub struct SmpEncoder {
     inner: Encoder,
     version: Version,
+    /// the session's service: id, cert hash and session key seed
+    service: Option<Arc<SessionService>>,
 }
 
 impl SmpEncoder {
@@ -287,9 +311,34 @@ impl SmpEncoder {
         entity_id: &[u8],
         command: &SmpCommand,
     ) -> Result<(Vec<u8>, Vec<u8>), SmpClientError> {
+        // authTransmission: in a service session NEW/SUB/NSUB are signed by the service too
+        let service = self
+            .service
+            .as_deref()
+            .filter(|_| command.uses_service_auth())
+            .map(|sv| (&sv.cert_hash, &sv.key));
         Ok(self
             .inner
-            .encode(key, entity_id, &command.to_vec(self.version))?)
+            .encode_service(key, entity_id, &command.to_vec(self.version), service)?)
+    }
+
+    /// Encodes a service command (`NSUBS`) with a fresh correlation id: the entity id is the
+    /// service id, the authorization the service session key's Ed25519 signature, and there is
+    /// no service signature (`subscribeService`).
+    ///
+    /// # Errors
+    /// [`SmpClientError::NoService`] outside a service session.
+    pub fn encode_service(
+        &self,
+        command: &SmpCommand,
+    ) -> Result<(Vec<u8>, Vec<u8>), SmpClientError> {
+        let sv = self.service.as_deref().ok_or(SmpClientError::NoService)?;
+        let key = AuthPrivateKey::new(PrivateKey::Ed25519(sv.key)).ok_or(SmpClientError::UnsupportedKey)?;
+        Ok(self.inner.encode(
+            Some((&key, None)),
+            &sv.service_id,
+            &command.to_vec(self.version),
+        )?)
     }
 }
 
@@ -319,10 +368,13 @@ impl SmpClient {
         config: &SmpClientConfig,
     ) -> Result<Self, SmpClientError> {
         let alpn = config.alpn.then_some(smp::ALPN);
-        let (session, agreement) = transport::open(addr, key_hash, alpn, config.timeout, |tls| {
-            smp_client_handshake(tls, key_hash, config.versions, false)
-        })
-        .await?;
+        let service = config.service.as_ref();
+        let client_cert = service.map(SmpServiceCredentials::credentials);
+        let (session, agreement) =
+            transport::open_as(addr, key_hash, alpn, client_cert, config.timeout, |tls| {
+                smp_client_handshake_service(tls, key_hash, config.versions, false, service)
+            })
+            .await?;
         let version = session.version;
         let block_encryption = session.block_encryption();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -341,6 +393,7 @@ impl SmpClient {
         let encoder = SmpEncoder {
             inner: Encoder::new(&session.tls.session_id, version, Protocol::Smp, auth_key),
             version,
+            service: session.service.clone().map(Arc::new),
         };
         Ok(Self {
             conn: Connection::start(session.reader, session.writer, framing),
@@ -377,6 +430,12 @@ impl SmpClient {
     /// The relay's verified session DH key (v7+), used for X25519 authenticators.
     pub fn server_key(&self) -> Option<[u8; 32]> {
         self.server_key
+    }
+
+    /// The session's service, when connected as one at v16+: the relay's service id, the
+    /// certificate hash and the session key.
+    pub fn service(&self) -> Option<&SessionService> {
+        self.encoder.service.as_deref()
     }
 
     /// Encodes one transmission with a fresh correlation id: the bytes and the correlation id.
@@ -770,6 +829,29 @@ impl SmpClient {
             .into_iter()
             .map(subscribed)
             .collect())
+    }
+}
+
+impl SmpClient {
+    /// `NSUBS` (`subscribeService`): subscribes every queue the relay associates with this
+    /// service; returns the count of `SOKS n`. Their `NMSG` follow as [`SmpEvent`]s, and
+    /// `ENDS n` (entity id: the service id) when another session of the service subscribes.
+    ///
+    /// # Errors
+    /// [`SmpClientError::NoService`] outside a service session; `ERR` (e.g. `SERVICE`) as
+    /// [`SmpClientError::Server`]; any other reply is [`SmpClientError::UnexpectedResponse`].
+    pub async fn subscribe_service_notifications(&self) -> Result<i64, SmpClientError> {
+        let encoded = self.encoder.encode_service(&SmpCommand::Nsubs)?;
+        let id = self.service().map(|s| s.service_id.clone()).unwrap_or_default();
+        let reply = self
+            .send_encoded(vec![encoded], &[&id])
+            .await?
+            .pop()
+            .unwrap_or(Err(SmpClientError::Closed))?;
+        match reply {
+            BrokerMsg::Soks { count } => Ok(count),
+            r => Err(SmpClientError::UnexpectedResponse(Box::new(r))),
+        }
     }
 }
 

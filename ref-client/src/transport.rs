@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use ref_transport::{
-    random_array, BlockReader, BlockWriter, Error as TransportIoError, TlsClientConfig, TlsStream,
+    random_array, BlockReader, BlockWriter, Error as TransportIoError, ServerCredentials,
+    TlsClientConfig, TlsStream,
 };
 use smp_proto::block::TransportError;
 use smp_proto::crypto::{
@@ -130,13 +131,37 @@ where
     F: FnOnce(TlsStream<TcpStream>) -> Fut,
     Fut: Future<Output = Result<T, TransportIoError>>,
 {
+    open_as(addr, key_hash, alpn, None, timeout, handshake).await
+}
+
+/// [`open`] presenting `client_cert` as the TLS client certificate when the server asks for
+/// one (an SMP service client, the reference's `clientCredentials`).
+///
+/// # Errors
+/// As [`open`].
+pub(crate) async fn open_as<T, F, Fut>(
+    addr: SocketAddr,
+    key_hash: &KeyHash,
+    alpn: Option<&[u8]>,
+    client_cert: Option<&ServerCredentials>,
+    timeout: Duration,
+    handshake: F,
+) -> Result<T, CoreError>
+where
+    F: FnOnce(TlsStream<TcpStream>) -> Fut,
+    Fut: Future<Output = Result<T, TransportIoError>>,
+{
     let fut = async {
         let tcp = TcpStream::connect(addr)
             .await
             .map_err(TransportIoError::from)?;
         let _ = tcp.set_nodelay(true);
         let alpn: Vec<&[u8]> = alpn.into_iter().collect();
-        let tls = TlsClientConfig::new(&alpn)?.connect(tcp, key_hash).await?;
+        let tls_config = match client_cert {
+            Some(c) => TlsClientConfig::with_client_certificate(&alpn, c)?,
+            None => TlsClientConfig::new(&alpn)?,
+        };
+        let tls = tls_config.connect(tcp, key_hash).await?;
         Ok::<_, CoreError>(handshake(tls).await?)
     };
     tokio::time::timeout(timeout, fut)
@@ -188,16 +213,42 @@ impl Encoder {
         entity_id: &[u8],
         command: &[u8],
     ) -> Result<(Vec<u8>, Vec<u8>), CoreError> {
+        self.encode_service(key, entity_id, command, None)
+    }
+
+    /// As [`Encoder::encode`], also signed by a service (SMP v16+, `authTransmission`): with
+    /// `service` = (certificate hash, service session key seed) and a key, the key authorizes
+    /// `cert-hash ++ for-auth` and the service key signs `for-auth` (the service signature).
+    ///
+    /// # Errors
+    /// As [`Encoder::encode`].
+    pub(crate) fn encode_service(
+        &self,
+        key: Option<(&AuthPrivateKey, Option<&[u8; 32]>)>,
+        entity_id: &[u8],
+        command: &[u8],
+        service: Option<(&[u8; 32], &[u8; 32])>,
+    ) -> Result<(Vec<u8>, Vec<u8>), CoreError> {
         let corr_id = random_array::<24>()?.to_vec();
         let params = self.protocol.params(&self.session_id, self.version);
         let fa = ForAuth::new(&params, &corr_id, entity_id, command);
+        let service = service.filter(|_| key.is_some());
+        let prefixed;
+        let for_auth = match service {
+            Some((cert_hash, _)) => {
+                prefixed = smp_proto::service::queue_authorized(cert_hash, fa.for_auth());
+                &prefixed[..]
+            }
+            None => fa.for_auth(),
+        };
+        let service_sig = service.map(|(_, seed)| self.signer.sign(seed, fa.for_auth()));
         let auth = match key {
             None => None,
             Some((k, public)) => Some(match k.key() {
                 PrivateKey::Ed25519(seed) => {
                     TransmissionAuth::Signature(Signature::Ed25519(match public {
-                        Some(p) => sign_ed25519_with_public(seed, p, fa.for_auth()),
-                        None => self.signer.sign(seed, fa.for_auth()),
+                        Some(p) => sign_ed25519_with_public(seed, p, for_auth),
+                        None => self.signer.sign(seed, for_auth),
                     }))
                 }
                 PrivateKey::X25519(private) => {
@@ -208,14 +259,14 @@ impl Encoder {
                         &server,
                         private,
                         &cb_nonce(&corr_id),
-                        fa.for_auth(),
+                        for_auth,
                     ))
                 }
                 _ => return Err(CoreError::UnsupportedKey),
             }),
         };
         let mut out = Vec::new();
-        fa.encode(params.service_auth, auth.as_ref(), None, &mut out);
+        fa.encode(params.service_auth, auth.as_ref(), service_sig.as_ref(), &mut out);
         Ok((out, corr_id))
     }
 }

@@ -30,8 +30,12 @@ pub use credentials::{CaCredentials, ServerCredentials};
 pub use error::Error;
 pub use ntf::{ntf_client_handshake, ntf_server_handshake, NtfSession};
 pub use signing::{OpenSslVerifier, SignAlgorithm};
-pub use smp::{smp_client_handshake, smp_server_handshake, SmpSession};
-pub use tls::{validate_server_chain, TlsClientConfig, TlsInfo, TlsServerConfig, TlsStream};
+pub use smp::{
+    smp_client_handshake, smp_client_handshake_service, smp_server_handshake,
+    smp_server_handshake_services, SessionService, SmpServiceCredentials, SmpSession,
+};
+pub use tls::{
+    validate_client_chain, validate_server_chain, TlsClientConfig, TlsInfo, TlsServerConfig, TlsStream};
 
 /// `N` random bytes from OpenSSL's CSPRNG (session keys, correlation ids).
 ///

@@ -54,8 +54,8 @@ pub struct TlsInfo {
     pub session_id: Vec<u8>,
     /// The negotiated ALPN protocol, if any.
     pub alpn: Option<Vec<u8>>,
-    /// The peer's certificate chain, leaf first (client side: the server's chain; empty on the
-    /// server side, which does not ask for client certificates).
+    /// The peer's certificate chain, leaf first (client side: the server's chain; server
+    /// side: the client's certificate chain when the server asks for one, else empty).
     pub peer_chain: Vec<Certificate>,
 }
 
@@ -81,6 +81,7 @@ pub struct TlsServerConfig {
     acceptor: SslAcceptor,
     credentials: ServerCredentials,
     chain: Vec<Certificate>,
+    ask_client_cert: bool,
 }
 
 impl std::fmt::Debug for TlsServerConfig {
@@ -97,6 +98,29 @@ impl TlsServerConfig {
     /// # Errors
     /// [`Error::OpenSsl`] or [`Error::Credentials`].
     pub fn new(credentials: &ServerCredentials, alpn: &[&[u8]]) -> Result<Self, Error> {
+        Self::build(credentials, alpn, false)
+    }
+
+    /// As [`TlsServerConfig::new`], also asking the client for a certificate, as an SMP relay
+    /// accepting service clients does (the reference's `askClientCert`,
+    /// `accept_service_credentials = on` by default). A client may send none; a chain it
+    /// sends is checked by [`validate_client_chain`] after the handshake and, when accepted,
+    /// is [`TlsInfo::peer_chain`].
+    ///
+    /// # Errors
+    /// As [`TlsServerConfig::new`].
+    pub fn with_client_certificates(
+        credentials: &ServerCredentials,
+        alpn: &[&[u8]],
+    ) -> Result<Self, Error> {
+        Self::build(credentials, alpn, true)
+    }
+
+    fn build(
+        credentials: &ServerCredentials,
+        alpn: &[&[u8]],
+        ask_client_cert: bool,
+    ) -> Result<Self, Error> {
         let mut b = SslAcceptor::mozilla_modern_v5(SslMethod::tls_server())?;
         b.set_min_proto_version(Some(SslVersion::TLS1_3))?;
         b.set_max_proto_version(Some(SslVersion::TLS1_3))?;
@@ -106,7 +130,13 @@ impl TlsServerConfig {
         b.set_options(SslOptions::NO_TICKET | SslOptions::NO_RENEGOTIATION);
         b.set_num_tickets(0)?;
         b.set_session_cache_mode(SslSessionCacheMode::OFF);
-        b.set_verify(SslVerifyMode::NONE);
+        if ask_client_cert {
+            // OpenSSL only collects the chain; it is checked after the handshake
+            // (validate_client_chain), with its own CA as the trust anchor
+            b.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
+        } else {
+            b.set_verify(SslVerifyMode::NONE);
+        }
         b.set_certificate(credentials.cert())?;
         b.add_extra_chain_cert(credentials.ca_cert().clone())?;
         b.set_private_key(credentials.key())?;
@@ -123,6 +153,7 @@ impl TlsServerConfig {
             acceptor: b.build(),
             chain: credentials.chain()?,
             credentials: credentials.clone(),
+            ask_client_cert,
         })
     }
 
@@ -147,7 +178,9 @@ impl TlsServerConfig {
     /// Runs the server side of the TLS handshake on an accepted stream.
     ///
     /// # Errors
-    /// [`Error::Tls`] or [`Error::Io`] when the handshake fails.
+    /// [`Error::Tls`] or [`Error::Io`] when the handshake fails; [`Error::Certificate`] when
+    /// client certificates are asked for and the client's chain is rejected (the connection
+    /// is then dropped before any protocol data).
     pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         stream: S,
@@ -160,10 +193,20 @@ impl TlsServerConfig {
         if n == 0 {
             return Err(Error::Tls("no Finished message (tls-unique)".into()));
         }
+        let peer_chain = if self.ask_client_cert {
+            // the server side's peer_cert_chain has no leaf: it is peer_certificate
+            let mut chain: Vec<X509> = s.ssl().peer_certificate().into_iter().collect();
+            if let Some(st) = s.ssl().peer_cert_chain() {
+                chain.extend(st.iter().map(|c| c.to_owned()));
+            }
+            validate_client_chain(&chain)?
+        } else {
+            Vec::new()
+        };
         let info = TlsInfo {
             session_id: buf[..n].to_vec(),
             alpn: s.ssl().selected_alpn_protocol().map(<[u8]>::to_vec),
-            peer_chain: Vec::new(),
+            peer_chain,
         };
         Ok(TlsStream { stream: s, info })
     }
@@ -201,6 +244,24 @@ impl TlsClientConfig {
     /// # Errors
     /// [`Error::OpenSsl`].
     pub fn new(alpn: &[&[u8]]) -> Result<Self, Error> {
+        Self::build(alpn, None)
+    }
+
+    /// As [`TlsClientConfig::new`], presenting the chain (leaf, CA) of `credentials` as the
+    /// client certificate when the server asks for one: a service client (the reference's
+    /// `clientCredentials = serviceCreds`; a notification server uses its own TLS
+    /// credentials).
+    ///
+    /// # Errors
+    /// [`Error::OpenSsl`].
+    pub fn with_client_certificate(
+        alpn: &[&[u8]],
+        credentials: &ServerCredentials,
+    ) -> Result<Self, Error> {
+        Self::build(alpn, Some(credentials))
+    }
+
+    fn build(alpn: &[&[u8]], client_cert: Option<&ServerCredentials>) -> Result<Self, Error> {
         let mut b = SslConnector::builder(SslMethod::tls_client())?;
         b.set_min_proto_version(Some(SslVersion::TLS1_3))?;
         b.set_max_proto_version(Some(SslVersion::TLS1_3))?;
@@ -213,6 +274,12 @@ impl TlsClientConfig {
         b.set_verify(SslVerifyMode::NONE);
         if !alpn.is_empty() {
             b.set_alpn_protos(&alpn_wire(alpn))?;
+        }
+        if let Some(c) = client_cert {
+            b.set_certificate(c.cert())?;
+            b.add_extra_chain_cert(c.ca_cert().clone())?;
+            b.set_private_key(c.key())?;
+            b.check_private_key()?;
         }
         Ok(Self {
             connector: b.build(),
@@ -256,6 +323,57 @@ impl TlsClientConfig {
     }
 }
 
+/// The relay's check of a client's certificate chain (the reference's
+/// `validateClientCertificate`): an empty chain is accepted (not a service client); a single
+/// certificate must verify as self-signed; a chain of 2-4 (`[leaf, id]`, `[leaf, id, ca]`,
+/// `[leaf, id, _, ca]`) must verify with its last certificate as the only trust anchor
+/// (signatures, validity periods, CA constraints; no host name); a longer one is rejected.
+///
+/// # Errors
+/// [`Error::Certificate`] naming the failed check.
+pub fn validate_client_chain(chain: &[X509]) -> Result<Vec<Certificate>, Error> {
+    let certs = parse_chain(chain)?;
+    match chain_id_ca_certs(&certs) {
+        ChainCertificates::Empty => return Ok(certs),
+        ChainCertificates::Long => return Err(Error::Certificate("chain too long")),
+        ChainCertificates::SelfSigned(_) | ChainCertificates::Valid { .. } => {}
+    }
+    if verify_with_anchor(chain, chain.len() - 1) {
+        Ok(certs)
+    } else {
+        Err(Error::Certificate("chain does not verify"))
+    }
+}
+
+fn parse_chain(chain: &[X509]) -> Result<Vec<Certificate>, Error> {
+    chain
+        .iter()
+        .map(|c| {
+            c.to_der()
+                .ok()
+                .and_then(|d| Certificate::from_der(&d).ok())
+                .ok_or(Error::Certificate("certificate does not parse"))
+        })
+        .collect()
+}
+
+/// Whether `chain[0]` verifies through `chain[1..]` with `chain[anchor]` as the only trust
+/// anchor.
+fn verify_with_anchor(chain: &[X509], anchor: usize) -> bool {
+    let verified = (|| -> Result<bool, openssl::error::ErrorStack> {
+        let mut store = X509StoreBuilder::new()?;
+        store.add_cert(chain[anchor].clone())?;
+        let store = store.build();
+        let mut untrusted = Stack::new()?;
+        for c in &chain[1..] {
+            untrusted.push(c.clone())?;
+        }
+        let mut ctx = X509StoreContext::new()?;
+        ctx.init(&store, &chain[0], &untrusted, |c| c.verify_cert())
+    })();
+    matches!(verified, Ok(true))
+}
+
 /// The client's check of the server's chain (the reference's `validateCertificateChain`).
 ///
 /// The chain (leaf first) must have 2 to 4 certificates: `[leaf, id]`, `[leaf, id, ca]` or
@@ -267,15 +385,7 @@ impl TlsClientConfig {
 /// # Errors
 /// [`Error::Certificate`] naming the failed check.
 pub fn validate_server_chain(chain: &[X509], key_hash: &[u8]) -> Result<Vec<Certificate>, Error> {
-    let certs: Vec<Certificate> = chain
-        .iter()
-        .map(|c| {
-            c.to_der()
-                .ok()
-                .and_then(|d| Certificate::from_der(&d).ok())
-                .ok_or(Error::Certificate("certificate does not parse"))
-        })
-        .collect::<Result<_, _>>()?;
+    let certs = parse_chain(chain)?;
     let ca_index = match chain_id_ca_certs(&certs) {
         ChainCertificates::Empty | ChainCertificates::SelfSigned(_) => {
             return Err(Error::Certificate("empty chain"))
@@ -288,20 +398,10 @@ pub fn validate_server_chain(chain: &[X509], key_hash: &[u8]) -> Result<Vec<Cert
             certs.len() - 1
         }
     };
-    let verified = (|| -> Result<bool, openssl::error::ErrorStack> {
-        let mut store = X509StoreBuilder::new()?;
-        store.add_cert(chain[ca_index].clone())?;
-        let store = store.build();
-        let mut untrusted = Stack::new()?;
-        for c in &chain[1..] {
-            untrusted.push(c.clone())?;
-        }
-        let mut ctx = X509StoreContext::new()?;
-        ctx.init(&store, &chain[0], &untrusted, |c| c.verify_cert())
-    })();
-    match verified {
-        Ok(true) => Ok(certs),
-        _ => Err(Error::Certificate("chain does not verify")),
+    if verify_with_anchor(chain, ca_index) {
+        Ok(certs)
+    } else {
+        Err(Error::Certificate("chain does not verify"))
     }
 }
 
@@ -350,5 +450,41 @@ mod tests {
         ));
         // [leaf, id, ca] with id = ca verifies too
         assert!(validate_server_chain(&[leaf, ca.clone(), ca], kh.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn client_chain_checks() {
+        // validateClientCertificate: empty accepted, self-signed and [leaf, ca] verified
+        let (_, s) = ServerCredentials::generate("ntf").unwrap();
+        let (_, other) = ServerCredentials::generate("other").unwrap();
+        let (leaf, ca) = (s.cert().clone(), s.ca_cert().clone());
+        assert_eq!(validate_client_chain(&[]).unwrap(), Vec::new());
+        assert_eq!(
+            validate_client_chain(&[leaf.clone(), ca.clone()])
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            validate_client_chain(std::slice::from_ref(&ca))
+                .unwrap()
+                .len(),
+            1
+        );
+        // a leaf alone is not self-signed
+        assert!(matches!(
+            validate_client_chain(std::slice::from_ref(&leaf)),
+            Err(Error::Certificate("chain does not verify"))
+        ));
+        // a leaf with another CA
+        assert!(matches!(
+            validate_client_chain(&[leaf.clone(), other.ca_cert().clone()]),
+            Err(Error::Certificate("chain does not verify"))
+        ));
+        let long = vec![leaf, ca.clone(), ca.clone(), ca.clone(), ca];
+        assert!(matches!(
+            validate_client_chain(&long),
+            Err(Error::Certificate("chain too long"))
+        ));
     }
 }

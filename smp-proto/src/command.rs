@@ -524,6 +524,12 @@ impl SmpCommand {
         }
     }
 
+    /// Whether the command takes a service signature in a service session (`useServiceAuth`):
+    /// `NEW`, `SUB` and `NSUB`; see [`crate::service`].
+    pub const fn uses_service_auth(&self) -> bool {
+        matches!(self, Self::New(_) | Self::Sub | Self::Nsub)
+    }
+
     /// Appends the command part of a transmission as sent at SMP version `v` (only `NEW`
     /// depends on it).
     pub fn encode(&self, v: Version, out: &mut Vec<u8>) {

@@ -385,6 +385,16 @@ impl<'a> Decode<'a> for SmpServerHandshakeResponse {
     }
 }
 
+impl SmpServerHandshakeResponse {
+    /// Decodes a received answer, ignoring bytes after it (`getHandshake`).
+    ///
+    /// # Errors
+    /// As the grammar; the reference reports any failure as `HANDSHAKE PARSE`.
+    pub fn parse(bytes: &[u8]) -> DecodeResult<Self> {
+        Self::decode(&mut Reader::new(bytes))
+    }
+}
+
 /// What the server agreed with a client (the decisions of `smpServerHandshake`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmpServerAgreement {

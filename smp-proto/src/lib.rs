@@ -8,6 +8,7 @@
 //! - [`server`], [`error_type`], [`message`], [`command`], [`broker`]: SMP values and the
 //!   notifier subset of commands and server messages;
 //! - [`block`], [`transmission`], [`handshake`]: transport framing;
+//! - [`service`]: service signatures and the relay's service checks (SMP v16+);
 //! - [`crypto`]: signatures, crypto_box, authenticators, signed key objects.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -34,6 +35,7 @@ pub mod keys;
 pub mod message;
 pub mod server;
 mod server_ref;
+pub mod service;
 pub mod text;
 pub mod transmission;
 pub mod version;

@@ -942,6 +942,57 @@ mod tests {
     }
 
     #[test]
+    fn service_session_signs_twice() {
+        // authTransmission: NSUB in a service session; verifyQueueTransmission's checks
+        use smp_proto::crypto::verify_authorization;
+        use smp_proto::service::{check_service_command, check_service_signature};
+        let sv = SessionService {
+            service_id: b"svc".to_vec(),
+            role: smp_proto::handshake::ServiceRole::Notifier,
+            cert_hash: [5; 32],
+            key: [6; 32],
+        };
+        let enc = SmpEncoder {
+            session_id: Arc::from(&b"session"[..]),
+            version: smp::CURRENT,
+            server_key: None,
+            signer: Arc::default(),
+            service: Some(Arc::new(sv.clone())),
+        };
+        let k = AuthKeyPair::ed25519().unwrap();
+        let service_public = ed25519_public(&sv.key);
+        let params = TransmissionParams::smp(b"session", smp::CURRENT);
+        let (t, _) = enc.encode(Some(&k.private), b"nid", &SmpCommand::Nsub).unwrap();
+        let raw = RawTransmission::decode(&t, &params).unwrap();
+        let auth = raw.authorization().unwrap();
+        let authorized = raw.authorized();
+        let sig = raw.service_signature.unwrap();
+        assert!(check_service_signature(true, Some(&service_public), Some(sig), &authorized));
+        let prefixed = queue_authorized(&sv.cert_hash, &authorized);
+        assert!(verify_authorization(auth.as_ref(), k.public.key(), &prefixed, raw.corr_id, None));
+        assert!(!verify_authorization(auth.as_ref(), k.public.key(), &authorized, raw.corr_id, None));
+        // PING takes no service signature
+        let (t, _) = enc.encode(None, b"", &SmpCommand::Ping).unwrap();
+        assert_eq!(RawTransmission::decode(&t, &params).unwrap().service_signature, None);
+        // NSUBS: the session key alone, entity = service id
+        let (t, _) = enc.encode_service(&SmpCommand::Nsubs).unwrap();
+        let raw = RawTransmission::decode(&t, &params).unwrap();
+        assert_eq!(raw.entity_id, b"svc");
+        assert!(check_service_command(
+            Some((b"svc", &service_public)),
+            raw.authorization().unwrap().as_ref(),
+            raw.service_signature.is_some(),
+            raw.entity_id,
+            &raw.authorized()
+        ));
+        let plain = SmpEncoder { service: None, ..enc };
+        assert!(matches!(
+            plain.encode_service(&SmpCommand::Nsubs),
+            Err(SmpClientError::NoService)
+        ));
+    }
+
+    #[test]
     fn key_pairs() {
         let k = AuthKeyPair::ed25519().unwrap();
         assert_eq!(

@@ -333,7 +333,8 @@ impl SmpEncoder {
         command: &SmpCommand,
     ) -> Result<(Vec<u8>, Vec<u8>), SmpClientError> {
         let sv = self.service.as_deref().ok_or(SmpClientError::NoService)?;
-        let key = AuthPrivateKey::new(PrivateKey::Ed25519(sv.key)).ok_or(SmpClientError::UnsupportedKey)?;
+        let key = AuthPrivateKey::new(PrivateKey::Ed25519(sv.key))
+            .ok_or(SmpClientError::UnsupportedKey)?;
         Ok(self.inner.encode(
             Some((&key, None)),
             &sv.service_id,
@@ -352,9 +353,12 @@ impl SmpClient {
         server: &SmpServer,
         config: &SmpClientConfig,
     ) -> Result<Self, SmpClientError> {
-        crate::addr::connect_first(server, config.default_port, SmpClientError::Address, |addr| {
-            Self::connect_addr(addr, server.key_hash(), config)
-        })
+        crate::addr::connect_first(
+            server,
+            config.default_port,
+            SmpClientError::Address,
+            |addr| Self::connect_addr(addr, server.key_hash(), config),
+        )
         .await
     }
 
@@ -493,7 +497,11 @@ impl SmpClient {
             .enumerate()
             .map(|(i, r)| {
                 let r = r?;
-                interpret(entities.get(i).copied().unwrap_or_default(), r.entity_id, r.msg)
+                interpret(
+                    entities.get(i).copied().unwrap_or_default(),
+                    r.entity_id,
+                    r.msg,
+                )
             })
             .collect())
     }
@@ -842,7 +850,10 @@ impl SmpClient {
     /// [`SmpClientError::Server`]; any other reply is [`SmpClientError::UnexpectedResponse`].
     pub async fn subscribe_service_notifications(&self) -> Result<i64, SmpClientError> {
         let encoded = self.encoder.encode_service(&SmpCommand::Nsubs)?;
-        let id = self.service().map(|s| s.service_id.clone()).unwrap_or_default();
+        let id = self
+            .service()
+            .map(|s| s.service_id.clone())
+            .unwrap_or_default();
         let reply = self
             .send_encoded(vec![encoded], &[&id])
             .await?
@@ -945,7 +956,10 @@ mod tests {
     fn service_session_signs_twice() {
         // authTransmission: NSUB in a service session; verifyQueueTransmission's checks
         use smp_proto::crypto::verify_authorization;
-        use smp_proto::service::{check_service_command, check_service_signature};
+        use smp_proto::service::{
+            check_service_command, check_service_signature, queue_authorized,
+        };
+        use smp_proto::transmission::{RawTransmission, TransmissionParams};
         let sv = SessionService {
             service_id: b"svc".to_vec(),
             role: smp_proto::handshake::ServiceRole::Notifier,
@@ -953,27 +967,49 @@ mod tests {
             key: [6; 32],
         };
         let enc = SmpEncoder {
-            session_id: Arc::from(&b"session"[..]),
+            inner: Encoder::new(b"session", smp::CURRENT, Protocol::Smp, None),
             version: smp::CURRENT,
-            server_key: None,
-            signer: Arc::default(),
             service: Some(Arc::new(sv.clone())),
         };
         let k = AuthKeyPair::ed25519().unwrap();
         let service_public = ed25519_public(&sv.key);
         let params = TransmissionParams::smp(b"session", smp::CURRENT);
-        let (t, _) = enc.encode(Some(&k.private), b"nid", &SmpCommand::Nsub).unwrap();
+        let (t, _) = enc
+            .encode(Some(&k.private), b"nid", &SmpCommand::Nsub)
+            .unwrap();
         let raw = RawTransmission::decode(&t, &params).unwrap();
         let auth = raw.authorization().unwrap();
         let authorized = raw.authorized();
         let sig = raw.service_signature.unwrap();
-        assert!(check_service_signature(true, Some(&service_public), Some(sig), &authorized));
+        assert!(check_service_signature(
+            true,
+            Some(&service_public),
+            Some(sig),
+            &authorized
+        ));
         let prefixed = queue_authorized(&sv.cert_hash, &authorized);
-        assert!(verify_authorization(auth.as_ref(), k.public.key(), &prefixed, raw.corr_id, None));
-        assert!(!verify_authorization(auth.as_ref(), k.public.key(), &authorized, raw.corr_id, None));
+        assert!(verify_authorization(
+            auth.as_ref(),
+            k.public.key(),
+            &prefixed,
+            raw.corr_id,
+            None
+        ));
+        assert!(!verify_authorization(
+            auth.as_ref(),
+            k.public.key(),
+            &authorized,
+            raw.corr_id,
+            None
+        ));
         // PING takes no service signature
         let (t, _) = enc.encode(None, b"", &SmpCommand::Ping).unwrap();
-        assert_eq!(RawTransmission::decode(&t, &params).unwrap().service_signature, None);
+        assert_eq!(
+            RawTransmission::decode(&t, &params)
+                .unwrap()
+                .service_signature,
+            None
+        );
         // NSUBS: the session key alone, entity = service id
         let (t, _) = enc.encode_service(&SmpCommand::Nsubs).unwrap();
         let raw = RawTransmission::decode(&t, &params).unwrap();
@@ -985,7 +1021,10 @@ mod tests {
             raw.entity_id,
             &raw.authorized()
         ));
-        let plain = SmpEncoder { service: None, ..enc };
+        let plain = SmpEncoder {
+            service: None,
+            ..enc
+        };
         assert!(matches!(
             plain.encode_service(&SmpCommand::Nsubs),
             Err(SmpClientError::NoService)

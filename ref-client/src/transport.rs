@@ -266,7 +266,12 @@ impl Encoder {
             }),
         };
         let mut out = Vec::new();
-        fa.encode(params.service_auth, auth.as_ref(), service_sig.as_ref(), &mut out);
+        fa.encode(
+            params.service_auth,
+            auth.as_ref(),
+            service_sig.as_ref(),
+            &mut out,
+        );
         Ok((out, corr_id))
     }
 }

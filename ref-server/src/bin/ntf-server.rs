@@ -236,6 +236,9 @@ async fn start(paths: &ServerPaths, a: &StartArgs) -> anyhow::Result<()> {
     if let Some(i) = config.store.prometheus_interval {
         println!("Prometheus metrics saved every {i} seconds to {}", paths.log.join(server::config::METRICS_FILE).display());
     }
+    if let Some(addr) = server.metrics_addr {
+        println!("Prometheus metrics served at http://{addr}/metrics");
+    }
     let _ = std::io::stdout().flush();
     if a.maintenance {
         println!("Server started in 'maintenance' mode, exiting");

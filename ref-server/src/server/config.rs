@@ -55,7 +55,8 @@
 //! [STORE_LOG]
 //! db_backend = postgres         # postgres (the reference's), sqlite, memory
 //! db_file = ntf-store.db        # sqlite file, relative to LOG
-//! prometheus_port = 9100        # [none] serve the metrics over HTTP at /metrics
+//! prometheus_port = 9100        # [none] serve the metrics over HTTP at /metrics (PORT on
+//!                               # 127.0.0.1, or IP:PORT)
 //! [TRANSPORT]
 //! listen = 0.0.0.0              # bind address
 //! [APNS]                        # key also from APNS_KEY_FILE / APNS_KEY_ID (they win)
@@ -210,9 +211,10 @@ pub struct StoreSection {
     /// `prometheus_interval`: seconds between writes of the metrics file; `None`: no file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus_interval: Option<u64>,
-    /// `prometheus_port` (ours): serve the metrics over HTTP at `/metrics`.
+    /// `prometheus_port` (ours): serve the metrics over HTTP at `/metrics` on this address
+    /// (`PORT` alone: on 127.0.0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prometheus_port: Option<u16>,
+    pub prometheus_http: Option<SocketAddr>,
 }
 
 impl Default for StoreSection {
@@ -227,7 +229,7 @@ impl Default for StoreSection {
             deleted_ttl: default_deleted_ttl(),
             log_stats: false,
             prometheus_interval: None,
-            prometheus_port: None,
+            prometheus_http: None,
         }
     }
 }
@@ -471,8 +473,8 @@ impl Config {
         opt(&mut o, "db_deleted_ttl", (st.deleted_ttl != d.deleted_ttl).then(|| st.deleted_ttl.to_string()), "21");
         let _ = writeln!(o, "\nlog_stats = {}\n\n# Seconds between writes of the Prometheus metrics file.", on(st.log_stats));
         opt(&mut o, "prometheus_interval", st.prometheus_interval.map(|v| v.to_string()), "60");
-        let _ = writeln!(o, "# Serve the metrics over HTTP at /metrics on this port.");
-        opt(&mut o, "prometheus_port", st.prometheus_port.map(|v| v.to_string()), "9100");
+        let _ = writeln!(o, "# Serve the metrics over HTTP at /metrics: PORT (on 127.0.0.1) or IP:PORT.");
+        opt(&mut o, "prometheus_port", st.prometheus_http.map(|v| v.to_string()), "9100");
         let _ = writeln!(o, "\n[AUTH]");
         opt(&mut o, "control_port_admin_password", self.auth.admin_password.clone(), "");
         opt(&mut o, "control_port_user_password", self.auth.user_password.clone(), "");
@@ -572,7 +574,9 @@ impl FromIni<'_> {
             deleted_ttl: self.number("STORE_LOG", "db_deleted_ttl")?.unwrap_or(d.deleted_ttl),
             log_stats: self.on_off("STORE_LOG", "log_stats")?.unwrap_or(false),
             prometheus_interval: self.positive("STORE_LOG", "prometheus_interval")?,
-            prometheus_port: self.number("STORE_LOG", "prometheus_port")?,
+            prometheus_http: self.parse("STORE_LOG", "prometheus_port", "PORT or IP:PORT", |v| {
+                v.parse::<u16>().map(|p| SocketAddr::from(([127, 0, 0, 1], p))).ok().or_else(|| v.parse().ok())
+            })?,
         };
         let auth = AuthSection {
             admin_password: self.password("control_port_admin_password")?,

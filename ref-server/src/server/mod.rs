@@ -4,6 +4,8 @@
 
 pub mod config;
 pub mod ini;
+pub mod exporter;
+pub mod metrics;
 pub mod shell;
 pub mod subscriber;
 
@@ -305,7 +307,10 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
         versions: ntf_proto::version::SUPPORTED,
         push: Arc::new(push),
         subscriber: Some(subscriber::SubscriberConfig::default()),
-        ops: shell::ShellOps { inactive_clients: config.inactive_clients.map(|c| std::time::Duration::from_secs(c.ttl)) },
+        ops: shell::ShellOps {
+            inactive_clients: config.inactive_clients.map(|c| std::time::Duration::from_secs(c.ttl)),
+            metrics: Some(Arc::new(metrics::NtfMetrics::new(config.subscriber.own_server_domains.clone()))),
+        },
     };
     let core = crate::ntf::Config::default();
     let server = match config.store.backend {
@@ -327,6 +332,17 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
         }
         StoreBackend::Memory => shell::start(listener, shell_config, core, crate::ntf::MemStore::new())?,
     };
+    let mut server = server;
+    if let Some(interval) = config.store.prometheus_interval {
+        std::fs::create_dir_all(&paths.log).with_context(|| format!("cannot create {}", paths.log.display()))?;
+        let file = paths.log.join(config::METRICS_FILE);
+        server.spawn_until_shutdown(exporter::write_file_every(server.metrics().clone(), file, std::time::Duration::from_secs(interval)));
+    }
+    if let Some(addr) = config.store.prometheus_http {
+        let listener = exporter::bind(addr).await.with_context(|| format!("[STORE_LOG] prometheus_port: cannot listen on {addr}"))?;
+        server.metrics_addr = Some(listener.local_addr()?);
+        server.spawn_until_shutdown(exporter::serve(server.metrics().clone(), listener));
+    }
     Ok(server)
 }
 

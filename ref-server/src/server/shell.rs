@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::apns::{PushError, PushProviderClient};
+use super::metrics::NtfMetrics;
 use super::subscriber::{self, EventSink, SubscriberConfig};
 use crate::ntf::{preverify, Effect, NtfServerCore, Preverified, PushNotification, PushOutcome, Response, SessionParams, Store, TokenRecord};
 
@@ -58,6 +59,7 @@ struct PushJob {
 struct Shared<S: Store> {
     core: Mutex<NtfServerCore<S, ChaCha20Rng>>,
     pushes: mpsc::Sender<PushJob>,
+    metrics: Arc<NtfMetrics>,
     smp: OnceLock<mpsc::UnboundedSender<Effect>>,
 }
 
@@ -77,6 +79,8 @@ impl<S: Store> Shared<S> {
         for e in effects {
             match e {
                 Effect::Push { token, notification } => {
+                    self.metrics.push_queued(token.token.provider().name(), notification.kind());
+                    self.metrics.set_push_queue(self.pushes.max_capacity() - self.pushes.capacity());
                     if self.pushes.send(PushJob { token, notification }).await.is_err() {
                         warn!("push worker stopped; push dropped");
                     }
@@ -113,6 +117,8 @@ pub struct ShellOps {
     /// reference checks every `check_interval` that nothing was received or sent for `ttl`;
     /// as this server only sends answers, a read timeout of `ttl` is the same rule).
     pub inactive_clients: Option<Duration>,
+    /// Where the counters go (fresh ones when `None`); see [`RunningServer::metrics`].
+    pub metrics: Option<Arc<NtfMetrics>>,
 }
 
 /// How long [`RunningServer::shutdown`] waits for connections to end before dropping them.
@@ -124,13 +130,26 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The server identity.
     pub key_hash: KeyHash,
+    /// Where the metrics are served over HTTP, when they are.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     accept: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
     clients: Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
+    metrics: Arc<NtfMetrics>,
 }
 
 impl RunningServer {
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Arc<NtfMetrics> {
+        &self.metrics
+    }
+
+    /// Runs `task` until the server shuts down (metrics writers and endpoints).
+    pub fn spawn_until_shutdown(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.push(tokio::spawn(task));
+    }
+
     /// The `ntf://` address for `host`.
     pub fn address(&self, host: &str) -> String {
         format!("ntf://{}@{}:{}", self.key_hash, host, self.addr.port())
@@ -178,7 +197,8 @@ pub fn start<S: Store + Send + 'static>(
     let rng = ChaCha20Rng::from_rng(OsRng).map_err(|e| std::io::Error::other(e.to_string()))?;
     let core = NtfServerCore::new(core_config, store, rng, unix_now());
     let (push_tx, push_rx) = mpsc::channel(PUSH_QUEUE_SIZE);
-    let shared = Arc::new(Shared { core: Mutex::new(core), pushes: push_tx, smp: OnceLock::new() });
+    let metrics = config.ops.metrics.clone().unwrap_or_else(|| Arc::new(NtfMetrics::new(Vec::new())));
+    let shared = Arc::new(Shared { core: Mutex::new(core), pushes: push_tx, metrics: metrics.clone(), smp: OnceLock::new() });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let key_hash = config.tls.key_hash();
     let tls = Arc::new(config.tls);
@@ -188,6 +208,7 @@ pub fn start<S: Store + Send + 'static>(
         let sink: EventSink = Arc::new(move |event| {
             let shared = core.clone();
             Box::pin(async move {
+                shared.metrics.smp_event(&event);
                 let effects = shared.with_core(|c| c.smp_event(unix_now(), event));
                 match effects {
                     Ok(effects) => shared.dispatch(effects).await,
@@ -207,7 +228,7 @@ pub fn start<S: Store + Send + 'static>(
         tokio::spawn(ticker(shared.clone())),
         tokio::spawn(resubscribe(shared)),
     ]);
-    Ok(RunningServer { addr, key_hash, shutdown, accept, tasks, clients })
+    Ok(RunningServer { addr, key_hash, metrics_addr: None, shutdown, accept, tasks, clients, metrics })
 }
 
 /// What every connection needs.
@@ -312,6 +333,7 @@ async fn client<S: Store + Send + 'static>(
                 let response = match raw {
                     Some(raw) => {
                         let o = core.handle_preverified(now, &params, raw, pre.as_ref());
+                        shared.metrics.command(raw.command, &o.response.response);
                         effects.extend(o.effects);
                         o.response
                     }
@@ -342,6 +364,12 @@ async fn push_worker<S: Store + Send + 'static>(
         tokio::spawn(async move {
             let outcome = deliver(&*provider, &job).await;
             let kind = job.notification.kind();
+            let relay = match &job.notification {
+                PushNotification::Messages(m) => m.messages().last().map(|d| &d.queue.server),
+                _ => None,
+            };
+            shared.metrics.push_result(job.token.token.provider().name(), kind, &outcome, relay);
+            shared.metrics.set_push_queue(shared.pushes.max_capacity() - shared.pushes.capacity());
             let result = shared.with_core(|c| c.push_result(unix_now(), &job.token.id, kind, outcome));
             if let Err(e) = result {
                 warn!("recording push result: {e:?}");

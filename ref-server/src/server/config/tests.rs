@@ -42,7 +42,9 @@ fn every_reference_setting_is_read() {
     assert_eq!(c.store.url, "postgresql://u@h:5/db");
     assert_eq!((c.store.schema.as_str(), c.store.pool_size, c.store.deleted_ttl), ("s1", 3, 7));
     assert!(!c.store.store_log && c.store.log_stats);
-    assert_eq!((c.store.prometheus_interval, c.store.prometheus_port), (Some(15), Some(9101)));
+    assert_eq!((c.store.prometheus_interval, c.store.prometheus_http), (Some(15), Some("127.0.0.1:9101".parse().unwrap())));
+    let c2 = parse("[TRANSPORT]\nport = 1\n[STORE_LOG]\nprometheus_port = 0.0.0.0:9100\n").unwrap();
+    assert_eq!(c2.store.prometheus_http, Some("0.0.0.0:9100".parse().unwrap()));
     assert_eq!(c.auth.admin_password.as_deref(), Some("adm1n"));
     assert_eq!(c.auth.user_password.as_deref(), Some("us3r"));
     assert_eq!((c.server.host.as_str(), c.server.port, c.server.log_tls_errors), ("ntf.example.com", 5443, true));
@@ -76,7 +78,7 @@ fn our_config_round_trips_through_ini() {
     let mut c = Config::new("ntf.example.com", 5443);
     c.apns_test = Some(ApnsTestSection { host: "127.0.0.1".into(), port: 9, ca_file: "ca.pem".into() });
     c.store.prometheus_interval = Some(5);
-    c.store.prometheus_port = Some(0);
+    c.store.prometheus_http = Some("127.0.0.1:0".parse().unwrap());
     c.server.listen = [127, 0, 0, 1].into();
     c.server.control_port = Some(5227);
     c.auth.admin_password = Some("pw".into());

@@ -183,7 +183,7 @@ impl From<openssl::error::ErrorStack> for MockError {
     }
 }
 
-/// A CA and a server certificate signed by it for `localhost` and `127.0.0.1`.
+/// A CA and a server certificate signed by it.
 struct Certs {
     ca_pem: Vec<u8>,
     cert: X509,
@@ -198,6 +198,7 @@ fn ec_key() -> Result<PKey<Private>, openssl::error::ErrorStack> {
 fn cert_builder(
     cn: &str,
     key: &PKey<Private>,
+    days: u32,
 ) -> Result<(openssl::x509::X509Builder, X509Name), openssl::error::ErrorStack> {
     let mut name = X509Name::builder()?;
     name.append_entry_by_nid(Nid::COMMONNAME, cn)?;
@@ -210,15 +211,15 @@ fn cert_builder(
     b.set_serial_number(&serial)?;
     b.set_subject_name(&name)?;
     b.set_pubkey(key)?;
-    let (from, to) = (Asn1Time::days_from_now(0)?, Asn1Time::days_from_now(2)?);
+    let (from, to) = (Asn1Time::days_from_now(0)?, Asn1Time::days_from_now(days)?);
     b.set_not_before(&from)?;
     b.set_not_after(&to)?;
     Ok((b, name))
 }
 
-fn make_certs() -> Result<Certs, openssl::error::ErrorStack> {
+fn make_certs(names: &[&str], days: u32) -> Result<Certs, openssl::error::ErrorStack> {
     let ca_key = ec_key()?;
-    let (mut ca, ca_name) = cert_builder("mock APNS CA", &ca_key)?;
+    let (mut ca, ca_name) = cert_builder("mock APNS CA", &ca_key, days)?;
     ca.set_issuer_name(&ca_name)?;
     ca.append_extension(BasicConstraints::new().critical().ca().build()?)?;
     ca.append_extension(
@@ -232,13 +233,18 @@ fn make_certs() -> Result<Certs, openssl::error::ErrorStack> {
     let ca = ca.build();
 
     let key = ec_key()?;
-    let (mut leaf, _) = cert_builder("localhost", &key)?;
+    let (mut leaf, _) = cert_builder(names.first().copied().unwrap_or("localhost"), &key, days)?;
     leaf.set_issuer_name(ca.subject_name())?;
     leaf.append_extension(BasicConstraints::new().build()?)?;
-    let san = SubjectAlternativeName::new()
-        .dns("localhost")
-        .ip("127.0.0.1")
-        .build(&leaf.x509v3_context(Some(&ca), None))?;
+    let mut san = SubjectAlternativeName::new();
+    for n in names {
+        if n.parse::<std::net::IpAddr>().is_ok() {
+            san.ip(n);
+        } else {
+            san.dns(n);
+        }
+    }
+    let san = san.build(&leaf.x509v3_context(Some(&ca), None))?;
     leaf.append_extension(san)?;
     leaf.sign(&ca_key, MessageDigest::sha256())?;
     Ok(Certs {
@@ -246,6 +252,48 @@ fn make_certs() -> Result<Certs, openssl::error::ErrorStack> {
         cert: leaf.build(),
         key,
     })
+}
+
+/// The mock's TLS identity as PEM: a CA, and the mock's certificate and key signed by it. Kept
+/// between runs, it lets a server outside the process trust the mock once (its `[apns_test]`
+/// CA file) and reach it at a fixed address.
+#[derive(Clone)]
+pub struct MockIdentity {
+    /// The CA certificate (what the server's `[apns_test]` CA file holds).
+    pub ca_pem: Vec<u8>,
+    /// The mock's certificate.
+    pub cert_pem: Vec<u8>,
+    /// The mock's private key (PKCS#8).
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for MockIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MockIdentity(..)")
+    }
+}
+
+impl MockIdentity {
+    /// A fresh CA and a certificate for `names` (DNS names or IP addresses), valid for `days`.
+    ///
+    /// # Errors
+    /// [`MockError::Tls`] when OpenSSL fails.
+    pub fn generate(names: &[&str], days: u32) -> Result<Self, MockError> {
+        let c = make_certs(names, days)?;
+        Ok(Self {
+            ca_pem: c.ca_pem,
+            cert_pem: c.cert.to_pem()?,
+            key_pem: c.key.private_key_to_pem_pkcs8()?,
+        })
+    }
+
+    fn certs(&self) -> Result<Certs, MockError> {
+        Ok(Certs {
+            ca_pem: self.ca_pem.clone(),
+            cert: X509::from_pem(&self.cert_pem)?,
+            key: PKey::private_key_from_pem(&self.key_pem)?,
+        })
+    }
 }
 
 fn acceptor(certs: &Certs) -> Result<SslAcceptor, openssl::error::ErrorStack> {
@@ -265,11 +313,25 @@ impl MockApns {
     /// # Errors
     /// [`MockError`] when binding or making the certificates fails.
     pub async fn start(config: MockConfig) -> Result<Self, MockError> {
-        let certs = make_certs()?;
+        Self::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0)), None).await
+    }
+
+    /// Starts a mock listening on `listen`, with the TLS identity given (else a fresh one for
+    /// `localhost` and `127.0.0.1`, valid for 2 days).
+    ///
+    /// # Errors
+    /// [`MockError`] when binding fails or the identity does not load.
+    pub async fn start_on(
+        config: MockConfig,
+        listen: SocketAddr,
+        identity: Option<&MockIdentity>,
+    ) -> Result<Self, MockError> {
+        let certs = match identity {
+            Some(id) => id.certs()?,
+            None => make_certs(&["localhost", "127.0.0.1"], 2)?,
+        };
         let acceptor = acceptor(&certs)?;
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(MockError::Io)?;
+        let listener = TcpListener::bind(listen).await.map_err(MockError::Io)?;
         let addr = listener.local_addr().map_err(MockError::Io)?;
         let (close, _) = watch::channel(0);
         let state = Arc::new(State {

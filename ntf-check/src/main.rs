@@ -1,0 +1,148 @@
+//! `ntf-check`: runs a conformance suite against a live server and reports each case.
+//!
+//! ```text
+//! ntf-check ntf ntf://KEYHASH@HOST[:PORT] [--apns-listen ADDR [--apns-dir DIR]] [OPTIONS]
+//! ntf-check list                           the cases, their rules and reference functions
+//! options: --case ID (repeatable; an id or a prefix such as ntf.cmd), --timeout SECS (each
+//!          step), --json, --junit FILE
+//! ```
+//!
+//! Exit status: 0 when every case run passed (skipped cases do not count), 1 when one failed,
+//! 2 when the checker could not run (bad address, bad option, the mock APNS did not start).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use ntf_check::ntf::{self, NtfEnv};
+use ntf_check::report::{self, Summary};
+use ntf_check::{apns, run_suite, RunOptions};
+use smp_proto::server::{NtfServer, TransportHost};
+
+#[derive(Parser)]
+#[command(name = "ntf-check", version, about = "Conformance checker for live SimpleX notification servers")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the NTF suite against a notification server.
+    Ntf {
+        /// The server address, `ntf://<key hash>@host[:port]` (port 443 when absent).
+        server: String,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Start the mock APNS on this address (e.g. `127.0.0.1:9443`) for the push cases; the
+        /// server's `[apns_test]` must point at it (host, port and the CA file of `--apns-dir`).
+        #[arg(long)]
+        apns_listen: Option<SocketAddr>,
+        /// Where the mock APNS keeps its CA and certificate (`apns-ca.pem` is the CA file to give
+        /// the server); made on the first run.
+        #[arg(long, default_value = "ntf-check-apns")]
+        apns_dir: PathBuf,
+        /// A further host name for the mock's certificate (the name the server connects to).
+        #[arg(long)]
+        apns_name: Vec<String>,
+    },
+    /// List every case: id, rule and the reference function it comes from.
+    List,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Run only this case, or the cases under this prefix (`ntf.cmd`); repeatable.
+    #[arg(long = "case")]
+    cases: Vec<String>,
+    /// The time limit of each step (connection, command, push), in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    timeout: f64,
+    /// Print the report as JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Also write a JUnit XML report to this file.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+}
+
+/// The first address of the server's hosts (IP, or a domain resolved; onion hosts skipped).
+async fn resolve(server: &NtfServer) -> anyhow::Result<SocketAddr> {
+    let port: u16 = if server.port().is_empty() { 443 } else { server.port().parse().with_context(|| format!("bad port {:?}", server.port()))? };
+    for h in server.hosts() {
+        match h {
+            TransportHost::Ipv4(a) => return Ok(SocketAddr::from((*a, port))),
+            TransportHost::Ipv6(a) => return Ok(SocketAddr::from((*a, port))),
+            TransportHost::Domain(d) => {
+                if let Some(a) = tokio::net::lookup_host((d.as_str(), port)).await.with_context(|| d.clone())?.next() {
+                    return Ok(a);
+                }
+            }
+            _ => {}
+        }
+    }
+    anyhow::bail!("no reachable host in the address")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.cmd {
+        Cmd::List => {
+            for c in ntf::suite() {
+                println!("{}\n    rule: {}\n    reference: {}{}", c.id, c.rule, c.reference, if c.needs_push { "\n    needs: --apns-listen" } else { "" });
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Ntf { server, run, apns_listen, apns_dir, apns_name } => {
+            let parsed = NtfServer::parse_text(server.as_bytes()).map_err(|e| anyhow::anyhow!("server address {server:?}: {e}"))?;
+            let addr = resolve(&parsed).await.with_context(|| format!("server address {server:?}"))?;
+            anyhow::ensure!(run.timeout > 0.0 && run.timeout.is_finite(), "--timeout must be a positive number of seconds");
+            let timeout = Duration::from_secs_f64(run.timeout);
+            let mock = match apns_listen {
+                None => None,
+                Some(listen) => {
+                    let (mock, made) = apns::start(listen, &apns_dir, &apns_name).await?;
+                    if made {
+                        eprintln!(
+                            "mock APNS identity made in {}: configure the server's [apns_test] with host and port of {listen} and CA file {}",
+                            apns_dir.display(),
+                            apns::ca_file(&apns_dir).display()
+                        );
+                    }
+                    Some(mock)
+                }
+            };
+            let opts = RunOptions { cases: run.cases.clone(), case_timeout: timeout * 6, push: mock.is_some() };
+            let env = NtfEnv { addr, key_hash: parsed.key_hash().clone(), timeout, mock };
+            let suite = ntf::suite();
+            for f in &opts.cases {
+                anyhow::ensure!(suite.iter().any(|c| ntf_check::selected(c.id, std::slice::from_ref(f))), "--case {f}: no such case (see `ntf-check list`)");
+            }
+            let start = Instant::now();
+            let outcomes = run_suite(&suite, &env, &opts).await;
+            let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+            if run.json {
+                println!("{}", report::json("ntf", &server, &outcomes, ms));
+            } else {
+                print!("{}", report::table("ntf", &server, &outcomes, ms));
+            }
+            if let Some(path) = &run.junit {
+                std::fs::write(path, report::junit("ntf", &server, &outcomes, ms)).with_context(|| format!("--junit {}", path.display()))?;
+            }
+            Ok(if Summary::of(&outcomes).failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! ntf-check ntf ntf://KEYHASH@HOST[:PORT] [--apns-listen ADDR [--apns-dir DIR]] [OPTIONS]
+//! ntf-check apns-init --listen ADDR [--apns-dir DIR]   the mock's identity and [APNS_TEST]
 //! ntf-check list                           the cases, their rules and reference functions
 //! options: --case ID (repeatable; an id or a prefix such as ntf.cmd), --timeout SECS (each
 //!          step), --json, --junit FILE
@@ -49,6 +50,19 @@ enum Cmd {
         #[arg(long)]
         apns_name: Vec<String>,
     },
+    /// Make the mock APNS identity (CA and certificate) in a directory and print the
+    /// `[APNS_TEST]` section to give the server, before the first `ntf --apns-listen` run.
+    ApnsInit {
+        /// The address the mock will listen on (host and port of the section).
+        #[arg(long)]
+        listen: SocketAddr,
+        /// Where to keep the identity.
+        #[arg(long, default_value = "ntf-check-apns")]
+        apns_dir: PathBuf,
+        /// A further host name for the mock's certificate.
+        #[arg(long)]
+        apns_name: Vec<String>,
+    },
     /// List every case: id, rule and the reference function it comes from.
     List,
 }
@@ -93,6 +107,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for c in ntf::suite() {
                 println!("{}\n    rule: {}\n    reference: {}{}", c.id, c.rule, c.reference, if c.needs_push { "\n    needs: --apns-listen" } else { "" });
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::ApnsInit { listen, apns_dir, apns_name } => {
+            let (_, made) = apns::start(listen, &apns_dir, &apns_name).await?;
+            let ca = apns::ca_file(&apns_dir);
+            let ca = std::fs::canonicalize(&ca).unwrap_or(ca);
+            println!(
+                "{} {}\n\n[APNS_TEST]\nhost = {}\nport = {}\nca_file = {}",
+                if made { "made the mock APNS identity in" } else { "the mock APNS identity is already in" },
+                apns_dir.display(),
+                apns_name.first().cloned().unwrap_or_else(|| listen.ip().to_string()),
+                listen.port(),
+                ca.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Ntf { server, run, apns_listen, apns_dir, apns_name } => {

@@ -46,11 +46,13 @@ pub mod postgres;
 pub mod sqlite;
 
 mod rows;
+mod sql;
 
 #[cfg(test)]
 mod tests;
 
 pub use self::postgres::{PgConfig, PgStore};
+pub use self::sql::SqlStore;
 pub use self::sqlite::{SqliteConfig, SqliteStore, Synchronous};
 
 /// One schema migration: its name and SQL, in the dialect of the backend.

@@ -176,9 +176,10 @@ impl TokenRow {
     }
 }
 
-/// The columns of a subscription without its server, in the order of [`SUB_COLUMNS`].
+/// The columns of a subscription without its server, in the order of [`SUB_COLUMNS`]
+/// (`pub` for the [`Backend`](super::sql::Backend) hooks; the module is private).
 #[derive(Clone, Debug)]
-pub(crate) struct SubRow {
+pub struct SubRow {
     pub subscription_id: Vec<u8>,
     pub token_id: Vec<u8>,
     pub smp_notifier_id: Vec<u8>,

@@ -1,5 +1,7 @@
 //! Durable [`Store`](crate::ntf::Store) backends: the embedded SQLite default
-//! ([`SqliteStore`]) and PostgreSQL ([`PgStore`]).
+//! ([`SqliteStore`]) and PostgreSQL ([`PgStore`]), one body of logic ([`SqlStore`], in `sql.rs`)
+//! over a backend that runs the statements and gives the SQL that differs between the dialects
+//! (placeholders, `FOR UPDATE`, index hints, timestamps, PostgreSQL's array statements).
 //!
 //! Both keep the reference's `ntf_server` schema (`Notifications/Server/Store/Migrations.hs`):
 //! the tables `tokens`, `smp_servers`, `subscriptions` and `last_notifications` with the

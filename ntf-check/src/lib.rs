@@ -15,6 +15,7 @@ pub mod apns;
 pub mod ntf;
 pub mod probe;
 pub mod report;
+pub mod smp;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -56,13 +57,16 @@ impl<E: std::fmt::Display> From<E> for Failure {
 /// What a case returns: a short note on success.
 pub type CaseResult = Result<String, Failure>;
 
+/// A running case.
+pub type CaseFuture<'a> = Pin<Box<dyn Future<Output = CaseResult> + Send + 'a>>;
+
 /// A case's body, given the suite's environment.
-pub type CaseFn<E> = for<'a> fn(&'a E) -> Pin<Box<dyn Future<Output = CaseResult> + Send + 'a>>;
+pub type CaseFn<E> = Box<dyn for<'a> Fn(&'a E) -> CaseFuture<'a> + Send + Sync>;
 
 /// One case of a suite.
 pub struct Case<E> {
     /// Its id, e.g. `ntf.cmd.tcrn.bounds`.
-    pub id: &'static str,
+    pub id: String,
     /// The rule it checks, in one line.
     pub rule: &'static str,
     /// The reference function (module and function of simplexmq) the rule comes from.
@@ -89,7 +93,7 @@ pub enum Status {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Outcome {
     /// The case id.
-    pub id: &'static str,
+    pub id: String,
     /// The rule.
     pub rule: &'static str,
     /// The reference function.
@@ -128,7 +132,7 @@ pub fn selected(id: &str, filters: &[String]) -> bool {
 /// Runs the selected cases of `suite` one after the other, each within the case time limit.
 pub async fn run_suite<E: Sync>(suite: &[Case<E>], env: &E, opts: &RunOptions) -> Vec<Outcome> {
     let mut out = Vec::new();
-    for case in suite.iter().filter(|c| selected(c.id, &opts.cases)) {
+    for case in suite.iter().filter(|c| selected(&c.id, &opts.cases)) {
         let start = Instant::now();
         let (status, detail, seen) = if case.needs_push && !opts.push {
             (
@@ -149,7 +153,7 @@ pub async fn run_suite<E: Sync>(suite: &[Case<E>], env: &E, opts: &RunOptions) -
             }
         };
         out.push(Outcome {
-            id: case.id,
+            id: case.id.clone(),
             rule: case.rule,
             reference: case.reference,
             status,

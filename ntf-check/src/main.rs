@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! ntf-check ntf ntf://KEYHASH@HOST[:PORT] [--apns-listen ADDR [--apns-dir DIR]] [OPTIONS]
+//! ntf-check smp smp://KEYHASH@HOST[:PORT] [OPTIONS]
 //! ntf-check apns-init --listen ADDR [--apns-dir DIR]   the mock's identity and [APNS_TEST]
 //! ntf-check list                           the cases, their rules and reference functions
 //! options: --case ID (repeatable; an id or a prefix such as ntf.cmd), --timeout SECS (each
@@ -20,8 +21,9 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ntf_check::ntf::{self, NtfEnv};
 use ntf_check::report::{self, Summary};
-use ntf_check::{apns, run_suite, RunOptions};
-use smp_proto::server::{NtfServer, TransportHost};
+use ntf_check::smp::SmpEnv;
+use ntf_check::{apns, run_suite, Case, RunOptions};
+use smp_proto::server::{NtfServer, ProtocolServer, SmpServer, TransportHost};
 
 #[derive(Parser)]
 #[command(name = "ntf-check", version, about = "Conformance checker for live SimpleX notification servers")]
@@ -49,6 +51,13 @@ enum Cmd {
         /// A further host name for the mock's certificate (the name the server connects to).
         #[arg(long)]
         apns_name: Vec<String>,
+    },
+    /// Run the SMP suite (the notifier path) against an SMP relay.
+    Smp {
+        /// The relay address, `smp://<key hash>@host[:port]` (port 5223 when absent).
+        server: String,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Make the mock APNS identity (CA and certificate) in a directory and print the
     /// `[APNS_TEST]` section to give the server, before the first `ntf --apns-listen` run.
@@ -84,8 +93,8 @@ struct RunArgs {
 }
 
 /// The first address of the server's hosts (IP, or a domain resolved; onion hosts skipped).
-async fn resolve(server: &NtfServer) -> anyhow::Result<SocketAddr> {
-    let port: u16 = if server.port().is_empty() { 443 } else { server.port().parse().with_context(|| format!("bad port {:?}", server.port()))? };
+async fn resolve<S: smp_proto::server::Scheme>(server: &ProtocolServer<S>, default_port: u16) -> anyhow::Result<SocketAddr> {
+    let port: u16 = if server.port().is_empty() { default_port } else { server.port().parse().with_context(|| format!("bad port {:?}", server.port()))? };
     for h in server.hosts() {
         match h {
             TransportHost::Ipv4(a) => return Ok(SocketAddr::from((*a, port))),
@@ -104,10 +113,22 @@ async fn resolve(server: &NtfServer) -> anyhow::Result<SocketAddr> {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
         Cmd::List => {
-            for c in ntf::suite() {
-                println!("{}\n    rule: {}\n    reference: {}{}", c.id, c.rule, c.reference, if c.needs_push { "\n    needs: --apns-listen" } else { "" });
+            let ntf_cases = ntf::suite();
+            let smp_cases = ntf_check::smp::suite(smp_proto::version::smp::SUPPORTED);
+            let all = ntf_cases.iter().map(|c| (&c.id, c.rule, c.reference, c.needs_push));
+            for (id, rule, reference, push) in all.chain(smp_cases.iter().map(|c| (&c.id, c.rule, c.reference, c.needs_push))) {
+                println!("{id}\n    rule: {rule}\n    reference: {reference}{}", if push { "\n    needs: --apns-listen" } else { "" });
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Smp { server, run } => {
+            let parsed = SmpServer::parse_text(server.as_bytes()).map_err(|e| anyhow::anyhow!("relay address {server:?}: {e}"))?;
+            let addr = resolve(&parsed, 5223).await.with_context(|| format!("relay address {server:?}"))?;
+            let timeout = step_timeout(&run)?;
+            let env = SmpEnv { addr, key_hash: parsed.key_hash().clone(), timeout };
+            let versions = ntf_check::smp::offered(addr, timeout).await.unwrap_or(smp_proto::version::smp::SUPPORTED);
+            let suite = ntf_check::smp::suite(versions);
+            run_and_report("smp", &server, &suite, &env, &run, false).await
         }
         Cmd::ApnsInit { listen, apns_dir, apns_name } => {
             let (_, made) = apns::start(listen, &apns_dir, &apns_name).await?;
@@ -125,9 +146,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Ntf { server, run, apns_listen, apns_dir, apns_name } => {
             let parsed = NtfServer::parse_text(server.as_bytes()).map_err(|e| anyhow::anyhow!("server address {server:?}: {e}"))?;
-            let addr = resolve(&parsed).await.with_context(|| format!("server address {server:?}"))?;
-            anyhow::ensure!(run.timeout > 0.0 && run.timeout.is_finite(), "--timeout must be a positive number of seconds");
-            let timeout = Duration::from_secs_f64(run.timeout);
+            let addr = resolve(&parsed, 443).await.with_context(|| format!("server address {server:?}"))?;
+            let timeout = step_timeout(&run)?;
             let mock = match apns_listen {
                 None => None,
                 Some(listen) => {
@@ -142,26 +162,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Some(mock)
                 }
             };
-            let opts = RunOptions { cases: run.cases.clone(), case_timeout: timeout * 6, push: mock.is_some() };
+            let push = mock.is_some();
             let env = NtfEnv { addr, key_hash: parsed.key_hash().clone(), timeout, mock };
-            let suite = ntf::suite();
-            for f in &opts.cases {
-                anyhow::ensure!(suite.iter().any(|c| ntf_check::selected(c.id, std::slice::from_ref(f))), "--case {f}: no such case (see `ntf-check list`)");
-            }
-            let start = Instant::now();
-            let outcomes = run_suite(&suite, &env, &opts).await;
-            let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-            if run.json {
-                println!("{}", report::json("ntf", &server, &outcomes, ms));
-            } else {
-                print!("{}", report::table("ntf", &server, &outcomes, ms));
-            }
-            if let Some(path) = &run.junit {
-                std::fs::write(path, report::junit("ntf", &server, &outcomes, ms)).with_context(|| format!("--junit {}", path.display()))?;
-            }
-            Ok(if Summary::of(&outcomes).failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            run_and_report("ntf", &server, &ntf::suite(), &env, &run, push).await
         }
     }
+}
+
+fn step_timeout(run: &RunArgs) -> anyhow::Result<Duration> {
+    anyhow::ensure!(run.timeout > 0.0 && run.timeout.is_finite(), "--timeout must be a positive number of seconds");
+    Ok(Duration::from_secs_f64(run.timeout))
+}
+
+/// Runs the selected cases and prints the report; the exit code says whether all passed.
+async fn run_and_report<E: Sync>(name: &str, target: &str, suite: &[Case<E>], env: &E, run: &RunArgs, push: bool) -> anyhow::Result<ExitCode> {
+    for f in &run.cases {
+        anyhow::ensure!(suite.iter().any(|c| ntf_check::selected(&c.id, std::slice::from_ref(f))), "--case {f}: no such case in the {name} suite (see `ntf-check list`)");
+    }
+    let opts = RunOptions { cases: run.cases.clone(), case_timeout: step_timeout(run)? * 6, push };
+    let start = Instant::now();
+    let outcomes = run_suite(suite, env, &opts).await;
+    let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if run.json {
+        println!("{}", report::json(name, target, &outcomes, ms));
+    } else {
+        print!("{}", report::table(name, target, &outcomes, ms));
+    }
+    if let Some(path) = &run.junit {
+        std::fs::write(path, report::junit(name, target, &outcomes, ms)).with_context(|| format!("--junit {}", path.display()))?;
+    }
+    Ok(if Summary::of(&outcomes).failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 #[tokio::main]

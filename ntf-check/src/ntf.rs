@@ -18,14 +18,14 @@ use ntf_proto::token::{DeviceToken, NtfRegCode, NtfTknStatus, PushProvider};
 use ntf_proto::version::{self, Version};
 use ref_client::client::{ClientError, NtfClient, NtfClientConfig, Reply};
 use ref_client::device::{Device, DevicePush};
-use ref_transport::{random_array, validate_server_chain};
+use ref_transport::random_array;
 use smp_proto::crypto::{ed25519_public, x25519_public};
 use smp_proto::error_type::{CommandError, ErrorType};
 use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
 use smp_proto::server::{KeyHash, SmpServer, TransportHost};
 
 use crate::apns::MockApns;
-use crate::probe::{first_bytes, probe};
+use crate::probe::{check_alpn, check_chain, check_profile, first_bytes, hello_content, probe, Probe};
 use crate::{hex, Case, CaseResult, Failure};
 
 /// The server under test and what the cases need.
@@ -40,12 +40,15 @@ pub struct NtfEnv {
     pub mock: Option<MockApns>,
 }
 
+/// A case from its id, rule, reference function (and `push` when it needs the mock APNS) and
+/// its async function of the environment.
+#[macro_export]
 macro_rules! case {
-    ($id:literal, $rule:literal, $reference:literal, $f:ident) => {
-        Case { id: $id, rule: $rule, reference: $reference, needs_push: false, run: |e| Box::pin($f(e)) }
+    ($id:expr, $rule:literal, $reference:literal, $f:ident) => {
+        $crate::Case { id: $id.to_string(), rule: $rule, reference: $reference, needs_push: false, run: Box::new(|e| Box::pin($f(e))) }
     };
-    ($id:literal, $rule:literal, $reference:literal, push, $f:ident) => {
-        Case { id: $id, rule: $rule, reference: $reference, needs_push: true, run: |e| Box::pin($f(e)) }
+    ($id:expr, $rule:literal, $reference:literal, push, $f:ident) => {
+        $crate::Case { id: $id.to_string(), rule: $rule, reference: $reference, needs_push: true, run: Box::new(|e| Box::pin($f(e))) }
     };
 }
 
@@ -286,42 +289,31 @@ async fn cleanup(c: &NtfClient, reg: &Reg, id: &NtfEntityId) {
 
 // ---- TLS and handshake ----
 
+async fn ntf_probe(env: &NtfEnv, alpn: bool) -> Result<Probe, Failure> {
+    probe(env.addr, alpn.then_some(version::ALPN), version::BLOCK_SIZE, env.timeout).await
+}
+
 async fn tls_profile(env: &NtfEnv) -> CaseResult {
-    let p = probe(env.addr, Some(version::ALPN), version::BLOCK_SIZE, env.timeout).await?;
-    if p.version != "TLSv1.3" || p.cipher != "TLS_CHACHA20_POLY1305_SHA256" {
-        return Err(Failure::new(format!("negotiated {} with {}", p.version, p.cipher)));
-    }
-    Ok(format!("{} {}", p.version, p.cipher))
+    check_profile(&ntf_probe(env, true).await?)
 }
 
 async fn tls_alpn(env: &NtfEnv) -> CaseResult {
-    let p = probe(env.addr, Some(version::ALPN), version::BLOCK_SIZE, env.timeout).await?;
-    match p.alpn.as_deref() {
-        Some(a) if a == version::ALPN => Ok("ntf/1".into()),
-        a => Err(Failure::new(format!("selected ALPN {:?}", a.map(String::from_utf8_lossy)))),
-    }
+    check_alpn(&ntf_probe(env, true).await?, version::ALPN)
 }
 
 async fn tls_chain(env: &NtfEnv) -> CaseResult {
-    let p = probe(env.addr, Some(version::ALPN), version::BLOCK_SIZE, env.timeout).await?;
-    validate_server_chain(&p.chain, env.key_hash.as_bytes())
-        .map_err(|e| Failure::new(format!("chain of {} certificates: {e}", p.chain.len())))?;
-    Ok(format!("{} certificates", p.chain.len()))
+    check_chain(&ntf_probe(env, true).await?, env.key_hash.as_bytes())
 }
 
 /// The server hello of a probe, parsed.
-fn server_hello(p: &crate::probe::Probe) -> Result<ntf_proto::handshake::NtfServerHello, Failure> {
-    if !p.whole_block {
-        return Err(Failure::with_bytes(format!("the server hello is not a whole {}-byte block", version::BLOCK_SIZE), p.first_block.clone()));
-    }
-    let content = smp_proto::block::unpad(&p.first_block)
-        .map_err(|e| Failure::with_bytes(format!("the server hello block does not unpad: {e}"), p.first_block.clone()))?;
+fn server_hello(p: &Probe) -> Result<ntf_proto::handshake::NtfServerHello, Failure> {
+    let content = hello_content(p)?;
     ntf_proto::handshake::NtfServerHello::parse(content)
         .map_err(|e| Failure::with_bytes(format!("the server hello does not parse: {e}"), content.to_vec()))
 }
 
 async fn tls_unique(env: &NtfEnv) -> CaseResult {
-    let p = probe(env.addr, Some(version::ALPN), version::BLOCK_SIZE, env.timeout).await?;
+    let p = ntf_probe(env, true).await?;
     let hello = server_hello(&p)?;
     if hello.session_id != p.tls_unique {
         return Err(Failure::new(format!("session id {} but tls-unique is {}", hex(&hello.session_id), hex(&p.tls_unique))));
@@ -330,7 +322,7 @@ async fn tls_unique(env: &NtfEnv) -> CaseResult {
 }
 
 async fn hs_range(env: &NtfEnv) -> CaseResult {
-    let p = probe(env.addr, Some(version::ALPN), version::BLOCK_SIZE, env.timeout).await?;
+    let p = ntf_probe(env, true).await?;
     let hello = server_hello(&p)?;
     let r = hello.version_range;
     if (r.min(), r.max()) != (Version(1), Version(3)) {
@@ -348,7 +340,7 @@ async fn hs_range(env: &NtfEnv) -> CaseResult {
 }
 
 async fn hs_no_alpn(env: &NtfEnv) -> CaseResult {
-    let p = probe(env.addr, None, version::BLOCK_SIZE, env.timeout).await?;
+    let p = ntf_probe(env, false).await?;
     let hello = server_hello(&p)?;
     let r = hello.version_range;
     if (r.min(), r.max()) != (Version(1), Version(1)) {

@@ -128,3 +128,50 @@ pub async fn first_bytes(addr: SocketAddr, alpn: Option<&[u8]>, block_size: usiz
         ),
     }
 }
+
+/// TLS 1.3 with `TLS_CHACHA20_POLY1305_SHA256` (`defaultSupportedParams`).
+///
+/// # Errors
+/// What was negotiated instead.
+pub fn check_profile(p: &Probe) -> Result<String, Failure> {
+    if p.version != "TLSv1.3" || p.cipher != "TLS_CHACHA20_POLY1305_SHA256" {
+        return Err(Failure::new(format!("negotiated {} with {}", p.version, p.cipher)));
+    }
+    Ok(format!("{} {}", p.version, p.cipher))
+}
+
+/// The ALPN protocol `want` was selected.
+///
+/// # Errors
+/// What was selected instead.
+pub fn check_alpn(p: &Probe, want: &[u8]) -> Result<String, Failure> {
+    match p.alpn.as_deref() {
+        Some(a) if a == want => Ok(String::from_utf8_lossy(a).into_owned()),
+        a => Err(Failure::new(format!("selected ALPN {:?}", a.map(String::from_utf8_lossy)))),
+    }
+}
+
+/// The chain validates against the key hash (`validateCertificateChain`).
+///
+/// # Errors
+/// The failed check.
+pub fn check_chain(p: &Probe, key_hash: &[u8]) -> Result<String, Failure> {
+    ref_transport::validate_server_chain(&p.chain, key_hash)
+        .map_err(|e| Failure::new(format!("chain of {} certificates: {e}", p.chain.len())))?;
+    Ok(format!("{} certificates", p.chain.len()))
+}
+
+/// The content of the first block (the server hello), unpadded.
+///
+/// # Errors
+/// Not a whole block, or bad padding, with the bytes.
+pub fn hello_content(p: &Probe) -> Result<&[u8], Failure> {
+    if !p.whole_block {
+        return Err(Failure::with_bytes(
+            format!("the server hello is not a whole block ({} bytes came)", p.first_block.len()),
+            p.first_block.clone(),
+        ));
+    }
+    smp_proto::block::unpad(&p.first_block)
+        .map_err(|e| Failure::with_bytes(format!("the server hello block does not unpad: {e}"), p.first_block.clone()))
+}

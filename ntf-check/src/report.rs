@@ -102,7 +102,7 @@ pub fn junit(suite: &str, target: &str, outcomes: &[Outcome], elapsed_ms: u64) -
             s,
             "  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
             xml(suite),
-            xml(o.id),
+            xml(&o.id),
             o.millis as f64 / 1e3
         );
         match o.status {
@@ -155,7 +155,7 @@ mod tests {
     fn outcomes() -> Vec<Outcome> {
         vec![
             Outcome {
-                id: "ntf.cmd.ping",
+                id: "ntf.cmd.ping".into(),
                 rule: "PING -> PONG",
                 reference: "Server.client",
                 status: Status::Pass,
@@ -164,7 +164,7 @@ mod tests {
                 millis: 3,
             },
             Outcome {
-                id: "ntf.cmd.tcrn",
+                id: "ntf.cmd.tcrn".into(),
                 rule: "TCRN 19 -> ERR QUOTA & <x>",
                 reference: "Server.client",
                 status: Status::Fail,

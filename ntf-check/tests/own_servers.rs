@@ -51,7 +51,7 @@ async fn our_server_passes_every_case() {
     let env = NtfEnv { mock: None, ..env };
     let opts = RunOptions { push: false, cases: vec!["ntf.cmd.snew".into(), "ntf.cmd.tchk".into()], ..opts };
     let outcomes = run_suite(&cases, &env, &opts).await;
-    let ids: Vec<_> = outcomes.iter().map(|o| (o.id, o.status)).collect();
+    let ids: Vec<_> = outcomes.iter().map(|o| (o.id.as_str(), o.status)).collect();
     assert!(ids.contains(&("ntf.cmd.snew", Status::Skip)), "{ids:?}");
     assert!(ids.contains(&("ntf.cmd.snew.repeat", Status::Skip)), "{ids:?}");
     assert!(ids.contains(&("ntf.cmd.tchk.unknown", Status::Pass)), "{ids:?}");

@@ -117,7 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let smp_cases = ntf_check::smp::suite(smp_proto::version::smp::SUPPORTED);
             let all = ntf_cases.iter().map(|c| (&c.id, c.rule, c.reference, c.needs_push));
             for (id, rule, reference, push) in all.chain(smp_cases.iter().map(|c| (&c.id, c.rule, c.reference, c.needs_push))) {
-                println!("{id}\n    rule: {rule}\n    reference: {reference}{}", if push { "\n    needs: --apns-listen" } else { "" });
+                out(&format!("{id}\n    rule: {rule}\n    reference: {reference}{}\n", if push { "\n    needs: --apns-listen" } else { "" }));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -134,14 +134,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (_, made) = apns::start(listen, &apns_dir, &apns_name).await?;
             let ca = apns::ca_file(&apns_dir);
             let ca = std::fs::canonicalize(&ca).unwrap_or(ca);
-            println!(
-                "{} {}\n\n[APNS_TEST]\nhost = {}\nport = {}\nca_file = {}",
+            out(&format!(
+                "{} {}\n\n[APNS_TEST]\nhost = {}\nport = {}\nca_file = {}\n",
                 if made { "made the mock APNS identity in" } else { "the mock APNS identity is already in" },
                 apns_dir.display(),
                 apns_name.first().cloned().unwrap_or_else(|| listen.ip().to_string()),
                 listen.port(),
                 ca.display()
-            );
+            ));
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Ntf { server, run, apns_listen, apns_dir, apns_name } => {
@@ -184,14 +184,21 @@ async fn run_and_report<E: Sync>(name: &str, target: &str, suite: &[Case<E>], en
     let outcomes = run_suite(suite, env, &opts).await;
     let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
     if run.json {
-        println!("{}", report::json(name, target, &outcomes, ms));
+        out(&(report::json(name, target, &outcomes, ms) + "\n"));
     } else {
-        print!("{}", report::table(name, target, &outcomes, ms));
+        out(&report::table(name, target, &outcomes, ms));
     }
     if let Some(path) = &run.junit {
         std::fs::write(path, report::junit(name, target, &outcomes, ms)).with_context(|| format!("--junit {}", path.display()))?;
     }
     Ok(if Summary::of(&outcomes).failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Writes to stdout; a closed pipe (`ntf-check list | head`) is not an error.
+fn out(s: &str) {
+    use std::io::Write as _;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(s.as_bytes()).and_then(|()| o.flush());
 }
 
 #[tokio::main]

@@ -31,6 +31,7 @@ use crate::handshake::{NtfClientHello, NtfServerHello};
 use crate::push::PnMessages;
 use crate::queue::{SmpQueueNtf, PRESET_ONION_HOSTS};
 use crate::response::NtfResponse;
+use crate::store_log::{LastNtfRecord, StoreLogRecord};
 use crate::subscription::NtfSubStatus;
 use crate::token::{DeviceToken, NtfTknStatus};
 use crate::version::{self, Version};
@@ -303,6 +304,41 @@ fn typed(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a store log record cannot come back from its own text (the reference's quirks,
+/// see [`crate::store_log`]): an `ERR` subscription status followed by a written field, a
+/// service id whose base64url starts with `off`, or a server address with a known text
+/// non-round-trip.
+fn store_log_breaks(r: &StoreLogRecord) -> bool {
+    match r {
+        StoreLogRecord::CreateSubscription(s) => {
+            matches!(s.status, NtfSubStatus::Err(_)) || queue_text_breaks(&s.queue)
+        }
+        StoreLogRecord::SubscriptionStatus(_, NtfSubStatus::Err(_), true) => true,
+        StoreLogRecord::SetService(srv, id) => {
+            text_round_trip_breaks(srv)
+                || id.as_ref().is_some_and(|id| {
+                    smp_proto::text::base64url_encode(id.as_bytes()).starts_with("off")
+                })
+        }
+        _ => false,
+    }
+}
+
+/// A store log or last-notifications line (`store_log.line`, `last_ntf.line`): whatever
+/// decodes encodes to a text that decodes to the same record and the same text.
+pub fn store_log_line(data: &[u8]) {
+    if let Ok(r) = StoreLogRecord::decode(data) {
+        if !store_log_breaks(&r) {
+            check_fixed_point(&r, StoreLogRecord::to_bytes, StoreLogRecord::decode, true);
+        }
+    }
+    if let Ok(r) = LastNtfRecord::decode(data) {
+        if !queue_text_breaks(&r.ntf.queue) {
+            check_fixed_point(&r, LastNtfRecord::to_bytes, LastNtfRecord::decode, true);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod new_subscription_ref;
 pub mod push;
 pub mod queue;
 pub mod response;
+pub mod store_log;
 pub mod subscription;
 #[cfg(all(test, feature = "serde"))]
 mod test_vectors;

@@ -117,7 +117,7 @@ struct Pg {
 }
 
 /// The PostgreSQL URL of the tests, or `None` after printing why they are skipped.
-fn pg_url(test: &str) -> Option<String> {
+pub(crate) fn pg_url(test: &str) -> Option<String> {
     match std::env::var("NTF_TEST_PG_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {

@@ -1,0 +1,29 @@
+//! The reference's store log (`ntf-server-store.log`) and last-notifications file
+//! (`ntf-server-last-notifications.log`), and `ntf-server database import|export` between
+//! them and PostgreSQL.
+//!
+//! The line codec is [`ntf_proto::store_log`] (zero-IO, fuzzed, in `spec/store-log.md`);
+//! here are the rest of the reference's behaviour:
+//! - [`state`]: the records replayed into the state they describe, as the reference's
+//!   in-memory store replays them (`readNtfStore`), with its last notifications, and the
+//!   compacted log written from it;
+//! - [`select`]: what an import keeps (`importNtfSTMStore`'s filters);
+//! - [`pg`]: the rows written to and read from the `ntf_server` schema;
+//! - [`command`]: the CLI command with its refusals, confirmation and file renames.
+//!
+//! A corrupt line: in the store log it is reported and skipped, as the reference's
+//! `readNtfStore` (`printError`) does; in the last-notifications file it stops the import
+//! before anything is written, as the reference's `restoreServerLastNtfs` exits on it.
+//!
+//! At run time the reference (6.5.5) always uses PostgreSQL; with `[STORE_LOG] enable = on`
+//! it also appends every change to the store log. This server does not write the store log
+//! at run time: its stores are SQLite (default) and PostgreSQL, and the store log is an
+//! import/export format.
+
+pub mod command;
+pub mod pg;
+pub mod select;
+pub mod state;
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,5 @@
 //! `ntf-server`: the SimpleX notification server, with the reference's commands
-//! (`ntfServerCLI`): `init`, `start`, `cert`, `delete`.
+//! (`ntfServerCLI`): `init`, `start`, `cert`, `delete`, `database`.
 //!
 //! ```text
 //! ntf-server [--dir DIR] init [--ip IP] [-n FQDN] [-a ed448|ed25519] [--disable-store-log]
@@ -8,6 +8,8 @@
 //! ntf-server [--dir DIR] start [--log-level LEVEL] [-m] [--confirm-migrations up|down]
 //! ntf-server [--dir DIR] cert [-a ALG] [--cn FQDN]      new online TLS certificate
 //! ntf-server [--dir DIR] delete [--yes]                 delete configuration and state
+//! ntf-server [--dir DIR] database import|export [-d DB_CONN] [--schema S] [--skip-tokens IDS] [--yes]
+//!                                                       store log <-> PostgreSQL (spec/store-log.md)
 //! ```
 //!
 //! Without `--dir`, configuration and credentials are in `$NTF_SERVER_CFG_PATH`
@@ -56,6 +58,38 @@ enum Cmd {
         #[arg(long)]
         yes: bool,
     },
+    /// Import/export the reference's store log (ntf-server-store.log, ntf-server-last-notifications.log) to/from PostgreSQL.
+    Database(DatabaseArgs),
+}
+
+#[derive(Args)]
+struct DatabaseArgs {
+    #[command(subcommand)]
+    cmd: DatabaseCmd,
+    /// PostgreSQL connection string.
+    #[arg(long = "database", short = 'd', global = true, default_value = server::config::DEFAULT_DB_CONNECTION)]
+    database: String,
+    /// PostgreSQL schema.
+    #[arg(long, global = true, default_value = "ntf_server")]
+    schema: String,
+    /// Accepted for the reference's scripts (one connection is used).
+    #[arg(long, global = true, default_value_t = 10)]
+    pool_size: u32,
+    /// Do not ask for confirmation (ours).
+    #[arg(long, global = true)]
+    yes: bool,
+}
+
+#[derive(Subcommand)]
+enum DatabaseCmd {
+    /// Import the store log and last notifications into a new PostgreSQL schema.
+    Import {
+        /// Token ids (base64url, comma-separated) to leave out when they are duplicate registrations.
+        #[arg(long, value_parser = ref_server::store::log::command::parse_token_ids)]
+        skip_tokens: Option<std::collections::BTreeSet<ntf_proto::command::NtfEntityId>>,
+    },
+    /// Export the PostgreSQL schema to the store log and last notifications.
+    Export,
 }
 
 #[derive(Args)]
@@ -167,6 +201,10 @@ async fn main() -> ExitCode {
             start(&paths, &a).await
         }
         Cmd::Delete { yes } => delete(&paths, yes),
+        // the synchronous PostgreSQL client runs its own runtime: off this one
+        Cmd::Database(a) => tokio::task::spawn_blocking(move || database(&paths, a))
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("database: {e}"))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -270,6 +308,28 @@ async fn stop_signal() -> anyhow::Result<&'static str> {
         tokio::signal::ctrl_c().await?;
         Ok("Ctrl-C")
     }
+}
+
+/// `database import|export` (`ref_server::store::log::command`).
+fn database(paths: &ServerPaths, a: DatabaseArgs) -> anyhow::Result<()> {
+    use ref_server::store::log::command::{run, DatabaseCommand, DatabaseOptions};
+    let cmd = match a.cmd {
+        DatabaseCmd::Import { skip_tokens } => DatabaseCommand::Import { skip_tokens: skip_tokens.unwrap_or_default() },
+        DatabaseCmd::Export => DatabaseCommand::Export,
+    };
+    let opts = DatabaseOptions {
+        config_dir: paths.cfg.clone(),
+        log_dir: paths.log.clone(),
+        pg: ref_server::store::PgConfig::new(server::pg_url_with_default_host(&a.database)).with_schema(a.schema),
+    };
+    let mut out = std::io::stdout();
+    let r = if a.yes {
+        run(&cmd, &opts, &mut &b"Y\n"[..], &mut out)
+    } else {
+        run(&cmd, &opts, &mut std::io::stdin().lock(), &mut out)
+    };
+    let _ = out.flush();
+    r.map_err(Into::into)
 }
 
 fn delete(paths: &ServerPaths, yes: bool) -> anyhow::Result<()> {

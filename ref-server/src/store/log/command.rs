@@ -32,6 +32,7 @@ use ntf_proto::store_log::{LAST_NTFS_FILE, STORE_LOG_FILE};
 use super::pg::{self, PgError};
 use super::select::select;
 use super::state::LogState;
+use crate::server::config::{Config, CONFIG_FILE, LEGACY_CONFIG_FILE};
 use crate::store::PgConfig;
 
 /// `import` or `export`.
@@ -99,34 +100,19 @@ pub fn parse_token_ids(s: &str) -> Result<BTreeSet<NtfEntityId>, String> {
         .collect()
 }
 
-/// The reference's `settingIsOn "STORE_LOG" "enable"` on `ntf-server.ini`: whether the key
-/// is `on`. `None` without an INI file.
+/// The reference's `settingIsOn "STORE_LOG" "enable"` of `ntf-server.ini` (read and checked
+/// as `start` reads it); `None` for a directory with only our older `ntf-server.toml`.
 fn store_log_enabled(config_dir: &Path) -> Result<Option<bool>, CommandError> {
-    let ini = config_dir.join("ntf-server.ini");
-    let text = match fs::read_to_string(&ini) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return fail(format!("{}: {e}", ini.display())),
-    };
-    let mut section = "";
-    for l in text.lines() {
-        let l = l.trim();
-        if let Some(s) = l.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-            section = s.trim();
-        } else if section == "STORE_LOG" {
-            if let Some((k, v)) = l.split_once(['=', ':']) {
-                if k.trim() == "enable" {
-                    return Ok(Some(v.trim() == "on"));
-                }
-            }
-        }
+    if !config_dir.join(CONFIG_FILE).exists() {
+        return Ok(None);
     }
-    Ok(Some(false))
+    let config = Config::load(config_dir).map_err(|e| CommandError(format!("{e:#}")))?;
+    Ok(Some(config.store.store_log))
 }
 
 fn check_initialized(config_dir: &Path) -> Result<(), CommandError> {
-    let ini = config_dir.join("ntf-server.ini");
-    if ini.exists() || config_dir.join(crate::server::config::CONFIG_FILE).exists() {
+    let ini = config_dir.join(CONFIG_FILE);
+    if ini.exists() || config_dir.join(LEGACY_CONFIG_FILE).exists() {
         Ok(())
     } else {
         fail(format!(

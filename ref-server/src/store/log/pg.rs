@@ -31,7 +31,11 @@ impl std::error::Error for PgError {}
 fn err(what: &str) -> impl Fn(::postgres::Error) -> PgError + '_ {
     move |e| {
         // the server's message, not only "db error"
-        let detail = e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string());
+        let detail = match (e.as_db_error(), std::error::Error::source(&e)) {
+            (Some(d), _) => d.message().to_string(),
+            (None, Some(src)) => format!("{e}: {src}"),
+            (None, None) => e.to_string(),
+        };
         PgError(format!("{what}: {detail}"))
     }
 }

@@ -191,6 +191,11 @@ fn import_selection_drops_duplicates_as_the_reference() {
 
 // ------------------------------------------------------------------ the command
 
+/// The INI file the reference's `init` writes, with `[STORE_LOG] enable` set.
+fn ini(enable: &str) -> String {
+    include_str!("../../../tests/fixtures/reference-init.ini").replace("enable = on", &format!("enable = {enable}"))
+}
+
 struct Dirs {
     _tmp: tempfile::TempDir,
     opts: DatabaseOptions,
@@ -199,7 +204,7 @@ struct Dirs {
 impl Dirs {
     fn new(url: &str) -> Self {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::write(tmp.path().join("ntf-server.ini"), "[STORE_LOG]\nenable = on\n").unwrap();
+        std::fs::write(tmp.path().join("ntf-server.ini"), ini("on")).unwrap();
         let schema = format!("ntf_test_log_{}_{}", std::process::id(), unique());
         let opts = DatabaseOptions {
             config_dir: tmp.path().into(),
@@ -357,12 +362,12 @@ fn import_refusals_and_bad_input_write_nothing() {
     unchanged(&d, &dup, &ntfs);
     // the store log disabled in the INI file
     std::fs::write(d.path(STORE_LOG_FILE), &log).unwrap();
-    std::fs::write(d.path("ntf-server.ini"), "[STORE_LOG]\nenable = off\n").unwrap();
+    std::fs::write(d.path("ntf-server.ini"), ini("off")).unwrap();
     let (r, _) = d.run(&IMPORT, "Y\n");
     assert!(r.unwrap_err().0.contains("[STORE_LOG] enable"));
     unchanged(&d, &log, &ntfs);
     // a corrupt store log line is reported and skipped, as the reference
-    std::fs::write(d.path("ntf-server.ini"), "[STORE_LOG]\nenable = on\n").unwrap();
+    std::fs::write(d.path("ntf-server.ini"), ini("on")).unwrap();
     let mut skip = log.clone();
     skip.extend_from_slice(b"TSTATUS !!! ACTIVE\n");
     std::fs::write(d.path(STORE_LOG_FILE), &skip).unwrap();

@@ -13,6 +13,7 @@
 
 pub mod apns;
 pub mod ntf;
+pub mod pair;
 pub mod probe;
 pub mod report;
 pub mod smp;

@@ -3,6 +3,7 @@
 //! ```text
 //! ntf-check ntf ntf://KEYHASH@HOST[:PORT] [--apns-listen ADDR [--apns-dir DIR]] [OPTIONS]
 //! ntf-check smp smp://KEYHASH@HOST[:PORT] [OPTIONS]
+//! ntf-check pair ntf://... smp://... --apns-listen ADDR [--apns-dir DIR] [OPTIONS]
 //! ntf-check apns-init --listen ADDR [--apns-dir DIR]   the mock's identity and [APNS_TEST]
 //! ntf-check list                           the cases, their rules and reference functions
 //! options: --case ID (repeatable; an id or a prefix such as ntf.cmd), --timeout SECS (each
@@ -21,6 +22,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ntf_check::ntf::{self, NtfEnv};
 use ntf_check::report::{self, Summary};
+use ntf_check::pair::PairEnv;
 use ntf_check::smp::SmpEnv;
 use ntf_check::{apns, run_suite, Case, RunOptions};
 use smp_proto::server::{NtfServer, ProtocolServer, SmpServer, TransportHost};
@@ -40,17 +42,20 @@ enum Cmd {
         server: String,
         #[command(flatten)]
         run: RunArgs,
-        /// Start the mock APNS on this address (e.g. `127.0.0.1:9443`) for the push cases; the
-        /// server's `[apns_test]` must point at it (host, port and the CA file of `--apns-dir`).
-        #[arg(long)]
-        apns_listen: Option<SocketAddr>,
-        /// Where the mock APNS keeps its CA and certificate (`apns-ca.pem` is the CA file to give
-        /// the server); made on the first run.
-        #[arg(long, default_value = "ntf-check-apns")]
-        apns_dir: PathBuf,
-        /// A further host name for the mock's certificate (the name the server connects to).
-        #[arg(long)]
-        apns_name: Vec<String>,
+        #[command(flatten)]
+        apns: ApnsArgs,
+    },
+    /// Run the pair suite: the whole path across a notification server and the SMP relay it
+    /// reaches (needs --apns-listen).
+    Pair {
+        /// The notification server, `ntf://<key hash>@host[:port]`.
+        ntf: String,
+        /// The relay, `smp://<key hash>@host[:port]`, as the notification server reaches it.
+        smp: String,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        apns: ApnsArgs,
     },
     /// Run the SMP suite (the notifier path) against an SMP relay.
     Smp {
@@ -74,6 +79,35 @@ enum Cmd {
     },
     /// List every case: id, rule and the reference function it comes from.
     List,
+}
+
+#[derive(clap::Args)]
+struct ApnsArgs {
+    /// Start the mock APNS on this address (e.g. `127.0.0.1:9443`) for the push cases; the
+    /// server's `[apns_test]` must point at it (host, port and the CA file of `--apns-dir`).
+    #[arg(long)]
+    apns_listen: Option<SocketAddr>,
+    /// Where the mock APNS keeps its CA and certificate (`apns-ca.pem` is the CA file to give
+    /// the server); made on the first run.
+    #[arg(long, default_value = "ntf-check-apns")]
+    apns_dir: PathBuf,
+    /// A further host name for the mock's certificate (the name the server connects to).
+    #[arg(long)]
+    apns_name: Vec<String>,
+}
+
+/// Starts the mock APNS when asked to.
+async fn start_mock(a: &ApnsArgs) -> anyhow::Result<Option<apns::MockApns>> {
+    let Some(listen) = a.apns_listen else { return Ok(None) };
+    let (mock, made) = apns::start(listen, &a.apns_dir, &a.apns_name).await?;
+    if made {
+        eprintln!(
+            "mock APNS identity made in {}: configure the server's [apns_test] with host and port of {listen} and CA file {}",
+            a.apns_dir.display(),
+            apns::ca_file(&a.apns_dir).display()
+        );
+    }
+    Ok(Some(mock))
 }
 
 #[derive(clap::Args)]
@@ -115,18 +149,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::List => {
             let ntf_cases = ntf::suite();
             let smp_cases = ntf_check::smp::suite(smp_proto::version::smp::SUPPORTED);
+            let pair_cases = ntf_check::pair::suite();
             let all = ntf_cases.iter().map(|c| (&c.id, c.rule, c.reference, c.needs_push));
-            for (id, rule, reference, push) in all.chain(smp_cases.iter().map(|c| (&c.id, c.rule, c.reference, c.needs_push))) {
+            let all = all.chain(smp_cases.iter().map(|c| (&c.id, c.rule, c.reference, c.needs_push)));
+            for (id, rule, reference, push) in all.chain(pair_cases.iter().map(|c| (&c.id, c.rule, c.reference, c.needs_push))) {
                 out(&format!("{id}\n    rule: {rule}\n    reference: {reference}{}\n", if push { "\n    needs: --apns-listen" } else { "" }));
             }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Smp { server, run } => {
-            let parsed = SmpServer::parse_text(server.as_bytes()).map_err(|e| anyhow::anyhow!("relay address {server:?}: {e}"))?;
-            let addr = resolve(&parsed, 5223).await.with_context(|| format!("relay address {server:?}"))?;
-            let timeout = step_timeout(&run)?;
-            let env = SmpEnv { addr, key_hash: parsed.key_hash().clone(), timeout };
-            let versions = ntf_check::smp::offered(addr, timeout).await.unwrap_or(smp_proto::version::smp::SUPPORTED);
+            let (_, env) = smp_env(&server, &run).await?;
+            let versions = ntf_check::smp::offered(env.addr, env.timeout).await.unwrap_or(smp_proto::version::smp::SUPPORTED);
             let suite = ntf_check::smp::suite(versions);
             run_and_report("smp", &server, &suite, &env, &run, false).await
         }
@@ -144,29 +177,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ));
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Ntf { server, run, apns_listen, apns_dir, apns_name } => {
-            let parsed = NtfServer::parse_text(server.as_bytes()).map_err(|e| anyhow::anyhow!("server address {server:?}: {e}"))?;
-            let addr = resolve(&parsed, 443).await.with_context(|| format!("server address {server:?}"))?;
-            let timeout = step_timeout(&run)?;
-            let mock = match apns_listen {
-                None => None,
-                Some(listen) => {
-                    let (mock, made) = apns::start(listen, &apns_dir, &apns_name).await?;
-                    if made {
-                        eprintln!(
-                            "mock APNS identity made in {}: configure the server's [apns_test] with host and port of {listen} and CA file {}",
-                            apns_dir.display(),
-                            apns::ca_file(&apns_dir).display()
-                        );
-                    }
-                    Some(mock)
-                }
-            };
-            let push = mock.is_some();
-            let env = NtfEnv { addr, key_hash: parsed.key_hash().clone(), timeout, mock };
+        Cmd::Ntf { server, run, apns } => {
+            let env = ntf_env(&server, &run, &apns).await?;
+            let push = env.mock.is_some();
             run_and_report("ntf", &server, &ntf::suite(), &env, &run, push).await
         }
+        Cmd::Pair { ntf, smp, run, apns } => {
+            anyhow::ensure!(apns.apns_listen.is_some(), "the pair suite needs --apns-listen (every case pushes)");
+            let ntf_env = ntf_env(&ntf, &run, &apns).await?;
+            let (relay, smp_env) = smp_env(&smp, &run).await?;
+            let env = PairEnv { ntf: ntf_env, smp: smp_env, relay };
+            run_and_report("pair", &format!("{ntf} + {smp}"), &ntf_check::pair::suite(), &env, &run, true).await
+        }
     }
+}
+
+async fn ntf_env(server: &str, run: &RunArgs, apns: &ApnsArgs) -> anyhow::Result<NtfEnv> {
+    let parsed = NtfServer::parse_text(server.as_bytes()).map_err(|e| anyhow::anyhow!("server address {server:?}: {e}"))?;
+    let addr = resolve(&parsed, 443).await.with_context(|| format!("server address {server:?}"))?;
+    let timeout = step_timeout(run)?;
+    let mock = start_mock(apns).await?;
+    Ok(NtfEnv { addr, key_hash: parsed.key_hash().clone(), timeout, mock })
+}
+
+async fn smp_env(server: &str, run: &RunArgs) -> anyhow::Result<(SmpServer, SmpEnv)> {
+    let parsed = SmpServer::parse_text(server.as_bytes()).map_err(|e| anyhow::anyhow!("relay address {server:?}: {e}"))?;
+    let addr = resolve(&parsed, 5223).await.with_context(|| format!("relay address {server:?}"))?;
+    let env = SmpEnv { addr, key_hash: parsed.key_hash().clone(), timeout: step_timeout(run)? };
+    Ok((parsed, env))
 }
 
 fn step_timeout(run: &RunArgs) -> anyhow::Result<Duration> {

@@ -119,16 +119,16 @@ async fn connect_with(env: &NtfEnv, lo: u16, hi: u16, alpn: bool) -> Result<NtfC
     }
 }
 
-async fn connect(env: &NtfEnv) -> Result<NtfClient, Failure> {
+pub(crate) async fn connect(env: &NtfEnv) -> Result<NtfClient, Failure> {
     connect_with(env, 1, 3, true).await
 }
 
 /// A registration as an app makes it: keys and a random `AT` device token.
-struct Reg {
-    key: AuthPrivateKey,
+pub(crate) struct Reg {
+    pub(crate) key: AuthPrivateKey,
     public: PublicKey,
-    dh_private: [u8; 32],
-    token: DeviceToken,
+    pub(crate) dh_private: [u8; 32],
+    pub(crate) token: DeviceToken,
 }
 
 impl Reg {
@@ -165,7 +165,7 @@ fn token_text(t: &DeviceToken) -> String {
     String::from_utf8_lossy(t.token()).into_owned()
 }
 
-fn ed25519_key() -> Result<AuthPrivateKey, Failure> {
+pub(crate) fn ed25519_key() -> Result<AuthPrivateKey, Failure> {
     AuthPrivateKey::new(PrivateKey::Ed25519(random_array::<32>()?)).ok_or_else(|| Failure::new("key"))
 }
 
@@ -183,7 +183,7 @@ fn describe<T: std::fmt::Debug>(r: &Result<T, ClientError>) -> String {
 }
 
 /// `what` must have failed with `ERR want`.
-fn expect_err<T: std::fmt::Debug>(what: &str, r: Result<T, ClientError>, want: ErrorType) -> Result<(), Failure> {
+pub(crate) fn expect_err<T: std::fmt::Debug>(what: &str, r: Result<T, ClientError>, want: ErrorType) -> Result<(), Failure> {
     match &r {
         Err(ClientError::Server(e)) if *e == want => Ok(()),
         _ => Err(Failure::new(format!("{what}: expected ERR {want}, got {}", describe(&r)))),
@@ -191,7 +191,7 @@ fn expect_err<T: std::fmt::Debug>(what: &str, r: Result<T, ClientError>, want: E
 }
 
 /// A step that must succeed.
-fn ok<T>(what: &str, r: Result<T, ClientError>) -> Result<T, Failure> {
+pub(crate) fn ok<T>(what: &str, r: Result<T, ClientError>) -> Result<T, Failure> {
     r.map_err(|e| match e {
         ClientError::Server(e) => Failure::new(format!("{what}: got ERR {e}")),
         e => Failure::new(format!("{what}: {e}")),
@@ -231,7 +231,7 @@ fn mock(env: &NtfEnv) -> Result<&MockApns, Failure> {
 
 /// The next push to `token`, decrypted as the device would with the secret of `reg`'s DH key
 /// and the server's.
-async fn next_push(env: &NtfEnv, reg: &Reg, token: &DeviceToken, server_dh: &X25519PublicKey) -> Result<DevicePush, Failure> {
+pub(crate) async fn next_push(env: &NtfEnv, reg: &Reg, token: &DeviceToken, server_dh: &X25519PublicKey) -> Result<DevicePush, Failure> {
     let text = token_text(token);
     let push = tokio::time::timeout(env.timeout, mock(env)?.next_push_for(&text))
         .await
@@ -251,7 +251,7 @@ async fn verification_code(env: &NtfEnv, reg: &Reg, token: &DeviceToken, server_
 }
 
 /// A registered and verified (ACTIVE) token, and the server's DH key for it.
-async fn active_token_dh(env: &NtfEnv, c: &NtfClient) -> Result<(Reg, NtfEntityId, X25519PublicKey), Failure> {
+pub(crate) async fn active_token_dh(env: &NtfEnv, c: &NtfClient) -> Result<(Reg, NtfEntityId, X25519PublicKey), Failure> {
     let reg = Reg::new(true)?;
     let (id, server_dh) = register(c, &reg).await?;
     let verified = async {
@@ -283,7 +283,7 @@ fn new_sub(token_id: &NtfEntityId, notifier_key: &AuthPrivateKey) -> Result<NewN
 }
 
 /// Deletes a token the case made (its failure does not fail the case).
-async fn cleanup(c: &NtfClient, reg: &Reg, id: &NtfEntityId) {
+pub(crate) async fn cleanup(c: &NtfClient, reg: &Reg, id: &NtfEntityId) {
     let _ = c.tdel(&reg.key, id).await;
 }
 

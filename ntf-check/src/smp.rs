@@ -106,7 +106,7 @@ async fn connect_with(env: &SmpEnv, lo: u16, hi: u16, alpn: bool) -> Result<SmpC
     }
 }
 
-async fn connect(env: &SmpEnv) -> Result<SmpClient, Failure> {
+pub(crate) async fn connect(env: &SmpEnv) -> Result<SmpClient, Failure> {
     connect_with(env, smp::MIN.0, smp::CURRENT.0, true).await
 }
 
@@ -125,7 +125,7 @@ fn failure(what: &str, e: SmpClientError) -> Failure {
     }
 }
 
-fn ok<T>(what: &str, r: Result<T, SmpClientError>) -> Result<T, Failure> {
+pub(crate) fn ok<T>(what: &str, r: Result<T, SmpClientError>) -> Result<T, Failure> {
     r.map_err(|e| failure(what, e))
 }
 
@@ -137,7 +137,7 @@ fn expect_err<T: std::fmt::Debug>(what: &str, r: Result<T, SmpClientError>, want
 }
 
 /// A queue with notifications enabled.
-async fn queue_with_notifier(c: &SmpClient) -> Result<(RecipientQueue, NotifierCreds), Failure> {
+pub(crate) async fn queue_with_notifier(c: &SmpClient) -> Result<(RecipientQueue, NotifierCreds), Failure> {
     let q = ok("NEW", c.create_queue(SubscriptionMode::OnlyCreate, true).await)?;
     match c.enable_notifications(&q).await {
         Ok(n) => Ok((q, n)),

@@ -1,13 +1,14 @@
 //! The checker against our own notification server (every case passes), and against servers
 //! that misbehave (every case fails with a clear line, within its time limits).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ntf_check::ntf::{suite, NtfEnv};
 use ntf_check::report::{self, Summary};
 use ntf_check::{apns, run_suite, RunOptions, Status};
-use ref_server::apns::{ApnsClient, ApnsConfig, ApnsSigningKey, PushClients};
 use ref_server::server::shell::{self, ShellConfig};
 use ref_transport::{ServerCredentials, TlsServerConfig};
 use tokio::io::AsyncWriteExt;
@@ -16,19 +17,9 @@ use tokio::net::TcpListener;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_server_passes_every_case() {
     let dir = tempfile::tempdir().unwrap();
-    let (mock, made) = apns::start("127.0.0.1:0".parse().unwrap(), dir.path(), &[]).await.unwrap();
+    let (mock, push, made) = common::mock_and_push(dir.path()).await;
     assert!(made);
     assert!(apns::ca_file(dir.path()).exists());
-    // the server trusts the mock through the CA file the checker wrote, as [apns_test] would
-    let endpoint = ref_server::apns::ApnsEndpoint {
-        host: "127.0.0.1".into(),
-        port: mock.addr().port(),
-        ca: ref_server::apns::CaSource::Pem(std::fs::read(apns::ca_file(dir.path())).unwrap()),
-    };
-    let push = PushClients {
-        test: Some(ApnsClient::new(endpoint, ApnsConfig::default(), ApnsSigningKey::generate().unwrap()).unwrap()),
-        ..PushClients::default()
-    };
     let (_ca, creds) = ServerCredentials::generate("127.0.0.1").unwrap();
     let key_hash = creds.key_hash();
     let tls = TlsServerConfig::new(&creds, &[b"ntf/1"]).unwrap();

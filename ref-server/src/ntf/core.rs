@@ -27,6 +27,7 @@ use smp_proto::server::SmpServer;
 use smp_proto::transmission::{ForAuth, RawTransmission, TransmissionParams};
 
 use super::preverify::Preverified;
+use super::service::Services;
 use super::store::{
     system_date, NotifierKey, Store, StoreError, StoreResult, SubscriptionRecord, TokenRecord,
 };
@@ -226,6 +227,24 @@ pub enum Effect {
         /// The SMP server and notifier id.
         queue: SmpQueueNtf,
     },
+    /// Subscribe every queue associated with the service on the server with one `NSUBS`
+    /// (`subscribeServiceNtfs`), on each connection that is a service session; without one,
+    /// report [`SmpEvent::ServiceUnavailable`], otherwise [`SmpEvent::ServiceSubscribed`].
+    SmpSubscribeService {
+        /// The SMP server.
+        server: SmpServer,
+        /// The service id stored for it.
+        service_id: Vec<u8>,
+        /// The associated subscriptions in the store (the `SOKS` count expected).
+        count: u64,
+    },
+    /// Subscribe again, one by one, every subscription on the server that should be
+    /// subscribed (after its service association was removed): page them out with
+    /// [`NtfServerCore::resubscribe_page`] (`subscribeSrvSubs` without a service).
+    SmpResubscribe {
+        /// The SMP server.
+        server: SmpServer,
+    },
 }
 
 /// Why an SMP subscription failed (the reference's `queueSubErrorStatus`).
@@ -303,6 +322,49 @@ pub enum SmpEvent {
         server: SmpServer,
         /// Notifier ids that were subscribed.
         notifier_ids: Vec<Vec<u8>>,
+    },
+    /// `NSUB` in a service session answered `SOK` with the service id: the subscriptions are
+    /// ACTIVE and associated with the service (`CASubscribed` with a service id).
+    ServiceAssociated {
+        /// The SMP server.
+        server: SmpServer,
+        /// The service id of the session.
+        service_id: Vec<u8>,
+        /// Notifier ids.
+        notifier_ids: Vec<Vec<u8>>,
+    },
+    /// `NSUBS` answered `SOKS count` (`CAServiceSubscribed`): when the stored service id and
+    /// count of associated subscriptions agree, they are all ACTIVE (at once: see
+    /// [`super::service`]); otherwise the association is removed and they are subscribed one
+    /// by one ([`Effect::SmpResubscribe`]).
+    ServiceSubscribed {
+        /// The SMP server.
+        server: SmpServer,
+        /// The service id of the session.
+        service_id: Vec<u8>,
+        /// The count the relay answered.
+        count: u64,
+    },
+    /// The service subscription cannot be made: the session is not a service session, has
+    /// another service id, or `NSUBS` failed (`CAServiceUnavailable`): the association is
+    /// removed and the subscriptions are subscribed one by one.
+    ServiceUnavailable {
+        /// The SMP server.
+        server: SmpServer,
+    },
+    /// The service session was lost: the associated subscriptions are INACTIVE until the
+    /// next `SOKS` (the reference only logs `CAServiceDisconnected`).
+    ServiceDisconnected {
+        /// The SMP server.
+        server: SmpServer,
+    },
+    /// `ENDS count` from the current session: another session of the same service took the
+    /// service subscription. Counted; no status changes (the reference has no handler for it).
+    ServiceEnded {
+        /// The SMP server.
+        server: SmpServer,
+        /// The count in `ENDS`.
+        count: u64,
     },
 }
 
@@ -411,6 +473,7 @@ pub struct NtfServerCore<S, R> {
     store: S,
     rng: R,
     next_sweep: i64,
+    pub(super) services: Services,
 }
 
 impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
@@ -422,6 +485,7 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
             store,
             rng,
             next_sweep,
+            services: Services::default(),
         }
     }
 
@@ -839,7 +903,10 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
                     Err(ErrorType::Auth)
                 }
             }
-            NtfCommand::Schk => Ok(Output::reply(corr, entity_id, NtfResponse::Sub(s.status))),
+            NtfCommand::Schk => {
+                let status = self.reported_status(&s);
+                Ok(Output::reply(corr, entity_id, NtfResponse::Sub(status)))
+            }
             NtfCommand::Sdel => {
                 self.store
                     .delete_subscription(&s.id)
@@ -924,6 +991,11 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
                 server,
                 notifier_ids,
             } => (server, set_all(notifier_ids, NtfSubStatus::Inactive)),
+            SmpEvent::ServiceAssociated { .. }
+            | SmpEvent::ServiceSubscribed { .. }
+            | SmpEvent::ServiceUnavailable { .. }
+            | SmpEvent::ServiceDisconnected { .. }
+            | SmpEvent::ServiceEnded { .. } => return self.service_event(event),
             SmpEvent::SubscriptionErrors { server, errors } => {
                 let u = errors
                     .into_iter()
@@ -1000,7 +1072,9 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
 
     /// Subscriptions to (re)subscribe on every SMP server, after a start or a lost
     /// service association (`resubscribe`, `subscribeSrvSubs`): those in NEW, PENDING,
-    /// ACTIVE, INACTIVE or SERVICE, not associated with a service; they become PENDING.
+    /// ACTIVE, INACTIVE or SERVICE, not associated with a service; they become PENDING. Then,
+    /// for a server with a stored service id, its service subscription
+    /// ([`Effect::SmpSubscribeService`], see [`super::service`]).
     /// All at once; a server streams them with [`resubscribe_servers`](Self::resubscribe_servers)
     /// and [`resubscribe_page`](Self::resubscribe_page) instead.
     ///
@@ -1018,6 +1092,8 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
                     None => break,
                 }
             }
+            // after the pages: NSUBS follows the NSUBs taken before it
+            effects.extend(self.resubscribe_service(&server)?);
         }
         Ok(effects)
     }

@@ -12,6 +12,7 @@ pub mod core;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod preverify;
+pub mod service;
 pub mod store;
 
 #[cfg(test)]
@@ -22,6 +23,8 @@ pub use self::core::{
     SessionParams, SmpEvent, SmpSubError,
 };
 pub use self::preverify::{preverify, Preverified};
+pub use self::service::ServiceStats;
 pub use self::store::{
-    MemStore, NotifierKey, Store, StoreError, StoreResult, SubscriptionRecord, TokenRecord,
+    MemStore, NotifierKey, ServerService, Store, StoreError, StoreResult, SubscriptionRecord,
+    TokenRecord,
 };

@@ -168,6 +168,18 @@ impl PartialEq for NotifierKey {
 
 impl Eq for NotifierKey {}
 
+/// A relay's service association as stored: the service id the relay gave the server's
+/// service certificate, and how many subscriptions are associated with it (the reference's
+/// `(ServiceId, Int64)` of `getUsedSMPServers`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerService {
+    /// The service id (`ntf_service_id` of `smp_servers`).
+    pub service_id: Vec<u8>,
+    /// Subscriptions associated with the service (`ntf_service_assoc`) in a status that
+    /// should be subscribed.
+    pub count: u64,
+}
+
 /// A store failure.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreError {
@@ -359,6 +371,37 @@ pub trait Store {
         limit: usize,
     ) -> StoreResult<Vec<SubscriptionRecord>>;
 
+    /// The relay's service id stored for `server` and the number of its subscriptions
+    /// associated with it in the statuses that should be subscribed (the service part of
+    /// `getUsedSMPServers`: the `SOKS` count the relay should answer to `NSUBS`). `None` when
+    /// no service id is stored for the server.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn server_service(&self, server: &SmpServer) -> StoreResult<Option<ServerService>>;
+
+    /// Subscribed as a service (`batchUpdateSrvSubStatus` with a service id): the server's
+    /// service id becomes `service_id`, and the subscriptions with these notifier ids become
+    /// `status` and associated with it. Returns how many changed.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn set_service_subscriptions(
+        &mut self,
+        server: &SmpServer,
+        service_id: &[u8],
+        notifier_ids: &[Vec<u8>],
+        status: NtfSubStatus,
+    ) -> StoreResult<usize>;
+
+    /// Removes the service association of `server` (`removeServiceAssociation`): no service
+    /// id, no subscription associated, and the associated ones that should be subscribed
+    /// become INACTIVE (to be subscribed again one by one). Returns how many changed.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn remove_service_association(&mut self, server: &SmpServer) -> StoreResult<usize>;
+
     /// Keeps `ntf` as the latest notification of (token, subscription) and returns the `max`
     /// most recent notifications of the token, oldest first; older ones are dropped
     /// (`addTokenLastNtf`).
@@ -397,6 +440,7 @@ pub struct MemStore {
     token_subs: HashMap<NtfEntityId, BTreeSet<NtfEntityId>>,
     last_ntfs: HashMap<NtfEntityId, Vec<LastNtf>>,
     seq: u64,
+    services: HashMap<SmpServer, Vec<u8>>,
 }
 
 impl MemStore {
@@ -702,6 +746,59 @@ impl Store for MemStore {
             v.push(s.clone());
         }
         Ok(v)
+    }
+
+    fn server_service(&self, server: &SmpServer) -> StoreResult<Option<ServerService>> {
+        Ok(self.services.get(server).map(|id| ServerService {
+            service_id: id.clone(),
+            count: self
+                .subs
+                .values()
+                .filter(|s| {
+                    &s.queue.server == server && s.service_assoc && s.status.should_subscribe()
+                })
+                .count() as u64,
+        }))
+    }
+
+    fn set_service_subscriptions(
+        &mut self,
+        server: &SmpServer,
+        service_id: &[u8],
+        notifier_ids: &[Vec<u8>],
+        status: NtfSubStatus,
+    ) -> StoreResult<usize> {
+        self.services.insert(server.clone(), service_id.to_vec());
+        let mut n = 0;
+        for nid in notifier_ids {
+            let Some(q) = SmpQueueNtf::new(server.clone(), nid.clone()) else {
+                continue;
+            };
+            let Some(s) = self.by_queue.get(&q).and_then(|id| self.subs.get_mut(id)) else {
+                continue;
+            };
+            if s.status != status || !s.service_assoc {
+                s.status = status.clone();
+                s.service_assoc = true;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn remove_service_association(&mut self, server: &SmpServer) -> StoreResult<usize> {
+        self.services.remove(server);
+        let mut n = 0;
+        for s in self.subs.values_mut() {
+            if &s.queue.server == server && s.service_assoc {
+                s.service_assoc = false;
+                if s.status.should_subscribe() {
+                    s.status = NtfSubStatus::Inactive;
+                }
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     fn add_last_notification(

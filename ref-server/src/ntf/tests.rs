@@ -30,7 +30,7 @@ use super::core::{
     SmpEvent, SmpSubError,
 };
 use super::store::{
-    MemStore, Store, StoreError, StoreResult, SubscriptionRecord, TokenRecord, DAY_SECONDS,
+    MemStore, ServerService, Store, StoreError, StoreResult, SubscriptionRecord, TokenRecord, DAY_SECONDS,
 };
 
 const T0: i64 = 1_700_000_000;
@@ -1327,6 +1327,131 @@ fn resubscribe_takes_subscribable_statuses() {
     }
 }
 
+// ---- service subscriptions (`subscribeServiceNtfs`, `CAService*`) ----
+
+/// A core with an ACTIVE token and subscriptions q0, q1 (associated with service `svc` by
+/// `NSUB` in a service session) and q2 (subscribed one by one).
+fn core_with_service() -> Core {
+    let mut c = core();
+    let cl = Client::new(CURRENT, ed(1), "abcd");
+    let id = cl.active_token(&mut c);
+    for i in 0..3u8 {
+        cl.send(&mut c, T0, "s", b"", &cl.snew(&id, &[b'q', i], 1));
+    }
+    let ids = |v: &[u8]| v.iter().map(|i| vec![b'q', *i]).collect::<Vec<_>>();
+    c.smp_event(T0, SmpEvent::ServiceAssociated { server: server(), service_id: b"svc".to_vec(), notifier_ids: ids(&[0, 1]) }).unwrap();
+    c.smp_event(T0, SmpEvent::Subscribed { server: server(), notifier_ids: ids(&[2]) }).unwrap();
+    c
+}
+
+/// The stored status, the reported one (`SCHK`) and the association of q`i`.
+fn sub_state(c: &Core, i: u8) -> (NtfSubStatus, NtfSubStatus, bool) {
+    let s = c.store().subscription_by_queue(&queue(&[b'q', i])).unwrap().unwrap();
+    (s.status.clone(), c.reported_status(&s), s.service_assoc)
+}
+
+/// A restart: the same store in a new core.
+fn restarted(c: Core) -> Core {
+    let (store, rng) = c.into_parts();
+    NtfServerCore::new(Config::default(), store, rng, T0)
+}
+
+#[test]
+fn service_resubscription_is_one_nsubs_and_soks_with_the_stored_count_confirms() {
+    use NtfSubStatus::{Active, Inactive, Pending};
+    let c = core_with_service();
+    assert_eq!(sub_state(&c, 0), (Active, Active, true));
+    assert_eq!(sub_state(&c, 2), (Active, Active, false));
+    // at start: only q2 one by one, then the service subscription with the store's count;
+    // the associated ones are PENDING until SOKS
+    let mut c = restarted(c);
+    let effects = c.resubscribe().unwrap();
+    assert_eq!(effects.len(), 2, "{effects:?}");
+    assert!(matches!(&effects[0], Effect::SmpSubscribe { queue: q, .. } if q.notifier_id() == [b'q', 2]));
+    assert_eq!(effects[1], Effect::SmpSubscribeService { server: server(), service_id: b"svc".to_vec(), count: 2 });
+    assert_eq!(sub_state(&c, 0), (Active, Pending, true));
+    // what SCHK answers
+    let cl = Client::new(CURRENT, ed(1), "abcd");
+    let sid = c.store().subscription_by_queue(&queue(&[b'q', 0])).unwrap().unwrap().id;
+    let schk = |c: &mut Core| cl.send(c, T0, "k", sid.as_bytes(), &NtfCommand::Schk).0.resp;
+    assert_eq!(schk(&mut c), NtfResponse::Sub(Pending));
+    let e = c.smp_event(T0, SmpEvent::ServiceSubscribed { server: server(), service_id: b"svc".to_vec(), count: 2 }).unwrap();
+    assert!(e.is_empty());
+    assert_eq!(schk(&mut c), NtfResponse::Sub(Active));
+    assert_eq!(sub_state(&c, 0), (Active, Active, true));
+    assert_eq!(sub_state(&c, 1), (Active, Active, true));
+    // the service session lost: INACTIVE until the next SOKS; nothing written
+    c.smp_event(T0, SmpEvent::ServiceDisconnected { server: server() }).unwrap();
+    assert_eq!(sub_state(&c, 0), (Active, Inactive, true));
+    assert_eq!(sub_state(&c, 1), (Active, Inactive, true));
+    assert_eq!(schk(&mut c), NtfResponse::Sub(Inactive));
+    assert_eq!(sub_state(&c, 2).0, Pending);
+    c.smp_event(T0, SmpEvent::ServiceSubscribed { server: server(), service_id: b"svc".to_vec(), count: 2 }).unwrap();
+    assert_eq!(sub_state(&c, 1), (Active, Active, true));
+    // a terminal status is reported as stored
+    c.smp_event(T0, SmpEvent::Deleted { queue: queue(&[b'q', 1]) }).unwrap();
+    c.smp_event(T0, SmpEvent::ServiceDisconnected { server: server() }).unwrap();
+    assert_eq!(sub_state(&c, 1), (NtfSubStatus::Deleted, NtfSubStatus::Deleted, true));
+    let st = c.service_stats();
+    assert_eq!((st.subscribed, st.subscribed_subs, st.count_mismatches, st.disconnected), (2, 4, 0, 2));
+}
+
+#[test]
+fn service_soks_with_another_count_or_service_id_falls_back_to_nsub() {
+    use NtfSubStatus::{Active, Inactive, Pending};
+    for (service_id, count) in [(&b"svc"[..], 3), (b"svc", 1), (b"other", 2)] {
+        let mut c = restarted(core_with_service());
+        c.resubscribe().unwrap();
+        let e = c.smp_event(T0, SmpEvent::ServiceSubscribed { server: server(), service_id: service_id.to_vec(), count }).unwrap();
+        assert_eq!(e, vec![Effect::SmpResubscribe { server: server() }]);
+        // nothing is reported ACTIVE that the relay may not hold, and nothing associated
+        assert_eq!(sub_state(&c, 0), (Inactive, Inactive, false));
+        assert_eq!(sub_state(&c, 1), (Inactive, Inactive, false));
+        assert_eq!(c.store().server_service(&server()).unwrap(), None);
+        assert_eq!(c.service_stats().count_mismatches, 1);
+        assert_eq!(c.service_stats().subscribed, 0);
+        // the relay's subscriptions go out one by one (q2 was taken at start already)
+        let (page, next) = c.resubscribe_page(&server(), None).unwrap();
+        assert_eq!(next, None);
+        let mut nids: Vec<_> = page
+            .iter()
+            .map(|e| match e {
+                Effect::SmpSubscribe { queue, .. } => queue.notifier_id().to_vec(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        nids.sort();
+        assert_eq!(nids, vec![vec![b'q', 0], vec![b'q', 1], vec![b'q', 2]]);
+        assert_eq!(sub_state(&c, 0), (Pending, Pending, false));
+        // and their SOKs associate them again
+        c.smp_event(T0, SmpEvent::ServiceAssociated { server: server(), service_id: b"new".to_vec(), notifier_ids: nids }).unwrap();
+        assert_eq!(sub_state(&c, 0), (Active, Active, true));
+        assert_eq!(c.store().server_service(&server()).unwrap(), Some(ServerService { service_id: b"new".to_vec(), count: 3 }));
+    }
+}
+
+#[test]
+fn service_unavailable_removes_the_association() {
+    let mut c = restarted(core_with_service());
+    let e = c.smp_event(T0, SmpEvent::ServiceUnavailable { server: server() }).unwrap();
+    assert_eq!(e, vec![Effect::SmpResubscribe { server: server() }]);
+    assert_eq!(sub_state(&c, 0), (NtfSubStatus::Inactive, NtfSubStatus::Inactive, false));
+    assert_eq!(sub_state(&c, 2), (NtfSubStatus::Active, NtfSubStatus::Active, false));
+    assert_eq!(c.service_stats().unavailable, 1);
+    assert!(c.resubscribe_service(&server()).unwrap().is_none());
+}
+
+#[test]
+fn service_ends_is_counted_and_changes_no_status() {
+    let mut c = core_with_service();
+    let e = c.smp_event(T0, SmpEvent::ServiceEnded { server: server(), count: 2 }).unwrap();
+    assert!(e.is_empty());
+    assert_eq!(sub_state(&c, 0), (NtfSubStatus::Active, NtfSubStatus::Active, true));
+    assert_eq!(sub_state(&c, 1), (NtfSubStatus::Active, NtfSubStatus::Active, true));
+    assert_eq!(c.service_stats().ended, 1);
+    assert_eq!(c.store().server_service(&server()).unwrap(), Some(ServerService { service_id: b"svc".to_vec(), count: 2 }));
+}
+
 // ---- store failures ----
 
 /// A store whose mutations can fail, as a durable backend's commit can.
@@ -1418,6 +1543,23 @@ impl Store for Flaky {
     fn delete_subscription(&mut self, id: &NtfEntityId) -> StoreResult<()> {
         self.check()?;
         self.inner.delete_subscription(id)
+    }
+    fn server_service(&self, srv: &SmpServer) -> StoreResult<Option<ServerService>> {
+        self.inner.server_service(srv)
+    }
+    fn set_service_subscriptions(
+        &mut self,
+        srv: &SmpServer,
+        service_id: &[u8],
+        ids: &[Vec<u8>],
+        status: NtfSubStatus,
+    ) -> StoreResult<usize> {
+        self.check()?;
+        self.inner.set_service_subscriptions(srv, service_id, ids, status)
+    }
+    fn remove_service_association(&mut self, srv: &SmpServer) -> StoreResult<usize> {
+        self.check()?;
+        self.inner.remove_service_association(srv)
     }
     fn set_subscription_statuses(
         &mut self,

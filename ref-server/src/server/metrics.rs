@@ -260,6 +260,12 @@ impl NtfMetrics {
             SmpEvent::Subscribed { server, notifier_ids } => (server, len(notifier_ids), -len(notifier_ids), Some(true), false),
             SmpEvent::SubscriptionErrors { server, errors } => (server, 0, -len(errors), None, false),
             SmpEvent::Disconnected { server, .. } => (server, 0, 0, Some(false), true),
+            // held by the service subscription from now on: no longer pending, and not queue
+            // subscriptions (the reference counts them in activeServiceSubs, not activeQueueSubs)
+            SmpEvent::ServiceAssociated { server, notifier_ids, .. } => (server, 0, -len(notifier_ids), Some(true), false),
+            SmpEvent::ServiceSubscribed { server, .. } => (server, 0, 0, Some(true), false),
+            SmpEvent::ServiceDisconnected { server } => (server, 0, 0, Some(false), false),
+            SmpEvent::ServiceUnavailable { .. } | SmpEvent::ServiceEnded { .. } => return,
         };
         let mut relays = self.relays.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let r = relays.entry(server.clone()).or_default();

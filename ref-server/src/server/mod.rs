@@ -276,6 +276,23 @@ pub fn push_clients(dir: &Path, config: &Config) -> anyhow::Result<PushClients> 
     Ok(clients)
 }
 
+/// The SMP subscriber's settings: with `use_service_credentials = on` it connects to relays as
+/// a notification service presenting the server's own TLS credentials (`server.crt` with
+/// `ca.crt`, key `server.key`), as the reference's `newNtfServerEnv` does with `ntfCredentials`,
+/// so the service identity is the server identity.
+///
+/// # Errors
+/// A certificate of the credentials that does not parse.
+pub fn subscriber_config(creds: &ServerCredentials, config: &Config) -> anyhow::Result<subscriber::SubscriberConfig> {
+    let mut sub = subscriber::SubscriberConfig::default();
+    if config.subscriber.use_service_credentials {
+        let service = ref_transport::SmpServiceCredentials::new(smp_proto::handshake::ServiceRole::Notifier, creds)
+            .context("service credentials (use_service_credentials = on)")?;
+        sub.client.service = Some(service);
+    }
+    Ok(sub)
+}
+
 /// `ntf-server start`: serves the server in `dir` (configuration and state in the same
 /// directory) until the returned server is shut down.
 ///
@@ -306,7 +323,7 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
         tls,
         versions: ntf_proto::version::SUPPORTED,
         push: Arc::new(push),
-        subscriber: Some(subscriber::SubscriberConfig::default()),
+        subscriber: Some(subscriber_config(&creds, config)?),
         ops: shell::ShellOps {
             inactive_clients: config.inactive_clients.map(|c| std::time::Duration::from_secs(c.ttl)),
             metrics: Some(Arc::new(metrics::NtfMetrics::new(config.subscriber.own_server_domains.clone()))),

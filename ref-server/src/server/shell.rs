@@ -34,7 +34,7 @@ use tracing::{debug, info, warn};
 use crate::apns::{PushError, PushProviderClient};
 use super::metrics::NtfMetrics;
 use super::subscriber::{self, EventSink, SubscriberConfig};
-use crate::ntf::{preverify, Effect, NtfServerCore, Preverified, PushNotification, PushOutcome, Response, SessionParams, Store, TokenRecord};
+use crate::ntf::{preverify, Effect, ServiceStats, NtfServerCore, Preverified, PushNotification, PushOutcome, Response, SessionParams, Store, TokenRecord};
 
 /// How long a client may take for TLS and the NTF handshake (the reference's 60 s).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -137,6 +137,7 @@ pub struct RunningServer {
     tasks: Vec<JoinHandle<()>>,
     clients: Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
     metrics: Arc<NtfMetrics>,
+    service_stats: Arc<dyn Fn() -> ServiceStats + Send + Sync>,
 }
 
 impl RunningServer {
@@ -153,6 +154,11 @@ impl RunningServer {
     /// The `ntf://` address for `host`.
     pub fn address(&self, host: &str) -> String {
         format!("ntf://{}@{}:{}", self.key_hash, host, self.addr.port())
+    }
+
+    /// The counters of the service subscriptions.
+    pub fn service_stats(&self) -> ServiceStats {
+        (self.service_stats)()
     }
 
     /// Stops accepting, lets each connection finish the block it is handling (every
@@ -211,7 +217,16 @@ pub fn start<S: Store + Send + 'static>(
                 shared.metrics.smp_event(&event);
                 let effects = shared.with_core(|c| c.smp_event(unix_now(), event));
                 match effects {
-                    Ok(effects) => shared.dispatch(effects).await,
+                    Ok(effects) => {
+                        let (again, effects): (Vec<_>, Vec<_>) = effects.into_iter().partition(|e| matches!(e, Effect::SmpResubscribe { .. }));
+                        shared.dispatch(effects).await;
+                        for e in again {
+                            if let Effect::SmpResubscribe { server } = e {
+                                warn!(relay = %server, "service association removed: subscribing its queues one by one");
+                                tokio::spawn(resubscribe_server(shared.clone(), server));
+                            }
+                        }
+                    }
                     Err(e) => warn!("SMP event: {e:?}"),
                 }
             })
@@ -223,12 +238,21 @@ pub fn start<S: Store + Send + 'static>(
     let clients = Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
     let conn = Conn { tls, versions: config.versions, inactive: config.ops.inactive_clients };
     let accept = tokio::spawn(accept_loop(listener, conn, shared.clone(), shutdown_rx, clients.clone()));
+    // a weak reference: the last reference to the core (and its store) stays where it was,
+    // so a blocking store is never dropped here; a short read of the core's counters, no store
+    // call, so no block_in_place (callable from any runtime flavour)
+    let stats_of = Arc::downgrade(&shared);
+    let service_stats = Arc::new(move || {
+        stats_of.upgrade().map_or_else(ServiceStats::default, |s| {
+            s.core.lock().unwrap_or_else(std::sync::PoisonError::into_inner).service_stats()
+        })
+    });
     tasks.extend([
         tokio::spawn(push_worker(shared.clone(), config.push, push_rx)),
         tokio::spawn(ticker(shared.clone())),
         tokio::spawn(resubscribe(shared)),
     ]);
-    Ok(RunningServer { addr, key_hash, metrics_addr: None, shutdown, accept, tasks, clients, metrics })
+    Ok(RunningServer { addr, key_hash, metrics_addr: None, shutdown, accept, tasks, clients, metrics, service_stats })
 }
 
 /// What every connection needs.
@@ -420,23 +444,48 @@ async fn resubscribe<S: Store + Send + 'static>(shared: Arc<Shared<S>>) {
     };
     let mut total = 0;
     for server in servers {
-        let mut after = None;
-        loop {
-            match shared.with_core(|c| c.resubscribe_page(&server, after.as_ref())) {
-                Ok((effects, next)) => {
-                    total += effects.len();
-                    shared.dispatch(effects).await;
-                    match next {
-                        Some(n) => after = Some(n),
-                        None => break,
-                    }
+        total += resubscribe_pages(&shared, &server).await;
+        // the service subscription after the pages: the relay task sends NSUBS once the NSUBs
+        // taken before it are answered (see `subscriber`)
+        match shared.with_core(|c| c.resubscribe_service(&server)) {
+            Ok(Some(e)) => {
+                if let Effect::SmpSubscribeService { count, .. } = &e {
+                    info!(relay = %server, "subscribing the service with {count} associated queues");
                 }
-                Err(e) => {
-                    warn!(relay = %server, "resubscribe at start: {e:?}");
-                    break;
+                shared.dispatch(vec![e]).await;
+            }
+            Ok(None) => {}
+            Err(e) => warn!(relay = %server, "resubscribe at start: {e:?}"),
+        }
+    }
+    info!("resubscribing {total} subscriptions one by one");
+}
+
+/// Pages every subscription of `server` that should be subscribed out of the store as
+/// `SmpSubscribe`s (after its service association was removed).
+async fn resubscribe_server<S: Store + Send + 'static>(shared: Arc<Shared<S>>, server: smp_proto::server::SmpServer) {
+    let n = resubscribe_pages(&shared, &server).await;
+    info!(relay = %server, "resubscribing {n} subscriptions one by one");
+}
+
+/// `subscribeLoop`: the pages of [`NtfServerCore::resubscribe_page`]; how many were sent.
+async fn resubscribe_pages<S: Store + Send + 'static>(shared: &Shared<S>, server: &smp_proto::server::SmpServer) -> usize {
+    let mut total = 0;
+    let mut after = None;
+    loop {
+        match shared.with_core(|c| c.resubscribe_page(server, after.as_ref())) {
+            Ok((effects, next)) => {
+                total += effects.len();
+                shared.dispatch(effects).await;
+                match next {
+                    Some(n) => after = Some(n),
+                    None => return total,
                 }
+            }
+            Err(e) => {
+                warn!(relay = %server, "resubscribe: {e:?}");
+                return total;
             }
         }
     }
-    info!("resubscribing {total} subscriptions");
 }

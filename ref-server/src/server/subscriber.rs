@@ -3,8 +3,23 @@
 //! batches, turns `NMSG` / `END` / `DELD` and subscription results into core events, pings,
 //! and reconnects with backoff, resubscribing everything after a relay restart or network cut.
 //!
-//! Inputs are the core's [`Effect::SmpSubscribe`] / [`Effect::SmpUnsubscribe`]; outputs are
-//! [`SmpEvent`]s handed to a sink (the shell applies them to the core and runs the effects).
+//! Inputs are the core's [`Effect::SmpSubscribe`] / [`Effect::SmpUnsubscribe`] /
+//! [`Effect::SmpSubscribeService`]; outputs are [`SmpEvent`]s handed to a sink (the shell applies
+//! them to the core and runs the effects).
+//!
+//! Service subscriptions (SMP v16+, when the connection config carries service credentials and
+//! the relay accepted them, `smpSubscribeService` / `smpSubscribeQueues` in the reference's
+//! `Client/Agent.hs`): on each connection that is a service session and while the relay is
+//! known to hold associated queues, one `NSUBS` is sent once the `NSUB`s of the queues known at
+//! connecting are answered and before any later `NSUB` (so neither a crash between a relay's
+//! `SOK` and its store write nor this session's later `NSUB`s skew the count), and its `SOKS`
+//! count is reported ([`SmpEvent::ServiceSubscribed`]; the core compares it with the store). A
+//! connection that is not a service session (no credentials, a relay below v16) reports
+//! [`SmpEvent::ServiceUnavailable`] instead, as does an `ERR` to `NSUBS`. `NSUB` in a service
+//! session is signed by the service too; a `SOK` with the service id reports the queues
+//! [`SmpEvent::ServiceAssociated`] and they leave this task's per-queue set (the service
+//! subscription covers them from then on). A lost service session reports
+//! [`SmpEvent::ServiceDisconnected`]; `ENDS` reports [`SmpEvent::ServiceEnded`].
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -64,6 +79,8 @@ impl Default for SubscriberConfig {
 enum RelayCmd {
     Subscribe(Vec<u8>, NotifierKey),
     Unsubscribe(Vec<u8>),
+    /// The relay holds queues associated with the service: `NSUBS` on connecting.
+    Service,
 }
 
 /// Starts the subscriber; send it the core's SMP effects.
@@ -79,7 +96,9 @@ pub fn start(config: SubscriberConfig, sink: EventSink) -> (mpsc::UnboundedSende
                     (queue.server.clone(), RelayCmd::Subscribe(queue.notifier_id().to_vec(), notifier_key))
                 }
                 Effect::SmpUnsubscribe { queue } => (queue.server.clone(), RelayCmd::Unsubscribe(queue.notifier_id().to_vec())),
-                Effect::Push { .. } => continue,
+                Effect::SmpSubscribeService { server, .. } => (server, RelayCmd::Service),
+                // the shell pages these out of the store as `SmpSubscribe`s
+                Effect::Push { .. } | Effect::SmpResubscribe { .. } => continue,
             };
             let relay = relays.entry(server.clone()).or_insert_with(|| {
                 let (rtx, rrx) = mpsc::unbounded_channel();
@@ -108,16 +127,16 @@ fn sub_error(e: &SmpClientError) -> SmpSubError {
 /// One relay: connect, subscribe everything, serve events; on any connection failure report
 /// the subscriptions disconnected, back off, and start over.
 async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink, mut cmds: mpsc::UnboundedReceiver<RelayCmd>) {
-    let mut subs: HashMap<Vec<u8>, NotifierKey> = HashMap::new();
+    let mut subs = RelaySubs::default();
     let mut backoff = config.min_backoff;
     loop {
         // take commands that arrived while disconnected
         while let Ok(cmd) = cmds.try_recv() {
-            apply(&mut subs, cmd);
+            subs.apply(cmd);
         }
         let client = match SmpClient::connect(&server, &config.client).await {
             Ok(c) => {
-                info!(relay = %server, "connected; subscribing {} queues", subs.len());
+                info!(relay = %server, "connected; subscribing {} queues", subs.queues.len());
                 backoff = config.min_backoff;
                 c
             }
@@ -130,30 +149,74 @@ async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink
                 continue;
             }
         };
-        // everything known is subscribed first; later subscribes join the queue
-        let mut queued: VecDeque<Vec<u8>> = subs.keys().cloned().collect();
-        let mut in_flight = FuturesUnordered::new();
+        let session_service = service_id(&client);
         let mut ok = true;
+        // NSUBS once the subscriptions known at connecting are answered (after a crash, the
+        // queues whose SOK was not stored yet are among them, so the relay's count and the
+        // store's agree), and before any later NSUB (so that its count is not raced)
+        let mut service_pending = false;
+        if subs.service {
+            service_pending = session_service.is_some();
+            if !service_pending {
+                service_unavailable(&server, &sink, &mut subs).await;
+            }
+        }
+        let mut initial: VecDeque<Vec<u8>> = subs.queues.keys().cloned().collect();
+        let mut queued: VecDeque<Vec<u8>> = VecDeque::new();
+        let mut in_flight = FuturesUnordered::new();
         while ok {
             // keep `pipeline` NSUB batches in flight while subscribes are queued, so that
             // signing the next batches overlaps the relay verifying the sent ones
-            while in_flight.len() < config.pipeline.max(1) && !queued.is_empty() {
-                let n = queued.len().min(config.batch_size.max(1));
+            while in_flight.len() < config.pipeline.max(1) {
+                let source = if !initial.is_empty() {
+                    &mut initial
+                } else if !service_pending && !queued.is_empty() {
+                    &mut queued
+                } else {
+                    break;
+                };
+                let n = source.len().min(config.batch_size.max(1));
                 let items: Vec<(Vec<u8>, NotifierKey)> =
-                    queued.drain(..n).filter_map(|id| subs.get(&id).map(|k| (id, k.clone()))).collect();
+                    source.drain(..n).filter_map(|id| subs.queues.get(&id).map(|k| (id, k.clone()))).collect();
                 if !items.is_empty() {
                     in_flight.push(subscribe_batch(&client, &server, &sink, items));
                 }
             }
+            if service_pending && initial.is_empty() && in_flight.is_empty() {
+                service_pending = false;
+                ok = subscribe_service(&client, &server, &sink, session_service.as_deref().unwrap_or_default(), &mut subs).await;
+                continue;
+            }
             tokio::select! {
-                Some(batch_ok) = in_flight.next(), if !in_flight.is_empty() => ok = batch_ok,
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    let BatchDone { ok: batch_ok, associated } = done;
+                    ok = batch_ok;
+                    // the service subscription covers these from now on
+                    if !associated.is_empty() {
+                        subs.service = true;
+                        for id in &associated {
+                            subs.queues.remove(id);
+                        }
+                    }
+                }
                 cmd = cmds.recv() => match cmd {
                     None => return,
                     Some(cmd) => {
                         // take every command already queued
-                        take(&mut subs, &mut queued, cmd);
+                        let mut service = subs.take(&mut queued, cmd);
                         while let Ok(cmd) = cmds.try_recv() {
-                            take(&mut subs, &mut queued, cmd);
+                            service |= subs.take(&mut queued, cmd);
+                        }
+                        // the service subscription asked for while connected (at start, after
+                        // the connection was made for a new subscription)
+                        if service {
+                            if session_service.is_some() {
+                                service_pending = true;
+                                // NSUBS after the NSUBs of everything taken before
+                                initial.extend(queued.drain(..));
+                            } else {
+                                service_unavailable(&server, &sink, &mut subs).await;
+                            }
                         }
                     }
                 },
@@ -174,9 +237,12 @@ async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink
         }
         // the batches not answered yet are covered by the report below
         drop(in_flight);
-        let ids: Vec<Vec<u8>> = subs.keys().cloned().collect();
+        let ids: Vec<Vec<u8>> = subs.queues.keys().cloned().collect();
         if !ids.is_empty() {
             sink(SmpEvent::Disconnected { server: server.clone(), notifier_ids: ids }).await;
+        }
+        if subs.service && session_service.is_some() {
+            sink(SmpEvent::ServiceDisconnected { server: server.clone() }).await;
         }
         drop(client);
         if wait_or_command(&mut cmds, &mut subs, backoff).await.is_none() {
@@ -186,44 +252,103 @@ async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink
     }
 }
 
-fn apply(subs: &mut HashMap<Vec<u8>, NotifierKey>, cmd: RelayCmd) {
-    match cmd {
-        RelayCmd::Subscribe(id, key) => {
-            subs.insert(id, key);
+/// What one relay task subscribes.
+#[derive(Default)]
+struct RelaySubs {
+    /// Queues subscribed one by one (`NSUB`) on each connection.
+    queues: HashMap<Vec<u8>, NotifierKey>,
+    /// The relay holds queues associated with the service: `NSUBS` on each service session.
+    service: bool,
+}
+
+impl RelaySubs {
+    fn apply(&mut self, cmd: RelayCmd) {
+        match cmd {
+            RelayCmd::Subscribe(id, key) => {
+                self.queues.insert(id, key);
+            }
+            RelayCmd::Unsubscribe(id) => {
+                self.queues.remove(&id);
+            }
+            RelayCmd::Service => self.service = true,
         }
-        RelayCmd::Unsubscribe(id) => {
-            subs.remove(&id);
+    }
+
+    /// A command while connected: a subscribe is queued for the next batch; `true` for a
+    /// service subscription.
+    fn take(&mut self, queued: &mut VecDeque<Vec<u8>>, cmd: RelayCmd) -> bool {
+        let service = matches!(cmd, RelayCmd::Service);
+        if let RelayCmd::Subscribe(id, _) = &cmd {
+            queued.push_back(id.clone());
         }
+        self.apply(cmd);
+        service
     }
 }
 
 /// Sleeps `delay` while still taking commands; `None` when the subscriber is gone.
-async fn wait_or_command(cmds: &mut mpsc::UnboundedReceiver<RelayCmd>, subs: &mut HashMap<Vec<u8>, NotifierKey>, delay: Duration) -> Option<()> {
+async fn wait_or_command(cmds: &mut mpsc::UnboundedReceiver<RelayCmd>, subs: &mut RelaySubs, delay: Duration) -> Option<()> {
     let sleep = tokio::time::sleep(delay);
     tokio::pin!(sleep);
     loop {
         tokio::select! {
             _ = &mut sleep => return Some(()),
-            cmd = cmds.recv() => apply(subs, cmd?),
+            cmd = cmds.recv() => subs.apply(cmd?),
         }
     }
 }
 
-/// A command while connected: a subscribe is queued for the next batch.
-fn take(subs: &mut HashMap<Vec<u8>, NotifierKey>, queued: &mut VecDeque<Vec<u8>>, cmd: RelayCmd) {
-    if let RelayCmd::Subscribe(id, _) = &cmd {
-        queued.push_back(id.clone());
-    }
-    apply(subs, cmd);
+/// The service id of a service session (`smpClientService`).
+fn service_id(client: &SmpClient) -> Option<Vec<u8>> {
+    client.service().map(|s| s.service_id.clone())
 }
 
-/// One `NSUB` batch; `false` when the connection failed.
+/// The associated queues cannot be subscribed on this session (no service session:
+/// `smpSubscribeService`'s `notifyUnavailable`): the core subscribes them one by one.
+async fn service_unavailable(server: &SmpServer, sink: &EventSink, subs: &mut RelaySubs) {
+    info!(relay = %server, "not a service session: associated queues are subscribed one by one");
+    subs.service = false;
+    sink(SmpEvent::ServiceUnavailable { server: server.clone() }).await;
+}
+
+/// `NSUBS` on a service session (`smpSubscribeService`); `false` when the connection failed.
+async fn subscribe_service(client: &SmpClient, server: &SmpServer, sink: &EventSink, service_id: &[u8], subs: &mut RelaySubs) -> bool {
+    match client.subscribe_service_notifications().await {
+        Ok(count) => {
+            info!(relay = %server, "service subscribed: SOKS {count}");
+            let count = u64::try_from(count).unwrap_or(0);
+            sink(SmpEvent::ServiceSubscribed { server: server.clone(), service_id: service_id.to_vec(), count }).await;
+            true
+        }
+        Err(e @ (SmpClientError::Closed | SmpClientError::Transport(_) | SmpClientError::Timeout)) => {
+            info!(relay = %server, "NSUBS: connection lost: {e}");
+            false
+        }
+        Err(e) => {
+            warn!(relay = %server, "NSUBS failed: {e}; associated queues are subscribed one by one");
+            subs.service = false;
+            sink(SmpEvent::ServiceUnavailable { server: server.clone() }).await;
+            true
+        }
+    }
+}
+
+/// The outcome of one `NSUB` batch.
+struct BatchDone {
+    /// `false` when the connection failed.
+    ok: bool,
+    /// Queues the relay associated with the service (`SOK` with the service id).
+    associated: Vec<Vec<u8>>,
+}
+
+/// One `NSUB` batch.
 async fn subscribe_batch(
     client: &SmpClient,
     server: &SmpServer,
     sink: &EventSink,
     items: Vec<(Vec<u8>, NotifierKey)>,
-) -> bool {
+) -> BatchDone {
+    let failed = BatchDone { ok: false, associated: Vec::new() };
     let sent: Vec<Vec<u8>> = items.iter().map(|(id, _)| id.clone()).collect();
     sink(SmpEvent::Pending { server: server.clone(), notifier_ids: sent.clone() }).await;
     // signing a batch is the costly part: it runs on the blocking pool, so that the batches in
@@ -237,26 +362,35 @@ async fn subscribe_batch(
         Ok(Ok(e)) => e,
         Ok(Err(e)) => {
             warn!(relay = %server, "NSUB batch not signed: {e}");
-            return false;
+            return failed;
         }
         Err(e) => {
             warn!(relay = %server, "NSUB batch signing failed: {e}");
-            return false;
+            return failed;
         }
     };
     let entities: Vec<&[u8]> = sent.iter().map(Vec::as_slice).collect();
     let results = match client.send_encoded(encoded, &entities).await {
-        Ok(r) => r.into_iter().map(subscribed).collect::<Vec<_>>(),
+        Ok(r) => r,
         Err(e) => {
             warn!(relay = %server, "NSUB batch not sent: {e}");
-            return false;
+            return failed;
         }
     };
+    let session_service = client.service().map(|s| s.service_id.as_slice());
     let mut active = Vec::new();
+    let mut associated = Vec::new();
     let mut errors = Vec::new();
     let mut lost = false;
     for (id, r) in sent.into_iter().zip(results) {
-        match r {
+        // `SOK` with this session's service id: associated (`groupSub`)
+        if let Ok(BrokerMsg::Sok { service_id: Some(sid) }) = &r {
+            if session_service == Some(sid.as_slice()) {
+                associated.push(id);
+                continue;
+            }
+        }
+        match subscribed(r) {
             Ok(()) => active.push(id),
             Err(e) => {
                 lost |= matches!(e, SmpClientError::Closed | SmpClientError::Transport(_));
@@ -267,14 +401,24 @@ async fn subscribe_batch(
     if !active.is_empty() {
         sink(SmpEvent::Subscribed { server: server.clone(), notifier_ids: active }).await;
     }
+    if let (Some(sid), false) = (session_service, associated.is_empty()) {
+        let event = SmpEvent::ServiceAssociated { server: server.clone(), service_id: sid.to_vec(), notifier_ids: associated.clone() };
+        sink(event).await;
+    }
     if !errors.is_empty() {
         sink(SmpEvent::SubscriptionErrors { server: server.clone(), errors }).await;
     }
-    !lost
+    BatchDone { ok: !lost, associated }
 }
 
-/// `NMSG` / `END` / `DELD` for a notifier id.
+/// `NMSG` / `END` / `DELD` for a notifier id, `ENDS` for the service.
 async fn handle_event(server: &SmpServer, sink: &EventSink, e: ref_client::smp::SmpEvent) {
+    // the entity id of `ENDS` is the service id; this task's session is the current one
+    if let Ok(BrokerMsg::Ends { count }) = &e.msg {
+        warn!(relay = %server, "ENDS {count}: another session of this service took the service subscription");
+        let count = u64::try_from(*count).unwrap_or(0);
+        return sink(SmpEvent::ServiceEnded { server: server.clone(), count }).await;
+    }
     let Some(queue) = SmpQueueNtf::new(server.clone(), e.entity_id.clone()) else { return };
     let event = match e.msg {
         Ok(BrokerMsg::Nmsg { nonce, enc_meta }) => SmpEvent::Message { queue, nonce, enc_meta },

@@ -29,7 +29,7 @@ use super::rows::{
     T_TOKEN_COLUMNS,
 };
 use super::SHOULD_SUBSCRIBE_SQL;
-use crate::ntf::{Store, StoreError, StoreResult, SubscriptionRecord, TokenRecord};
+use crate::ntf::{ServerService, Store, StoreError, StoreResult, SubscriptionRecord, TokenRecord};
 
 /// A statement parameter: the column types of the `ntf_server` schema.
 #[derive(Clone, Copy, Debug)]
@@ -879,6 +879,72 @@ impl<B: Backend> Store for SqlStore<B> {
                 out.push(rec);
             }
             Ok(out)
+        })
+    }
+
+    fn server_service(&self, server: &SmpServer) -> StoreResult<Option<ServerService>> {
+        let sql = format!(
+            "SELECT p.ntf_service_id, (SELECT COUNT(*) FROM subscriptions s \
+               WHERE s.smp_server_id = p.smp_server_id AND s.ntf_service_assoc \
+                 AND s.status IN {SHOULD_SUBSCRIBE_SQL}) \
+             FROM smp_servers p WHERE p.smp_server_id = ?1"
+        );
+        self.run(false, |tx, servers| {
+            let Some(srv) = servers.id(tx, server)? else {
+                return Ok(None);
+            };
+            let row = tx.query_opt(&sql, &[Val::Int(srv)], |r| Ok((r.opt_bytes(0)?, r.int(1)?)))?;
+            Ok(row.and_then(|(id, n)| {
+                id.map(|service_id| ServerService { service_id, count: u64::try_from(n).unwrap_or(0) })
+            }))
+        })
+    }
+
+    fn set_service_subscriptions(
+        &mut self,
+        server: &SmpServer,
+        service_id: &[u8],
+        notifier_ids: &[Vec<u8>],
+        status: NtfSubStatus,
+    ) -> StoreResult<usize> {
+        let status = rows::sub_status_text(&status);
+        self.run(true, |tx, servers| {
+            let Some(srv) = servers.id(tx, server)? else {
+                return Ok(0);
+            };
+            tx.execute(
+                "UPDATE smp_servers SET ntf_service_id = ?1 \
+                 WHERE smp_server_id = ?2 AND (ntf_service_id IS NULL OR ntf_service_id != ?1)",
+                &[Val::Bytes(service_id), Val::Int(srv)],
+            )?;
+            let mut params = Vec::with_capacity(notifier_ids.len() * 3);
+            for nid in notifier_ids {
+                params.extend([Val::Text(&status), Val::Int(srv), Val::Bytes(nid)]);
+            }
+            let n = tx.execute_rows(
+                "UPDATE subscriptions SET status = ?1, ntf_service_assoc = TRUE \
+                 WHERE smp_server_id = ?2 AND smp_notifier_id = ?3 \
+                   AND (status != ?1 OR NOT ntf_service_assoc)",
+                3,
+                &params,
+            )?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
+    }
+
+    fn remove_service_association(&mut self, server: &SmpServer) -> StoreResult<usize> {
+        let sql = format!(
+            "UPDATE subscriptions SET ntf_service_assoc = FALSE, \
+               status = CASE WHEN status IN {SHOULD_SUBSCRIBE_SQL} THEN 'INACTIVE' ELSE status END \
+             WHERE smp_server_id = ?1 AND ntf_service_assoc"
+        );
+        self.run(true, |tx, servers| {
+            let Some(srv) = servers.id(tx, server)? else {
+                return Ok(0);
+            };
+            tx.execute("UPDATE smp_servers SET ntf_service_id = NULL WHERE smp_server_id = ?1", &[Val::Int(srv)])?;
+            let n = tx.execute(&sql, &[Val::Int(srv)])?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
         })
     }
 

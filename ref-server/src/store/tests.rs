@@ -30,7 +30,8 @@ use smp_proto::transmission::{ForAuth, RawTransmission};
 
 use super::{PgConfig, PgStore, SqliteStore, SHOULD_SUBSCRIBE_SQL};
 use crate::ntf::{
-    Config, Effect, MemStore, NtfServerCore, PushNotification, SessionParams, Store, StoreError,
+    Config, Effect, MemStore, NtfServerCore, PushNotification, ServerService, SessionParams, Store,
+    StoreError,
     SubscriptionRecord, TokenRecord,
 };
 
@@ -738,6 +739,71 @@ fn resubscription<B: Backend>(b: &B) {
     }
 }
 on_all_backends!(resubscription);
+
+/// The service association (`getUsedSMPServers`' service part, `batchUpdateSrvSubStatus` with a
+/// service id, `removeServiceAssociation`), kept across a reopen.
+fn service_association<B: Backend>(b: &B) {
+    let mut s = b.open();
+    s.add_token(token(b"t1", "dev1", 1)).unwrap();
+    for i in 1..=4u8 {
+        let id = [b's', b'0' + i];
+        let nid = [b'n', b'0' + i];
+        s.add_subscription(sub(&id, b"t1", queue(1, &nid))).unwrap();
+    }
+    s.add_subscription(sub(b"x1", b"t1", queue(2, b"n1"))).unwrap();
+    let st = |s: &B::S, id: &[u8]| s.get_subscription(&eid(id)).unwrap().unwrap().1;
+    assert_eq!(s.server_service(&server(1)).unwrap(), None);
+    assert_eq!(s.server_service(&server(9)).unwrap(), None);
+
+    // NSUB in a service session: n1..n3 associated and ACTIVE, the unknown id skipped
+    let ids = vec![b"n1".to_vec(), b"n2".to_vec(), b"n3".to_vec(), b"zz".to_vec()];
+    assert_eq!(s.set_service_subscriptions(&server(1), b"svc-1", &ids, NtfSubStatus::Active).unwrap(), 3);
+    // repeating changes nothing
+    assert_eq!(s.set_service_subscriptions(&server(1), b"svc-1", &ids, NtfSubStatus::Active).unwrap(), 0);
+    let svc = |n| Some(ServerService { service_id: b"svc-1".to_vec(), count: n });
+    assert_eq!(s.server_service(&server(1)).unwrap(), svc(3));
+    assert_eq!(s.server_service(&server(2)).unwrap(), None);
+    assert!(st(&s, b"s1").service_assoc && st(&s, b"s1").status == NtfSubStatus::Active);
+    assert!(!st(&s, b"s4").service_assoc && st(&s, b"s4").status == NtfSubStatus::New);
+    // the one-by-one resubscription skips the associated ones
+    let page = s.take_server_subscriptions(&server(1), None, 10).unwrap();
+    assert_eq!(page.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), vec![eid(b"s4")]);
+
+    // a deleted queue leaves the count
+    s.set_subscription_statuses(&server(1), &[(b"n3".to_vec(), NtfSubStatus::Deleted)]).unwrap();
+    assert_eq!(s.server_service(&server(1)).unwrap(), svc(2));
+    assert_eq!(st(&s, b"s3").status, NtfSubStatus::Deleted);
+    assert_eq!(st(&s, b"s4").status, NtfSubStatus::Pending);
+    assert_eq!(st(&s, b"x1").status, NtfSubStatus::New);
+    // durable
+    let mut s = if b.durable() {
+        drop(s);
+        b.open()
+    } else {
+        s
+    };
+    assert_eq!(s.server_service(&server(1)).unwrap(), svc(2));
+    assert!(st(&s, b"s1").service_assoc);
+
+    // removed: no service id, nothing associated, the ones to subscribe INACTIVE
+    assert_eq!(s.remove_service_association(&server(1)).unwrap(), 3);
+    assert_eq!(s.server_service(&server(1)).unwrap(), None);
+    for (id, want) in [
+        (&b"s1"[..], NtfSubStatus::Inactive),
+        (b"s2", NtfSubStatus::Inactive),
+        (b"s3", NtfSubStatus::Deleted),
+        (b"s4", NtfSubStatus::Pending),
+    ] {
+        let r = st(&s, id);
+        assert!(!r.service_assoc, "{id:?}");
+        assert_eq!(r.status, want, "{id:?}");
+    }
+    let page = s.take_server_subscriptions(&server(1), None, 10).unwrap();
+    let ids: Vec<_> = page.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids, vec![eid(b"s1"), eid(b"s2"), eid(b"s4")]);
+    assert_eq!(s.remove_service_association(&server(1)).unwrap(), 0);
+}
+on_all_backends!(service_association);
 
 fn last_notifications<B: Backend>(b: &B) {
     let mut s = b.open();

@@ -528,9 +528,9 @@ mod tests {
     #[test]
     fn apns_token_is_64_hex_chars() {
         let t = apns_token("x").unwrap();
-        assert_eq!(t.token().len(), 64);
+        assert_eq!(t.apns_token().unwrap().len(), 64);
         assert!(t
-            .token()
+            .apns_token().unwrap()
             .iter()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_eq!(DeviceToken::from_text(&t.to_text()).unwrap(), t);

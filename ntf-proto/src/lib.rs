@@ -27,5 +27,6 @@ pub mod subscription;
 mod test_vectors;
 pub mod token;
 pub mod version;
+pub mod webpush;
 
 pub use smp_proto::{Decode, DecodeError, DecodeErrorKind, DecodeResult, Encode, Reader};

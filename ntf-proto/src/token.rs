@@ -22,6 +22,7 @@ use smp_proto::coding::{put_short, Decode, Encode, Reader};
 use smp_proto::error::{DecodeError, DecodeErrorKind, DecodeResult};
 
 use crate::version::{self, Version};
+use crate::webpush::{WebPushKey, WebPushProvider, WebPushToken};
 
 /// A push notification provider.
 ///
@@ -124,52 +125,159 @@ impl<'a> Decode<'a> for PushProvider {
     }
 }
 
-/// A device token: the push provider and the provider's token for the device.
+/// A device token: an APNS provider and the provider's token for the device, or a Web Push
+/// subscription (the branch `dev-wp`'s `APNSDeviceToken` / `WPDeviceToken`).
+///
+/// ```text
+/// binary: apns-token / wp-token
+/// apns-token = push-provider short-bytes
+/// wp-token   = wp-provider short-bytes(path) wp-key          ; see crate::webpush
+/// text:   "apns_null test_ntf_token" / push-provider-text " " *(2 lower-hex-digit)
+///       / wp-token-text
+/// ```
+///
+/// The binary decoder reads an APNS provider when the first byte is `A` and a Web Push
+/// provider otherwise, as the branch's `smpP` of `PushProvider` does; the text decoder does
+/// the same on `a`. Every field fits its 1-byte length, so the binary form always encodes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DeviceToken {
+    /// An Apple Push Notification service token.
+    Apns(ApnsToken),
+    /// A Web Push subscription (RFC 8030 push resource and RFC 8291 keys).
+    WebPush(WebPushToken),
+}
+
+/// An APNS device token: the provider and the raw token bytes.
 ///
 /// ```text
 /// binary: push-provider short-bytes
-/// text:   "apns_null test_ntf_token" / push-provider-text " " *(2 lower-hex-digit)
 /// ```
-///
-/// The token is at most [`DeviceToken::MAX_LEN`] bytes, so the binary form always encodes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DeviceToken {
+pub struct ApnsToken {
     provider: PushProvider,
     token: Vec<u8>,
 }
 
-impl DeviceToken {
-    /// Longest token (the binary form has a 1-byte length).
-    pub const MAX_LEN: usize = 255;
-
-    /// The token the reference's null provider uses in tests (`apns_null test_ntf_token`).
-    pub const NULL_TEST_TOKEN: &'static [u8] = b"test_ntf_token";
-
-    /// A device token; `None` when `token` is longer than [`DeviceToken::MAX_LEN`].
-    pub fn new(provider: PushProvider, token: impl Into<Vec<u8>>) -> Option<Self> {
-        let token = token.into();
-        (token.len() <= Self::MAX_LEN).then_some(Self { provider, token })
-    }
-
+impl ApnsToken {
     /// The push provider.
     pub const fn provider(&self) -> PushProvider {
         self.provider
     }
 
-    /// The raw token bytes (for APNS, the ASCII hex text of the token).
+    /// The raw token bytes (the ASCII hex text of the token).
     pub fn token(&self) -> &[u8] {
         &self.token
     }
+}
 
-    /// Appends the text form: provider name, a space, the raw token bytes.
+impl DeviceToken {
+    /// Longest APNS token (the binary form has a 1-byte length).
+    pub const MAX_LEN: usize = 255;
+
+    /// The token the reference's null provider uses in tests (`apns_null test_ntf_token`).
+    pub const NULL_TEST_TOKEN: &'static [u8] = b"test_ntf_token";
+
+    /// An APNS device token; `None` when `token` is longer than [`DeviceToken::MAX_LEN`].
+    pub fn new(provider: PushProvider, token: impl Into<Vec<u8>>) -> Option<Self> {
+        let token = token.into();
+        (token.len() <= Self::MAX_LEN).then_some(Self::Apns(ApnsToken { provider, token }))
+    }
+
+    /// The APNS provider, `None` for a Web Push token.
+    pub const fn apns_provider(&self) -> Option<PushProvider> {
+        match self {
+            Self::Apns(t) => Some(t.provider),
+            Self::WebPush(_) => None,
+        }
+    }
+
+    /// The raw APNS token bytes, `None` for a Web Push token.
+    pub fn apns_token(&self) -> Option<&[u8]> {
+        match self {
+            Self::Apns(t) => Some(&t.token),
+            Self::WebPush(_) => None,
+        }
+    }
+
+    /// The Web Push token, `None` for an APNS token.
+    pub const fn web_push(&self) -> Option<&WebPushToken> {
+        match self {
+            Self::Apns(_) => None,
+            Self::WebPush(t) => Some(t),
+        }
+    }
+
+    /// The provider's text name: `apns_*`, or `webpush https://host[:port]` (the branch's
+    /// `strEncode PushProvider`, the store's `push_provider` column).
+    pub fn provider_text(&self) -> Vec<u8> {
+        match self {
+            Self::Apns(t) => t.provider.name().as_bytes().to_vec(),
+            Self::WebPush(t) => {
+                let mut v = Vec::new();
+                t.provider().encode_text(&mut v);
+                v
+            }
+        }
+    }
+
+    /// The two store columns (the branch's `deviceTokenFields`): the provider text and the
+    /// token bytes: the raw APNS token, or a Web Push token's path and keys in text form
+    /// ([`WebPushToken::params_text`]).
+    pub fn store_fields(&self) -> (Vec<u8>, Vec<u8>) {
+        let token = match self {
+            Self::Apns(t) => t.token.clone(),
+            Self::WebPush(t) => t.params_text(),
+        };
+        (self.provider_text(), token)
+    }
+
+    /// The token for its two store columns (the branch's `deviceToken'`). The Web Push
+    /// endpoint is not checked again.
+    ///
+    /// # Errors
+    /// `BadValue` for an unknown provider, the text errors of the Web Push fields,
+    /// `BadLength` for an APNS token over 255 bytes.
+    pub fn from_store_fields(provider: &[u8], token: &[u8]) -> DecodeResult<Self> {
+        if let Some(p) = PushProvider::from_name(provider) {
+            return Self::new(p, token).ok_or(DecodeError::new(
+                DecodeErrorKind::BadLength,
+                0,
+                "device token of at most 255 bytes",
+            ));
+        }
+        let mut r = Reader::new(provider);
+        let wp = WebPushProvider::parse_text(&mut r)?;
+        r.finish()?;
+        let mut r = Reader::new(token);
+        let path = r.take_till(|b| b == b' ');
+        let path = path.to_vec();
+        r.space()?;
+        let key = WebPushKey::parse_text(&mut r)?;
+        r.finish()?;
+        WebPushToken::new(wp, path, key)
+            .map(Self::WebPush)
+            .ok_or(DecodeError::new(
+                DecodeErrorKind::BadLength,
+                0,
+                "web push path of at most 255 bytes",
+            ))
+    }
+
+    /// Appends the text form: an APNS provider name, a space and the raw token bytes; or the
+    /// Web Push text form.
     ///
     /// ```text
-    /// device-token-text = push-provider-text " " token
+    /// device-token-text = push-provider-text " " token / wp-token-text
     /// ```
     pub fn encode_text(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.provider.name().as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(&self.token);
+        match self {
+            Self::Apns(t) => {
+                out.extend_from_slice(t.provider.name().as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(&t.token);
+            }
+            Self::WebPush(t) => t.encode_text(out),
+        }
     }
 
     /// The text form as a new vector.
@@ -184,22 +292,28 @@ impl DeviceToken {
     /// ```text
     /// device-token-text = "apns_null test_ntf_token"
     ///                   / push-provider-text " " *(2 lower-hex-digit)
+    ///                   / wp-token-text
     /// ```
     ///
     /// As in the reference, the literal null test token wins when the input starts with it,
     /// and the hex run is the longest run of `0-9a-f` (possibly empty), which must have an even
-    /// length. The bytes kept are the hex text itself.
+    /// length. The bytes kept are the hex text itself. Input not starting with `a` is a Web
+    /// Push token ([`WebPushToken::parse_text`], endpoint checked).
     ///
     /// # Errors
     /// `BadValue` for an unknown provider or an odd hex run, `Truncated` when the space is
     /// missing at the end, `BadLength` for a token longer than [`DeviceToken::MAX_LEN`] (a cap
-    /// the reference's text parser does not have; its binary form could not carry it).
+    /// the reference's text parser does not have; its binary form could not carry it); the
+    /// Web Push errors.
     pub fn parse_text(r: &mut Reader<'_>) -> DecodeResult<Self> {
         if r.eat_slice(b"apns_null test_ntf_token") {
-            return Ok(Self {
+            return Ok(Self::Apns(ApnsToken {
                 provider: PushProvider::ApnsNull,
                 token: Self::NULL_TEST_TOKEN.into(),
-            });
+            }));
+        }
+        if r.peek() != Some(b'a') {
+            return WebPushToken::parse_text(r).map(Self::WebPush);
         }
         let provider = PushProvider::parse_text(r)?;
         r.space()?;
@@ -219,10 +333,10 @@ impl DeviceToken {
                 "device token of at most 255 bytes",
             ));
         }
-        Ok(Self {
+        Ok(Self::Apns(ApnsToken {
             provider,
             token: hex.into(),
-        })
+        }))
     }
 
     /// Parses a text form that must span the whole input.
@@ -239,19 +353,27 @@ impl DeviceToken {
 
 impl Encode for DeviceToken {
     fn encode(&self, out: &mut Vec<u8>) {
-        self.provider.encode(out);
-        put_short(out, &self.token);
+        match self {
+            Self::Apns(t) => {
+                t.provider.encode(out);
+                put_short(out, &t.token);
+            }
+            Self::WebPush(t) => t.encode(out),
+        }
     }
 }
 
 impl<'a> Decode<'a> for DeviceToken {
     fn decode(r: &mut Reader<'a>) -> DecodeResult<Self> {
+        if r.peek().is_some_and(|b| b != b'A') {
+            return WebPushToken::decode(r).map(Self::WebPush);
+        }
         let provider = PushProvider::decode(r)?;
         let token = r.short_bytes("device token")?;
-        Ok(Self {
+        Ok(Self::Apns(ApnsToken {
             provider,
             token: token.into(),
-        })
+        }))
     }
 }
 
@@ -504,10 +626,13 @@ mod arb {
 
     impl<'a> Arbitrary<'a> for DeviceToken {
         fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-            Ok(DeviceToken {
+            if u.ratio(1, 4)? {
+                return Ok(DeviceToken::WebPush(WebPushToken::arbitrary(u)?));
+            }
+            Ok(DeviceToken::Apns(ApnsToken {
                 provider: PushProvider::arbitrary(u)?,
                 token: short(u)?,
-            })
+            }))
         }
     }
 
@@ -528,30 +653,90 @@ mod json {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use smp_proto::json::{hex_decode, hex_encode};
 
+    /// `{"provider": "AD", "token": HEX}`, or for Web Push `{"provider": "WP", "host": S,
+    /// "port": S, "path": S, "auth": HEX, "p256dh": HEX}` where each byte of a string `S` is
+    /// the character of that code point (Latin-1, as the reference's `Char8` view).
     #[derive(Serialize, Deserialize)]
     struct TokenJson {
         provider: String,
-        token: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        port: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        p256dh: Option<String>,
+    }
+
+    fn latin1(b: &[u8]) -> String {
+        b.iter().map(|&c| char::from(c)).collect()
+    }
+
+    fn from_latin1<E: serde::de::Error>(s: &str) -> Result<Vec<u8>, E> {
+        s.chars()
+            .map(|c| u8::try_from(u32::from(c)).map_err(|_| E::custom("character above U+00FF")))
+            .collect()
     }
 
     impl Serialize for DeviceToken {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let provider =
-                String::from(core::str::from_utf8(self.provider.code()).unwrap_or_default());
-            TokenJson {
-                provider,
-                token: hex_encode(&self.token),
-            }
-            .serialize(s)
+            let j = match self {
+                DeviceToken::Apns(t) => TokenJson {
+                    provider: String::from(
+                        core::str::from_utf8(t.provider.code()).unwrap_or_default(),
+                    ),
+                    token: Some(hex_encode(&t.token)),
+                    host: None,
+                    port: None,
+                    path: None,
+                    auth: None,
+                    p256dh: None,
+                },
+                DeviceToken::WebPush(t) => TokenJson {
+                    provider: "WP".into(),
+                    token: None,
+                    host: Some(latin1(t.provider().host())),
+                    port: Some(latin1(t.provider().port())),
+                    path: Some(latin1(t.path())),
+                    auth: Some(hex_encode(&t.key().auth)),
+                    p256dh: Some(hex_encode(t.key().p256dh.as_bytes())),
+                },
+            };
+            j.serialize(s)
         }
     }
 
     impl<'de> Deserialize<'de> for DeviceToken {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             let j = TokenJson::deserialize(d)?;
+            let need = |v: Option<String>, f: &'static str| {
+                v.ok_or_else(|| D::Error::custom(alloc::format!("missing field {f}")))
+            };
+            if j.provider == "WP" {
+                let host = from_latin1::<D::Error>(&need(j.host, "host")?)?;
+                let port = from_latin1::<D::Error>(&need(j.port, "port")?)?;
+                let path = from_latin1::<D::Error>(&need(j.path, "path")?)?;
+                let auth = hex_decode(&need(j.auth, "auth")?).map_err(D::Error::custom)?;
+                let auth: [u8; 16] = auth
+                    .try_into()
+                    .map_err(|_| D::Error::custom("auth of 16 bytes"))?;
+                let p256dh = hex_decode(&need(j.p256dh, "p256dh")?).map_err(D::Error::custom)?;
+                let p256dh = crate::webpush::P256dhKey::from_bytes(&p256dh)
+                    .map_err(D::Error::custom)?;
+                let provider = WebPushProvider::new(host, port)
+                    .ok_or_else(|| D::Error::custom("host or port longer than 255 bytes"))?;
+                return WebPushToken::new(provider, path, WebPushKey { auth, p256dh })
+                    .map(DeviceToken::WebPush)
+                    .ok_or_else(|| D::Error::custom("path longer than 255 bytes"));
+            }
             let provider = PushProvider::from_code(j.provider.as_bytes())
                 .ok_or_else(|| D::Error::custom("unknown push provider"))?;
-            let token = hex_decode(&j.token).map_err(D::Error::custom)?;
+            let token = hex_decode(&need(j.token, "token")?).map_err(D::Error::custom)?;
             DeviceToken::new(provider, token)
                 .ok_or_else(|| D::Error::custom("device token longer than 255 bytes"))
         }
@@ -598,9 +783,9 @@ pub(crate) mod tests {
             b"apns_dev 66d13e86f15b04017f6376a695542d14197e5d4705bcdbccb802bb2eed3ccc76",
         )
         .unwrap();
-        assert_eq!(t.provider(), PushProvider::ApnsDev);
+        assert_eq!(t.apns_provider().unwrap(), PushProvider::ApnsDev);
         assert_eq!(
-            t.token(),
+            t.apns_token().unwrap(),
             b"66d13e86f15b04017f6376a695542d14197e5d4705bcdbccb802bb2eed3ccc76"
         );
         assert_eq!(
@@ -610,13 +795,13 @@ pub(crate) mod tests {
         // device_token/str/apns_prod/1/p
         let s = b"apns_prod 3c2c2e9a24a9b097d6b084a17bfcb5744849d4556b826867093c18b68a1101de";
         let t = DeviceToken::from_text(s).unwrap();
-        assert_eq!(t.provider(), PushProvider::ApnsProd);
-        assert_eq!(t.token(), &s[10..]);
+        assert_eq!(t.apns_provider().unwrap(), PushProvider::ApnsProd);
+        assert_eq!(t.apns_token().unwrap(), &s[10..]);
         assert_eq!(t.to_text(), s);
         // device_token/str/apns_test/1/p
         let s = b"apns_test 5b7b6068c196ca1c53bcba08028795d118d489fd848f009d28877d5aa6b7422c";
         let t = DeviceToken::from_text(s).unwrap();
-        assert_eq!(t.provider(), PushProvider::ApnsTest);
+        assert_eq!(t.apns_provider().unwrap(), PushProvider::ApnsTest);
         assert_eq!(t.to_text(), s);
         // device_token/str/apns_null_test_token/p
         let t = DeviceToken::from_text(b"apns_null test_ntf_token").unwrap();
@@ -666,7 +851,7 @@ pub(crate) mod tests {
         );
         // apns_null with a hex token is an ordinary token
         assert_eq!(
-            DeviceToken::from_text(b"apns_null ab12").unwrap().token(),
+            DeviceToken::from_text(b"apns_null ab12").unwrap().apns_token().unwrap(),
             b"ab12"
         );
         let long = [b'a'; 256];

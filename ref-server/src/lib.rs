@@ -8,3 +8,4 @@ pub mod ntf;
 pub mod server;
 pub mod smp;
 pub mod store;
+pub mod webpush;

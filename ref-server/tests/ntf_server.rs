@@ -68,7 +68,7 @@ impl Reg {
     }
 
     fn token_text(&self) -> String {
-        String::from_utf8(self.token.token().to_vec()).unwrap()
+        String::from_utf8(self.token.apns_token().unwrap_or_default().to_vec()).unwrap()
     }
 
     fn new_token(&self) -> NewNtfToken {
@@ -294,7 +294,7 @@ async fn survives_restart(dir: &std::path::Path) {
     let c = NtfClient::connect_addr(server.addr, &server.key_hash, &NtfClientConfig::default()).await.unwrap();
     let reg = Reg::new(true);
     // AN (null) tokens: accepted by the provider without a mock
-    let reg = Reg { token: DeviceToken::new(PushProvider::ApnsNull, reg.token.token().to_vec()).unwrap(), ..reg };
+    let reg = Reg { token: DeviceToken::new(PushProvider::ApnsNull, reg.token.apns_token().unwrap().to_vec()).unwrap(), ..reg };
     let (id, _) = c.tnew(&reg.key, reg.new_token()).await.unwrap();
     wait_status(&c, &reg, &id, NtfTknStatus::Confirmed).await;
     let notifier = AuthPrivateKey::new(PrivateKey::Ed25519(random_array::<32>().unwrap())).unwrap();

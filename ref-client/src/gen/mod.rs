@@ -18,6 +18,7 @@ mod ntf;
 mod smp;
 mod text;
 mod transport;
+mod webpush;
 
 use std::path::{Path, PathBuf};
 
@@ -28,12 +29,13 @@ use serde_json::Value;
 pub use build::VectorOut;
 
 /// The vector files and the seeds of their random streams.
-pub const SEEDS: [(&str, u64); 5] = [
+pub const SEEDS: [(&str, u64); 6] = [
     ("ntf.json", 0x4e54_4601),
     ("smp.json", 0x534d_5001),
     ("text.json", 0x5445_5854),
     ("transport.json", 0x5452_4e53),
     ("crypto.json", 0x4352_5950),
+    ("webpush.json", 0x5750_5553),
 ];
 
 /// One generated vector file.
@@ -99,6 +101,7 @@ pub fn generate() -> anyhow::Result<Vec<VectorFile>> {
             "smp.json" => smp::generate(seed),
             "text.json" => text::generate(seed),
             "transport.json" => transport::generate(seed),
+            "webpush.json" => webpush::generate(seed),
             _ => crypto::generate(seed),
         }
         .with_context(|| format!("generating {name}"))?;

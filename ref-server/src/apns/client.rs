@@ -420,15 +420,18 @@ impl ApnsClient {
         jwt: &str,
     ) -> Result<http::Request<()>, PushError> {
         let ep = &self.endpoint;
+        // a Web Push token is not for APNS (the branch's `PPInvalidPusher`)
+        let Some(token) = token.apns_token() else {
+            return Err(PushError::InvalidPusher);
+        };
         // APNS tokens are hex text; anything that is not a plain path segment cannot be one
         let token_ok = token
-            .token()
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(b));
         if !token_ok {
             return Err(PushError::TokenInvalid(NtInvalidReason::BadToken));
         }
-        let token = String::from_utf8_lossy(token.token());
+        let token = String::from_utf8_lossy(token);
         let mut b =
             http::Request::post(format!("https://{}:{}/3/device/{token}", ep.host, ep.port))
                 .header(HEADER_APNS_TOPIC, &self.config.topic)
@@ -515,6 +518,8 @@ pub struct PushClients {
     pub development: Option<ApnsClient>,
     /// The client for `apns_test` tokens.
     pub test: Option<ApnsClient>,
+    /// The client for Web Push tokens.
+    pub web_push: Option<crate::webpush::WebPushClient>,
 }
 
 impl PushClients {
@@ -543,6 +548,7 @@ impl PushClients {
             test: test
                 .map(|ep| ApnsClient::new(ep, config, key))
                 .transpose()?,
+            web_push: None,
         })
     }
 
@@ -566,7 +572,14 @@ impl PushProviderClient for PushClients {
         dh_secret: &'a [u8; 32],
         notification: PushNotification,
     ) -> PushFuture<'a> {
-        let provider = token.provider();
+        let Some(provider) = token.apns_provider() else {
+            return match &self.web_push {
+                Some(c) => PushProviderClient::push(c, token, dh_secret, notification),
+                None => Box::pin(async {
+                    Err(PushError::Connection(ConnectionError::WebPushNotConfigured))
+                }),
+            };
+        };
         match self.client(provider) {
             Some(c) => PushProviderClient::push(c, token, dh_secret, notification),
             None if provider == PushProvider::ApnsNull => {

@@ -61,6 +61,18 @@ pub enum PushError {
     /// Retrying cannot help: the topic is disallowed or the provider token was rejected
     /// (`PPPermanentError`).
     Permanent,
+    /// The token is for another kind of provider (a Web Push token given to APNS or the
+    /// reverse: the branch `dev-wp`'s `PPInvalidPusher`).
+    InvalidPusher,
+    /// Web Push: the endpoint is not a URL a push can go to, or its host is not allowed by
+    /// the configuration (`PPWPInvalidUrl`).
+    WebPushInvalidUrl,
+    /// Web Push: the push service answered `410 Gone` (`PPWPRemovedEndpoint`).
+    WebPushRemovedEndpoint,
+    /// Web Push: the push service answered `413 Payload Too Large` (`PPWPRequestTooLong`).
+    WebPushRequestTooLong,
+    /// Web Push: the request failed otherwise (`PPWPOtherError`): connection, TLS, timeout.
+    WebPushOther(String),
 }
 
 impl fmt::Display for PushError {
@@ -74,6 +86,11 @@ impl fmt::Display for PushError {
             Self::TokenInvalid(r) => write!(f, "device token invalid: {r}"),
             Self::RetryLater(r) => write!(f, "push provider asks to retry later: {r}"),
             Self::Permanent => f.write_str("permanent push provider error"),
+            Self::InvalidPusher => f.write_str("token is for another push provider"),
+            Self::WebPushInvalidUrl => f.write_str("web push endpoint not allowed or invalid"),
+            Self::WebPushRemovedEndpoint => f.write_str("web push endpoint removed (410)"),
+            Self::WebPushRequestTooLong => f.write_str("web push request too long (413)"),
+            Self::WebPushOther(e) => write!(f, "web push request failed: {e}"),
         }
     }
 }
@@ -97,6 +114,8 @@ pub enum ConnectionError {
     Timeout,
     /// The provider token could not be signed.
     Jwt(JwtError),
+    /// A Web Push token, and the server has no Web Push configuration.
+    WebPushNotConfigured,
 }
 
 impl fmt::Display for ConnectionError {
@@ -108,6 +127,7 @@ impl fmt::Display for ConnectionError {
             Self::Http2(e) => write!(f, "HTTP/2: {e}"),
             Self::Timeout => f.write_str("timeout"),
             Self::Jwt(e) => write!(f, "provider token: {e}"),
+            Self::WebPushNotConfigured => f.write_str("no web push client configured"),
         }
     }
 }

@@ -90,39 +90,63 @@ pub fn apns_payload(
     padded_len: usize,
     notification: &PushNotification,
 ) -> Result<ApnsPayload, CryptoError> {
-    const BACKGROUND: &[u8] = br#"{"aps":{"content-available":1},"notificationData":"#;
     let mut body = Vec::with_capacity(padded_len * 4 / 3 + 256);
     let push_type = match notification {
-        PushNotification::Verification(code) => {
-            let enc = crypto_box_padded(dh_secret, nonce, code.as_bytes(), padded_len)?;
-            body.extend_from_slice(BACKGROUND);
-            body.extend_from_slice(br#"{"nonce":""#);
-            put_base64url(&mut body, nonce);
-            body.extend_from_slice(br#"","verification":""#);
-            put_base64url(&mut body, &enc);
-            body.extend_from_slice(br#""}}"#);
+        PushNotification::Verification(_) | PushNotification::CheckMessages => {
+            body.extend_from_slice(br#"{"aps":{"content-available":1},"notificationData":"#);
             PushType::Background
         }
-        PushNotification::Messages(messages) => {
-            let enc = crypto_box_padded(dh_secret, nonce, &messages.to_bytes(), padded_len)?;
+        PushNotification::Messages(_) => {
             body.extend_from_slice(br#"{"aps":{"mutable-content":1,"alert":""#);
             body.extend_from_slice(MESSAGE_ALERT_TEXT.as_bytes());
             body.extend_from_slice(br#"","category":""#);
             body.extend_from_slice(NTF_CATEGORY_CHECK_MESSAGE.as_bytes());
-            body.extend_from_slice(br#""},"notificationData":{"message":""#);
-            put_base64url(&mut body, &enc);
-            body.extend_from_slice(br#"","nonce":""#);
-            put_base64url(&mut body, nonce);
-            body.extend_from_slice(br#""}}"#);
+            body.extend_from_slice(br#""},"notificationData":"#);
             PushType::Alert
         }
-        PushNotification::CheckMessages => {
-            body.extend_from_slice(BACKGROUND);
-            body.extend_from_slice(br#"{"checkMessages":true}}"#);
-            PushType::Background
-        }
     };
+    put_notification_data(&mut body, dh_secret, nonce, padded_len, notification)?;
+    body.push(b'}');
     Ok(ApnsPayload { push_type, body })
+}
+
+/// Appends the `notificationData` object of a push (the JSON object the reference builds in
+/// `apnsNotification`, and the whole plaintext of a Web Push message in the branch `dev-wp`'s
+/// `wpEncrypt`), keys sorted as aeson writes them:
+///
+/// ```text
+/// {"nonce":N,"verification":E} / {"message":E,"nonce":N} / {"checkMessages":true}
+/// ```
+///
+/// # Errors
+/// [`CryptoError::LargeMsg`] when the plaintext does not fit `padded_len - 2` bytes.
+pub fn put_notification_data(
+    out: &mut Vec<u8>,
+    dh_secret: &[u8; 32],
+    nonce: &[u8; NONCE_LEN],
+    padded_len: usize,
+    notification: &PushNotification,
+) -> Result<(), CryptoError> {
+    match notification {
+        PushNotification::Verification(code) => {
+            let enc = crypto_box_padded(dh_secret, nonce, code.as_bytes(), padded_len)?;
+            out.extend_from_slice(br#"{"nonce":""#);
+            put_base64url(out, nonce);
+            out.extend_from_slice(br#"","verification":""#);
+            put_base64url(out, &enc);
+            out.extend_from_slice(br#""}"#);
+        }
+        PushNotification::Messages(messages) => {
+            let enc = crypto_box_padded(dh_secret, nonce, &messages.to_bytes(), padded_len)?;
+            out.extend_from_slice(br#"{"message":""#);
+            put_base64url(out, &enc);
+            out.extend_from_slice(br#"","nonce":""#);
+            put_base64url(out, nonce);
+            out.extend_from_slice(br#""}"#);
+        }
+        PushNotification::CheckMessages => out.extend_from_slice(br#"{"checkMessages":true}"#),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -52,6 +52,9 @@ pub struct Config {
     pub unsent_periodic_is_due: bool,
     /// Subscriptions per `SmpSubscribe` batch when resubscribing (`subsBatchSize`, 900).
     pub subs_batch_size: usize,
+    /// Which Web Push tokens `TNEW` and `TRPL` take; `None` (no Web Push configured): none.
+    /// A refused token is `ERR CMD SYNTAX` (see [`crate::webpush::policy`]).
+    pub web_push: Option<crate::webpush::WebPushPolicy>,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             min_cron_interval: 20,
             unsent_periodic_is_due: true,
             subs_batch_size: 900,
+            web_push: None,
         }
     }
 }
@@ -633,6 +637,12 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
         entity_id: &[u8],
         cmd: NtfCommand,
     ) -> Result<Request, ErrorType> {
+        if let NtfCommand::Tnew(NewNtfToken { token, .. }) | NtfCommand::Trpl(token) = &cmd {
+            // the branch refuses a token it cannot parse before anything else
+            if crate::webpush::policy::check_token(self.config.web_push.as_ref(), token).is_err() {
+                return Err(ErrorType::Cmd(smp_proto::error_type::CommandError::Syntax));
+            }
+        }
         match cmd {
             NtfCommand::Tnew(new) => {
                 if !a.verify(new.verify_key.key()) {

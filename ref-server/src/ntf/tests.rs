@@ -1756,3 +1756,63 @@ fn preverification_is_rechecked_against_the_store() {
     assert_eq!(c.authorization_key(p, &ping_raw), None);
     assert_eq!(preverify(p, &ping_raw, None), None);
 }
+
+// ---- Web Push tokens (branch dev-wp) ----
+
+fn wp_device(host: &str, path: &str, p256dh: &str) -> DeviceToken {
+    use ntf_proto::webpush::{P256dhKey, WebPushKey, WebPushProvider, WebPushToken};
+    let key = smp_proto::text::base64url_decode(p256dh.as_bytes()).unwrap();
+    let key = WebPushKey { auth: [7; 16], p256dh: P256dhKey::from_bytes(&key).unwrap() };
+    DeviceToken::WebPush(WebPushToken::new(WebPushProvider::new(host, "").unwrap(), path, key).unwrap())
+}
+
+const UA_PUBLIC: &str = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+
+fn wp_client(device: DeviceToken) -> Client {
+    Client { device, ..Client::new(CURRENT, ed(5), "abcd") }
+}
+
+#[test]
+fn web_push_token_refused_without_configuration() {
+    let mut c = core();
+    let cl = wp_client(wp_device("push.example", "/p/1", UA_PUBLIC));
+    let (r, effects) = cl.send(&mut c, T0, "1", b"", &cl.tnew());
+    assert_eq!(r.resp, cmd_err(CommandError::Syntax));
+    assert!(effects.is_empty());
+}
+
+#[test]
+fn web_push_token_registration_and_refusals() {
+    use crate::webpush::{HostPattern, WebPushPolicy};
+    let policy = WebPushPolicy { allowed_hosts: vec![HostPattern::parse("*.push.example").unwrap()] };
+    let mut c = core_with(Config { web_push: Some(policy), ..Config::default() });
+    let good = wp_device("a.push.example", "/p/1", UA_PUBLIC);
+    let cl = wp_client(good.clone());
+    let (id, _code, _) = cl.register(&mut c);
+    assert_eq!(c.store().get_token(&id).unwrap().unwrap().token, good);
+    // not allowed host, bad endpoint, key not on the curve: CMD SYNTAX, nothing stored or pushed
+    let mut off_curve = smp_proto::text::base64url_decode(UA_PUBLIC.as_bytes()).unwrap();
+    off_curve[64] ^= 1;
+    let off_curve = smp_proto::text::base64url_encode(&off_curve);
+    for bad in [
+        wp_device("push.other", "/p/1", UA_PUBLIC),
+        wp_device("a.push.example", "p/1", UA_PUBLIC),
+        wp_device("a.push.example", "/p/1", &off_curve),
+    ] {
+        let cl = Client { key: ed(6), ..wp_client(bad.clone()) };
+        let (r, effects) = cl.send(&mut c, T0, "2", b"", &cl.tnew());
+        assert_eq!(r.resp, cmd_err(CommandError::Syntax), "{bad:?}");
+        assert!(effects.is_empty());
+        assert!(c.store().find_token_registration(&bad, &cl.key.public()).unwrap().is_none());
+        // TRPL to it is refused too, and the registered token is kept
+        let (r, effects) = cl.send_as(&mut c, T0, Some(ed(5)), "3", id.as_bytes(), &NtfCommand::Trpl(bad.clone()));
+        assert_eq!(r.resp, cmd_err(CommandError::Syntax));
+        assert!(effects.is_empty());
+        assert_eq!(c.store().get_token(&id).unwrap().unwrap().token, good);
+    }
+    // TRPL from APNS to Web Push and back
+    let other = wp_device("b.push.example", "/p/2", UA_PUBLIC);
+    let (r, effects) = cl.send(&mut c, T0, "4", id.as_bytes(), &NtfCommand::Trpl(other.clone()));
+    assert_eq!(r.resp, NtfResponse::Ok);
+    verification_code(&effects, &other);
+}

@@ -9,7 +9,7 @@ use ntf_proto::command::NtfEntityId;
 use ntf_proto::push::{PnMessageData, NONCE_LEN};
 use ntf_proto::queue::SmpQueueNtf;
 use ntf_proto::subscription::NtfSubStatus;
-use ntf_proto::token::{DeviceToken, NtfRegCode, NtfTknStatus, PushProvider};
+use ntf_proto::token::{DeviceToken, NtfRegCode, NtfTknStatus};
 use smp_proto::coding::Encode;
 use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey};
 use smp_proto::server::{KeyHash, SmpServer, TransportHost};
@@ -126,12 +126,20 @@ pub(crate) const T_TOKEN_COLUMNS: &str = "t.token_id, t.push_provider, t.push_pr
      t.status, t.verify_key, t.dh_priv_key, t.dh_secret, t.reg_code, t.cron_interval, \
      t.cron_sent_at, t.updated_at";
 
+/// The `push_provider` and `push_provider_token` columns of a device token (the branch
+/// `dev-wp`'s `deviceTokenFields`: provider text, raw APNS token or Web Push path and keys).
+pub(crate) fn token_fields(t: &DeviceToken) -> (String, Vec<u8>) {
+    let (provider, token) = t.store_fields();
+    (String::from_utf8_lossy(&provider).into_owned(), token)
+}
+
 impl TokenRow {
     pub fn new(t: &TokenRecord) -> Self {
+        let (push_provider, push_provider_token) = token_fields(&t.token);
         Self {
             token_id: t.id.as_bytes().to_vec(),
-            push_provider: t.token.provider().name().into(),
-            push_provider_token: t.token.token().to_vec(),
+            push_provider,
+            push_provider_token,
             status: token_status_text(&t.status),
             verify_key: t.verify_key.key().to_der(),
             dh_priv_key: PrivateKey::X25519(t.dh_private).to_der(),
@@ -144,10 +152,9 @@ impl TokenRow {
     }
 
     pub fn into_record(self) -> StoreResult<TokenRecord> {
-        let provider = PushProvider::from_name(self.push_provider.as_bytes())
-            .ok_or_else(|| corrupt("push provider"))?;
-        let token = DeviceToken::new(provider, self.push_provider_token)
-            .ok_or_else(|| corrupt("device token"))?;
+        let token =
+            DeviceToken::from_store_fields(self.push_provider.as_bytes(), &self.push_provider_token)
+                .map_err(|_| corrupt("device token"))?;
         let verify_key = PublicKey::from_der(&self.verify_key)
             .and_then(AuthPublicKey::new)
             .ok_or_else(|| corrupt("verify key"))?;

@@ -581,11 +581,12 @@ impl<B: Backend> Store for SqlStore<B> {
         verify_key: &AuthPublicKey,
     ) -> StoreResult<Option<TokenRecord>> {
         let der = verify_key.key().to_der();
+        let (provider, token) = rows::token_fields(token);
         self.token_where(
             "push_provider = ?1 AND push_provider_token = ?2 AND verify_key = ?3",
             &[
-                Val::Text(token.provider().name()),
-                Val::Bytes(token.token()),
+                Val::Text(&provider),
+                Val::Bytes(&token),
                 Val::Bytes(&der),
             ],
         )
@@ -634,13 +635,14 @@ impl<B: Backend> Store for SqlStore<B> {
         reg_code: NtfRegCode,
     ) -> StoreResult<()> {
         let status = rows::token_status_text(&status);
+        let (provider, token) = rows::token_fields(&token);
         self.with_write(|tx| {
             not_found_if_zero(tx.execute(
                 "UPDATE tokens SET push_provider = ?1, push_provider_token = ?2, status = ?3, \
                  reg_code = ?4 WHERE token_id = ?5",
                 &[
-                    Val::Text(token.provider().name()),
-                    Val::Bytes(token.token()),
+                    Val::Text(&provider),
+                    Val::Bytes(&token),
                     Val::Text(&status),
                     Val::Bytes(reg_code.as_bytes()),
                     Val::Bytes(id.as_bytes()),

@@ -191,6 +191,15 @@ impl DeviceToken {
         }
     }
 
+    /// A short name of the provider for logs and metrics: the APNS provider's text name, or
+    /// `webpush`.
+    pub const fn provider_name(&self) -> &'static str {
+        match self {
+            Self::Apns(t) => t.provider.name(),
+            Self::WebPush(_) => "webpush",
+        }
+    }
+
     /// The raw APNS token bytes, `None` for a Web Push token.
     pub fn apns_token(&self) -> Option<&[u8]> {
         match self {

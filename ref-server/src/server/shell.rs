@@ -79,7 +79,7 @@ impl<S: Store> Shared<S> {
         for e in effects {
             match e {
                 Effect::Push { token, notification } => {
-                    self.metrics.push_queued(token.token.provider().name(), notification.kind());
+                    self.metrics.push_queued(token.token.provider_name(), notification.kind());
                     self.metrics.set_push_queue(self.pushes.max_capacity() - self.pushes.capacity());
                     if self.pushes.send(PushJob { token, notification }).await.is_err() {
                         warn!("push worker stopped; push dropped");
@@ -392,7 +392,7 @@ async fn push_worker<S: Store + Send + 'static>(
                 PushNotification::Messages(m) => m.messages().last().map(|d| &d.queue.server),
                 _ => None,
             };
-            shared.metrics.push_result(job.token.token.provider().name(), kind, &outcome, relay);
+            shared.metrics.push_result(job.token.token.provider_name(), kind, &outcome, relay);
             shared.metrics.set_push_queue(shared.pushes.max_capacity() - shared.pushes.capacity());
             let result = shared.with_core(|c| c.push_result(unix_now(), &job.token.id, kind, outcome));
             if let Err(e) = result {

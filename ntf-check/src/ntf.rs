@@ -162,7 +162,7 @@ fn random_token() -> Result<DeviceToken, Failure> {
 }
 
 fn token_text(t: &DeviceToken) -> String {
-    String::from_utf8_lossy(t.token()).into_owned()
+    String::from_utf8_lossy(t.apns_token().unwrap_or_default()).into_owned()
 }
 
 pub(crate) fn ed25519_key() -> Result<AuthPrivateKey, Failure> {

@@ -155,7 +155,7 @@ async fn sdel(env: &PairEnv) -> CaseResult {
             s.send().await?;
             let quiet = env.ntf.timeout.min(Duration::from_millis(700));
             let mock = env.ntf.mock.as_ref().ok_or_else(|| Failure::new("no mock APNS"))?;
-            let text = String::from_utf8_lossy(s.reg.token.token()).into_owned();
+            let text = String::from_utf8_lossy(s.reg.token.apns_token().unwrap_or_default()).into_owned();
             match tokio::time::timeout(quiet, mock.next_push_for(&text)).await {
                 Err(_) => Ok(format!("no push within {quiet:?}")),
                 Ok(p) => Err(Failure::with_bytes("a push after SDEL", p.body)),

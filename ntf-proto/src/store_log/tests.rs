@@ -77,7 +77,7 @@ fn tcreate_round_trips_with_and_without_updated_at() {
     let rec = round_trip(&tcreate_line("ACTIVE", Some(1_733_443_200)));
     let StoreLogRecord::CreateToken(t) = rec else { panic!() };
     assert_eq!(t.id.as_bytes(), id(1));
-    assert_eq!(t.token.token(), b"0a1b2c");
+    assert_eq!(t.token.apns_token().unwrap(), b"0a1b2c");
     assert_eq!(t.status, NtfTknStatus::Active);
     assert_eq!(t.dh_private, [3; 32]);
     assert_eq!(t.dh_secret, [4; 32]);

@@ -155,6 +155,23 @@ pub struct Config {
     /// `[APNS_TEST]`: the test push provider (`AT`), when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apns_test: Option<ApnsTestSection>,
+    /// `[SCALE_OUT]` (ours): one of several instances on one PostgreSQL database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_out: Option<ScaleOutSection>,
+}
+
+/// `[SCALE_OUT]` (ours): this instance's id and lease settings (see `server::lease`); needs
+/// `db_backend = postgres`. Absent: a single instance, as before.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleOutSection {
+    /// `instance_id`: unique among the instances sharing the database.
+    pub instance_id: String,
+    /// `lease_ttl`: seconds a lease holds in the database (default 6).
+    pub lease_ttl: u64,
+    /// `lease_renew`: seconds between renewals and polls of new subscriptions (default 1;
+    /// less than three quarters of `lease_ttl`).
+    pub lease_renew: u64,
 }
 
 /// `[TRANSPORT]`.
@@ -403,6 +420,7 @@ impl Config {
             inactive_clients: None,
             apns: ApnsSection::default(),
             apns_test: None,
+            scale_out: None,
         }
     }
 
@@ -501,6 +519,9 @@ impl Config {
         if let Some(t) = &self.apns_test {
             let _ = writeln!(o, "\n[APNS_TEST]\nhost = {}\nport = {}\nca_file = {}", t.host, t.port, t.ca_file.display());
         }
+        if let Some(x) = &self.scale_out {
+            let _ = writeln!(o, "\n[SCALE_OUT]\ninstance_id = {}\nlease_ttl = {}\nlease_renew = {}", x.instance_id, x.lease_ttl, x.lease_renew);
+        }
         o
     }
 }
@@ -531,6 +552,7 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("INACTIVE_CLIENTS", &["disconnect", "ttl", "check_interval"]),
     ("APNS", &["topic", "team_id", "key_id", "key_file"]),
     ("APNS_TEST", &["host", "port", "ca_file"]),
+    ("SCALE_OUT", &["instance_id", "lease_ttl", "lease_renew"]),
 ];
 
 struct FromIni<'a> {
@@ -650,7 +672,27 @@ impl FromIni<'_> {
                 })
             }
         };
-        Ok(Config { server, store, auth, subscriber, inactive_clients, apns, apns_test })
+        let scale_out = self.scale_out(&store)?;
+        Ok(Config { server, store, auth, subscriber, inactive_clients, apns, apns_test, scale_out })
+    }
+
+    fn scale_out(&self, store: &StoreSection) -> anyhow::Result<Option<ScaleOutSection>> {
+        if self.ini.section("SCALE_OUT").is_none() {
+            return Ok(None);
+        }
+        let instance_id = self
+            .text("SCALE_OUT", "instance_id")
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("[SCALE_OUT] instance_id: required setting is missing"))?
+            .to_string();
+        anyhow::ensure!(store.backend == StoreBackend::Postgres, "[SCALE_OUT] needs [STORE_LOG] db_backend = postgres");
+        let lease_ttl = self.positive("SCALE_OUT", "lease_ttl")?.unwrap_or(6);
+        let lease_renew = self.positive("SCALE_OUT", "lease_renew")?.unwrap_or(1);
+        anyhow::ensure!(
+            lease_renew * 4 < lease_ttl * 3,
+            "[SCALE_OUT] lease_renew ({lease_renew}) must be less than three quarters of lease_ttl ({lease_ttl})"
+        );
+        Ok(Some(ScaleOutSection { instance_id, lease_ttl, lease_renew }))
     }
 
     fn text(&self, section: &str, key: &str) -> Option<&str> {

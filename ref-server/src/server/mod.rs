@@ -5,6 +5,7 @@
 pub mod config;
 pub mod ini;
 pub mod exporter;
+pub mod lease;
 pub mod metrics;
 pub mod shell;
 pub mod subscriber;
@@ -327,6 +328,7 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
         ops: shell::ShellOps {
             inactive_clients: config.inactive_clients.map(|c| std::time::Duration::from_secs(c.ttl)),
             metrics: Some(Arc::new(metrics::NtfMetrics::new(config.subscriber.own_server_domains.clone()))),
+            scale_out: None,
         },
     };
     let core = crate::ntf::Config::default();
@@ -342,9 +344,25 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
             let shown = redact_password(&config.store.url);
             let pg = PgConfig::new(url).with_schema(config.store.schema.clone());
             // the postgres client is synchronous: open it off the async runtime
-            let store = tokio::task::spawn_blocking(move || PgStore::open(pg))
-                .await?
-                .map_err(|e| anyhow::anyhow!("PostgreSQL database {shown}: {}", one_line(&format!("{e:?}"))))?;
+            let open = |pg: PgConfig| async {
+                tokio::task::spawn_blocking(move || PgStore::open(pg))
+                    .await?
+                    .map_err(|e| anyhow::anyhow!("PostgreSQL database {shown}: {}", one_line(&format!("{e:?}"))))
+            };
+            let store = open(pg.clone()).await?;
+            let mut shell_config = shell_config;
+            if let Some(x) = &config.scale_out {
+                // the leases' own connection, so that renewals never wait behind the core
+                let leases = open(pg).await?;
+                shell_config.ops.scale_out = Some(lease::ScaleOut {
+                    config: lease::LeaseConfig {
+                        instance_id: x.instance_id.clone(),
+                        ttl: std::time::Duration::from_secs(x.lease_ttl),
+                        renew: std::time::Duration::from_secs(x.lease_renew),
+                    },
+                    store: Arc::new(leases),
+                });
+            }
             shell::start(listener, shell_config, core, store)?
         }
         StoreBackend::Memory => shell::start(listener, shell_config, core, crate::ntf::MemStore::new())?,

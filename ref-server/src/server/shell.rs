@@ -33,8 +33,9 @@ use tracing::{debug, info, warn};
 
 use crate::apns::{PushError, PushProviderClient};
 use super::metrics::NtfMetrics;
+use super::lease::{self, Leases, ScaleOut};
 use super::subscriber::{self, EventSink, SubscriberConfig};
-use crate::ntf::{preverify, Effect, ServiceStats, NtfServerCore, Preverified, PushNotification, PushOutcome, Response, SessionParams, Store, TokenRecord};
+use crate::ntf::{preverify, Effect, NtfServerCore, Preverified, PushNotification, PushOutcome, Response, ServiceStats, SessionParams, SmpEvent, Store, TokenRecord};
 
 /// How long a client may take for TLS and the NTF handshake (the reference's 60 s).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -61,6 +62,9 @@ struct Shared<S: Store> {
     pushes: mpsc::Sender<PushJob>,
     metrics: Arc<NtfMetrics>,
     smp: OnceLock<mpsc::UnboundedSender<Effect>>,
+    /// With several instances on one database: the leases this one holds (SMP effects and
+    /// events of relays it does not hold are dropped; see [`super::lease`]).
+    leases: Option<Arc<Leases>>,
 }
 
 impl<S: Store> Shared<S> {
@@ -84,6 +88,14 @@ impl<S: Store> Shared<S> {
                     if self.pushes.send(PushJob { token, notification }).await.is_err() {
                         warn!("push worker stopped; push dropped");
                     }
+                }
+                Effect::SmpSubscribe { queue: ntf_proto::queue::SmpQueueNtf { server, .. }, .. }
+                | Effect::SmpUnsubscribe { queue: ntf_proto::queue::SmpQueueNtf { server, .. } }
+                | Effect::SmpSubscribeService { server, .. }
+                    if self.leases.as_ref().is_some_and(|l| !l.holds_relay(&server)) =>
+                {
+                    // another instance owns the relay: it picks up NEW rows from the store
+                    debug!(relay = %server, "not the relay's owner: left to its owner");
                 }
                 other => match self.smp.get() {
                     Some(tx) => {
@@ -119,6 +131,9 @@ pub struct ShellOps {
     pub inactive_clients: Option<Duration>,
     /// Where the counters go (fresh ones when `None`); see [`RunningServer::metrics`].
     pub metrics: Option<Arc<NtfMetrics>>,
+    /// Several instances on one PostgreSQL database: relays and the periodic sweep are owned
+    /// by leases ([`super::lease`]); `None`: this instance does everything.
+    pub scale_out: Option<ScaleOut>,
 }
 
 /// How long [`RunningServer::shutdown`] waits for connections to end before dropping them.
@@ -204,7 +219,9 @@ pub fn start<S: Store + Send + 'static>(
     let core = NtfServerCore::new(core_config, store, rng, unix_now());
     let (push_tx, push_rx) = mpsc::channel(PUSH_QUEUE_SIZE);
     let metrics = config.ops.metrics.clone().unwrap_or_else(|| Arc::new(NtfMetrics::new(Vec::new())));
-    let shared = Arc::new(Shared { core: Mutex::new(core), pushes: push_tx, metrics: metrics.clone(), smp: OnceLock::new() });
+    let leases = config.ops.scale_out.as_ref().map(|_| Arc::new(Leases::new()));
+    let shared = Arc::new(Shared { core: Mutex::new(core), pushes: push_tx, metrics: metrics.clone(), smp: OnceLock::new(), leases });
+    let (release_tx, release_rx) = mpsc::unbounded_channel();
     let (shutdown, shutdown_rx) = watch::channel(false);
     let key_hash = config.tls.key_hash();
     let tls = Arc::new(config.tls);
@@ -214,6 +231,12 @@ pub fn start<S: Store + Send + 'static>(
         let sink: EventSink = Arc::new(move |event| {
             let shared = core.clone();
             Box::pin(async move {
+                if let (Some(l), Some(server)) = (&shared.leases, event_server(&event)) {
+                    if !l.holds_relay(server) {
+                        // the lease ran out: another instance may own the relay now
+                        return debug!(relay = %server, "event of a relay not held: dropped");
+                    }
+                }
                 shared.metrics.smp_event(&event);
                 let effects = shared.with_core(|c| c.smp_event(unix_now(), event));
                 match effects {
@@ -231,7 +254,7 @@ pub fn start<S: Store + Send + 'static>(
                 }
             })
         });
-        let (tx, task) = subscriber::start(sub_config, sink);
+        let (tx, task) = subscriber::start_with_releases(sub_config, sink, release_rx);
         let _ = shared.smp.set(tx);
         tasks.push(task);
     }
@@ -250,8 +273,14 @@ pub fn start<S: Store + Send + 'static>(
     tasks.extend([
         tokio::spawn(push_worker(shared.clone(), config.push, push_rx)),
         tokio::spawn(ticker(shared.clone())),
-        tokio::spawn(resubscribe(shared)),
     ]);
+    match config.ops.scale_out {
+        Some(scale) => {
+            let leases = shared.leases.clone().unwrap_or_default();
+            tasks.push(tokio::spawn(lease::run(shared.clone(), leases, scale, release_tx)));
+        }
+        None => tasks.push(tokio::spawn(resubscribe(shared))),
+    }
     Ok(RunningServer { addr, key_hash, metrics_addr: None, shutdown, accept, tasks, clients, metrics, service_stats })
 }
 
@@ -427,6 +456,10 @@ async fn ticker<S: Store + Send + 'static>(shared: Arc<Shared<S>>) {
         let due = shared.with_core(|c| c.next_tick());
         let wait = (due - unix_now()).clamp(1, 3600) as u64;
         tokio::time::sleep(Duration::from_secs(wait)).await;
+        if shared.leases.as_ref().is_some_and(|l| !l.holds(lease::CRON)) {
+            // another instance sends the periodic pushes
+            continue;
+        }
         let effects = shared.with_core(|c| c.tick(unix_now()));
         match effects {
             Ok(effects) => shared.dispatch(effects).await,
@@ -444,21 +477,28 @@ async fn resubscribe<S: Store + Send + 'static>(shared: Arc<Shared<S>>) {
     };
     let mut total = 0;
     for server in servers {
-        total += resubscribe_pages(&shared, &server).await;
-        // the service subscription after the pages: the relay task sends NSUBS once the NSUBs
-        // taken before it are answered (see `subscriber`)
-        match shared.with_core(|c| c.resubscribe_service(&server)) {
-            Ok(Some(e)) => {
-                if let Effect::SmpSubscribeService { count, .. } = &e {
-                    info!(relay = %server, "subscribing the service with {count} associated queues");
-                }
-                shared.dispatch(vec![e]).await;
-            }
-            Ok(None) => {}
-            Err(e) => warn!(relay = %server, "resubscribe at start: {e:?}"),
-        }
+        total += resubscribe_relay(&shared, &server).await;
     }
     info!("resubscribing {total} subscriptions one by one");
+}
+
+/// Everything of one relay: its subscriptions a page at a time, then its service
+/// subscription; how many were sent one by one.
+async fn resubscribe_relay<S: Store + Send + 'static>(shared: &Shared<S>, server: &smp_proto::server::SmpServer) -> usize {
+    let total = resubscribe_pages(shared, server).await;
+    // the service subscription after the pages: the relay task sends NSUBS once the NSUBs
+    // taken before it are answered (see `subscriber`)
+    match shared.with_core(|c| c.resubscribe_service(server)) {
+        Ok(Some(e)) => {
+            if let Effect::SmpSubscribeService { count, .. } = &e {
+                info!(relay = %server, "subscribing the service with {count} associated queues");
+            }
+            shared.dispatch(vec![e]).await;
+        }
+        Ok(None) => {}
+        Err(e) => warn!(relay = %server, "resubscribe: {e:?}"),
+    }
+    total
 }
 
 /// Pages every subscription of `server` that should be subscribed out of the store as
@@ -487,5 +527,29 @@ async fn resubscribe_pages<S: Store + Send + 'static>(shared: &Shared<S>, server
                 return total;
             }
         }
+    }
+}
+
+/// The relay an SMP event came from.
+fn event_server(e: &SmpEvent) -> Option<&smp_proto::server::SmpServer> {
+    match e {
+        SmpEvent::Message { queue, .. } | SmpEvent::End { queue } | SmpEvent::Deleted { queue } => Some(&queue.server),
+        SmpEvent::Pending { server, .. }
+        | SmpEvent::Subscribed { server, .. }
+        | SmpEvent::SubscriptionErrors { server, .. }
+        | SmpEvent::Disconnected { server, .. } => Some(server),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// What the lease task ([`lease::run`]) needs of the shell.
+impl<S: Store + Send + 'static> lease::Shell for Shared<S> {
+    fn resubscribe_relay<'a>(&'a self, server: &'a smp_proto::server::SmpServer) -> std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send + 'a>> {
+        Box::pin(resubscribe_relay(self, server))
+    }
+
+    fn dispatch(&self, effects: Vec<Effect>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(Shared::dispatch(self, effects))
     }
 }

@@ -85,12 +85,45 @@ enum RelayCmd {
 
 /// Starts the subscriber; send it the core's SMP effects.
 pub fn start(config: SubscriberConfig, sink: EventSink) -> (mpsc::UnboundedSender<Effect>, JoinHandle<()>) {
+    let (_none, releases) = mpsc::unbounded_channel();
+    start_with_releases(config, sink, releases)
+}
+
+/// [`start`], and a relay named on `releases` is let go: its task ends at once, closing its
+/// connection (an instance that lost the relay's lease, see [`super::lease`]). A later
+/// subscribe for it starts a new task.
+pub fn start_with_releases(
+    config: SubscriberConfig,
+    sink: EventSink,
+    mut releases: mpsc::UnboundedReceiver<SmpServer>,
+) -> (mpsc::UnboundedSender<Effect>, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Effect>();
     let task = tokio::spawn(async move {
-        let mut relays: HashMap<SmpServer, mpsc::UnboundedSender<RelayCmd>> = HashMap::new();
+        let mut relays: HashMap<SmpServer, (mpsc::UnboundedSender<RelayCmd>, tokio::task::AbortHandle)> = HashMap::new();
         // dropping the set (when this task ends or is aborted) aborts every relay task
         let mut tasks = tokio::task::JoinSet::new();
-        while let Some(effect) = rx.recv().await {
+        let mut releasing = true;
+        loop {
+            let effect = tokio::select! {
+                e = rx.recv() => match e {
+                    Some(e) => e,
+                    None => break,
+                },
+                r = releases.recv(), if releasing => {
+                    match r {
+                        Some(server) => {
+                            if let Some((_, task)) = relays.remove(&server) {
+                                info!(relay = %server, "released");
+                                task.abort();
+                            }
+                        }
+                        None => releasing = false,
+                    }
+                    continue;
+                }
+            };
+            // reap the relay tasks that ended
+            while tasks.try_join_next().is_some() {}
             let (server, cmd) = match effect {
                 Effect::SmpSubscribe { queue, notifier_key, .. } => {
                     (queue.server.clone(), RelayCmd::Subscribe(queue.notifier_id().to_vec(), notifier_key))
@@ -102,10 +135,10 @@ pub fn start(config: SubscriberConfig, sink: EventSink) -> (mpsc::UnboundedSende
             };
             let relay = relays.entry(server.clone()).or_insert_with(|| {
                 let (rtx, rrx) = mpsc::unbounded_channel();
-                tasks.spawn(relay_task(server, config.clone(), sink.clone(), rrx));
-                rtx
+                let task = tasks.spawn(relay_task(server, config.clone(), sink.clone(), rrx));
+                (rtx, task)
             });
-            let _ = relay.send(cmd);
+            let _ = relay.0.send(cmd);
         }
     });
     (tx, task)

@@ -155,7 +155,9 @@ type SubMoreColumns = (Vec<Vec<u8>>, Vec<String>, Vec<bool>, Vec<Option<Vec<u8>>
 /// read; the reference names its columns, so it reads and writes the table as before).
 const EXTRA_INDEXES: &str = "CREATE INDEX IF NOT EXISTS \
      idx_subscriptions_smp_server_id_subscription_id ON subscriptions(smp_server_id, subscription_id); \
-     ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS smp_notifier_public_key BYTEA";
+     ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS smp_notifier_public_key BYTEA; \
+     CREATE TABLE IF NOT EXISTS ntf_leases (resource TEXT NOT NULL PRIMARY KEY, \
+       owner TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL)";
 
 fn db(e: ::postgres::Error) -> StoreError {
     StoreError::Backend(format!("postgres: {e}"))
@@ -242,6 +244,19 @@ pub type PgStore = SqlStore<PgDb>;
 pub struct PgDb {
     conn: Option<PgConn>,
     config: PgConfig,
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        // the synchronous client closes by blocking on its own runtime, which panics on a
+        // thread of another tokio runtime (a store dropped by an async task): close it on a
+        // thread of its own there
+        if let Some(conn) = self.conn.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::Builder::new().name("pg-close".into()).spawn(move || drop(conn));
+            }
+        }
+    }
 }
 
 enum PgClient<'a> {
@@ -523,6 +538,59 @@ impl SqlStore<PgDb> {
     /// The settings.
     pub fn config(&self) -> &PgConfig {
         self.info()
+    }
+
+    /// Claims or renews the leases on `resources` for `owner` until `ttl` after this
+    /// transaction's start (the database's clock): a resource is taken when it has no lease,
+    /// when its lease is `owner`'s, or when its lease expired. Returns the resources `owner`
+    /// holds now. Ours (the table `ntf_leases`, made at start like our index), for several
+    /// instances on one database (see `server::lease`).
+    ///
+    /// # Errors
+    /// Backend failures (then nothing was claimed or renewed).
+    pub fn claim_leases(
+        &self,
+        owner: &str,
+        resources: &[String],
+        ttl: std::time::Duration,
+    ) -> StoreResult<Vec<String>> {
+        let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.with_write(|tx| {
+            let mut held = Vec::new();
+            for r in resources {
+                let got = tx.query_opt(
+                    "INSERT INTO ntf_leases (resource, owner, expires_at) \
+                     VALUES (?1, ?2, now() + ?3::bigint * interval '1 millisecond') \
+                     ON CONFLICT (resource) DO UPDATE \
+                     SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at \
+                     WHERE ntf_leases.owner = EXCLUDED.owner OR ntf_leases.expires_at < now() \
+                     RETURNING resource",
+                    &[Val::Text(r), Val::Text(owner), Val::Int(ms)],
+                    |row| row.text(0),
+                )?;
+                held.extend(got);
+            }
+            Ok(held)
+        })
+    }
+
+    /// Gives up `owner`'s leases on `resources` (all of them when `None`).
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn release_leases(&self, owner: &str, resources: Option<&[String]>) -> StoreResult<()> {
+        self.with_write(|tx| {
+            match resources {
+                None => {
+                    tx.execute("DELETE FROM ntf_leases WHERE owner = ?1", &[Val::Text(owner)])?;
+                }
+                Some(rs) => {
+                    let p: Vec<Val<'_>> = rs.iter().flat_map(|r| [Val::Text(owner), Val::Text(r)]).collect();
+                    tx.execute_rows("DELETE FROM ntf_leases WHERE owner = ?1 AND resource = ?2", 2, &p)?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Drops the schema with all its tables (for tests and administration).

@@ -564,6 +564,50 @@ impl<B: Backend> SqlStore<B> {
         })
     }
 
+    /// Takes up to `limit` subscriptions on `server` still NEW (made by any instance sharing
+    /// the database, not yet subscribed), in id order; they become PENDING. The owner of a
+    /// relay polls this for subscriptions other instances accepted.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn take_new_subscriptions(
+        &self,
+        server: &SmpServer,
+        limit_n: usize,
+    ) -> StoreResult<Vec<SubscriptionRecord>> {
+        self.run(true, |tx, servers| {
+            let Some(srv) = servers.id(tx, server)? else {
+                return Ok(Vec::new());
+            };
+            let found = tx.query_vec(
+                &format!(
+                    "SELECT {SUB_COLUMNS} FROM subscriptions s \
+                     WHERE s.smp_server_id = ?1 AND NOT s.ntf_service_assoc AND s.status = 'NEW' \
+                     ORDER BY s.subscription_id LIMIT ?2{}",
+                    B::FOR_UPDATE
+                ),
+                &[Val::Int(srv), Val::Int(limit(limit_n))],
+                |r| sub_row(r, 0),
+            )?;
+            let ids: Vec<Val<'_>> = found.iter().map(|s| Val::Bytes(&s.subscription_id)).collect();
+            if !ids.is_empty() {
+                tx.execute_rows(
+                    "UPDATE subscriptions SET status = 'PENDING' \
+                     WHERE subscription_id = ?1 AND status = 'NEW'",
+                    1,
+                    &ids,
+                )?;
+            }
+            let mut out = Vec::with_capacity(found.len());
+            for row in found {
+                let mut rec = row.into_record(server.clone())?;
+                rec.status = NtfSubStatus::Pending;
+                out.push(rec);
+            }
+            Ok(out)
+        })
+    }
+
     fn token_where(&self, cond: &str, params: &[Val<'_>]) -> StoreResult<Option<TokenRecord>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {cond}");
         self.with_read(|tx| tx.query_opt(&sql, params, |r| token_row(r, 0)?.into_record()))

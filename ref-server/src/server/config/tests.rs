@@ -134,3 +134,24 @@ fn missing_file_says_init_and_legacy_toml_still_reads() {
     let e = Config::load(dir.path()).unwrap_err().to_string();
     assert!(e.contains("bad configuration") && e.contains("bogus"), "{e}");
 }
+
+/// `[SCALE_OUT]` (ours): absent by default; read with its defaults; refused without PostgreSQL
+/// or with a renewal too slow for the lease.
+#[test]
+fn scale_out_section() {
+    assert_eq!(parse(REFERENCE_INIT).unwrap().scale_out, None);
+    let c = parse(&format!("{REFERENCE_INIT}\n[SCALE_OUT]\ninstance_id = ntf-a\n")).unwrap();
+    assert_eq!(c.scale_out, Some(ScaleOutSection { instance_id: "ntf-a".into(), lease_ttl: 6, lease_renew: 1 }));
+    let c = parse(&format!("{REFERENCE_INIT}\n[SCALE_OUT]\ninstance_id = b\nlease_ttl = 10\nlease_renew = 2\n")).unwrap();
+    assert_eq!(c.scale_out.map(|s| (s.lease_ttl, s.lease_renew)), Some((10, 2)));
+    let e = parse(&format!("{REFERENCE_INIT}\n[SCALE_OUT]\n")).unwrap_err().to_string();
+    assert!(e.contains("instance_id"), "{e}");
+    let e = parse(&format!("{REFERENCE_INIT}\n[SCALE_OUT]\ninstance_id = b\nlease_ttl = 4\nlease_renew = 3\n")).unwrap_err().to_string();
+    assert!(e.contains("lease_renew"), "{e}");
+    let sqlite = REFERENCE_INIT.replacen("[STORE_LOG]", "[STORE_LOG]\ndb_backend = sqlite", 1);
+    let e = parse(&format!("{sqlite}\n[SCALE_OUT]\ninstance_id = b\n")).unwrap_err().to_string();
+    assert!(e.contains("postgres"), "{e}");
+    // written back as read
+    let c = parse(&format!("{REFERENCE_INIT}\n[SCALE_OUT]\ninstance_id = ntf-a\n")).unwrap();
+    assert_eq!(parse(&c.to_ini()).unwrap().scale_out, c.scale_out);
+}

@@ -7,27 +7,33 @@
 //! signature = r:32 s:32                                     ; ECDSA P-256 over SHA-256
 //! ```
 //!
-//! The header and claims bytes are those of the reference (aeson records, fields in declaration
-//! order). The signature is the JWS form of RFC 7518 section 3.4 (`r || s`, 64 bytes); the
-//! reference sends the DER `SEQUENCE { r, s }` instead, which Apple also accepts.
+//! The header and claims bytes are those of the reference (`mkApnsJWTToken`: aeson records,
+//! fields in declaration order; `jsonwebtoken`'s `Header` without `typ` serializes the same
+//! two fields in the same order). The signature is the JWS form of RFC 7518 section 3.4
+//! (`r || s`, 64 bytes); the reference sends the DER `SEQUENCE { r, s }` instead, which Apple
+//! also accepts. Signing and verifying are the `jsonwebtoken` crate's; OpenSSL only generates
+//! keys and checks that a PEM holds a P-256 key.
 
 use std::fmt;
 use std::path::Path;
 
-use openssl::bn::{BigNum, BigNumContext};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use openssl::bn::BigNumContext;
 use openssl::ec::{EcGroup, EcKey};
-use openssl::ecdsa::EcdsaSig;
-use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private, Public};
-use openssl::sign::{Signer, Verifier};
-use smp_proto::text::{base64url_decode, base64url_encode};
+use serde::{Deserialize, Serialize};
 
 /// The JWT algorithm APNS requires.
 pub const JWT_ALG: &str = "ES256";
 
-/// Length of one ECDSA P-256 signature component.
-const COMPONENT_LEN: usize = 32;
+/// The claims of a provider token, in the reference's order.
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    iat: i64,
+}
 
 /// An error loading a key or signing or verifying a token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,7 +78,10 @@ fn is_p256(key: &PKey<impl openssl::pkey::HasPublic>) -> bool {
 /// The private key that signs provider tokens: an EC P-256 key (Apple's `.p8` file is its
 /// PKCS#8 PEM).
 #[derive(Clone)]
-pub struct ApnsSigningKey(PKey<Private>);
+pub struct ApnsSigningKey {
+    pkey: PKey<Private>,
+    enc: EncodingKey,
+}
 
 impl fmt::Debug for ApnsSigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -88,7 +97,13 @@ impl ApnsSigningKey {
     pub fn generate() -> Result<Self, JwtError> {
         let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(crypto)?;
         let key = EcKey::generate(&group).map_err(crypto)?;
-        Ok(Self(PKey::from_ec_key(key).map_err(crypto)?))
+        Self::from_pkey(PKey::from_ec_key(key).map_err(crypto)?)
+    }
+
+    fn from_pkey(pkey: PKey<Private>) -> Result<Self, JwtError> {
+        let pem = pkey.private_key_to_pem_pkcs8().map_err(crypto)?;
+        let enc = EncodingKey::from_ec_pem(&pem).map_err(|e| JwtError::BadKey(e.to_string()))?;
+        Ok(Self { pkey, enc })
     }
 
     /// Reads a PEM key: PKCS#8 (`-----BEGIN PRIVATE KEY-----`, the `.p8` form) or SEC1.
@@ -100,7 +115,7 @@ impl ApnsSigningKey {
         if !is_p256(&key) {
             return Err(JwtError::BadKey("not an EC P-256 key".into()));
         }
-        Ok(Self(key))
+        Self::from_pkey(key)
     }
 
     /// Reads a PEM key file (the reference reads the file named by `APNS_KEY_FILE`).
@@ -118,7 +133,7 @@ impl ApnsSigningKey {
     /// # Errors
     /// [`JwtError::Crypto`] when OpenSSL fails.
     pub fn to_pem(&self) -> Result<Vec<u8>, JwtError> {
-        self.0.private_key_to_pem_pkcs8().map_err(crypto)
+        self.pkey.private_key_to_pem_pkcs8().map_err(crypto)
     }
 
     /// The matching verifying key.
@@ -126,9 +141,9 @@ impl ApnsSigningKey {
     /// # Errors
     /// [`JwtError::Crypto`] when OpenSSL fails.
     pub fn verifying_key(&self) -> Result<ApnsVerifyingKey, JwtError> {
-        let ec = self.0.ec_key().map_err(crypto)?;
+        let ec = self.pkey.ec_key().map_err(crypto)?;
         let public = EcKey::from_public_key(ec.group(), ec.public_key()).map_err(crypto)?;
-        Ok(ApnsVerifyingKey(PKey::from_ec_key(public).map_err(crypto)?))
+        ApnsVerifyingKey::from_pkey(PKey::from_ec_key(public).map_err(crypto)?)
     }
 
     /// Signs a provider token issued at `iat` (seconds since the Unix epoch).
@@ -136,31 +151,21 @@ impl ApnsSigningKey {
     /// # Errors
     /// [`JwtError::Crypto`] when OpenSSL fails.
     pub fn sign(&self, key_id: &str, team_id: &str, iat: i64) -> Result<String, JwtError> {
-        let mut out = String::with_capacity(200);
-        out.push_str(&b64(&header_json(key_id)));
-        out.push('.');
-        out.push_str(&b64(&claims_json(team_id, iat)));
-        let mut signer = Signer::new(MessageDigest::sha256(), &self.0).map_err(crypto)?;
-        let der = signer.sign_oneshot_to_vec(out.as_bytes()).map_err(crypto)?;
-        let sig = EcdsaSig::from_der(&der).map_err(crypto)?;
-        let mut raw = sig
-            .r()
-            .to_vec_padded(COMPONENT_LEN as i32)
-            .map_err(crypto)?;
-        raw.extend(
-            sig.s()
-                .to_vec_padded(COMPONENT_LEN as i32)
-                .map_err(crypto)?,
-        );
-        out.push('.');
-        out.push_str(&b64(&raw));
-        Ok(out)
+        let mut header = Header::new(Algorithm::ES256);
+        // the reference's header has no `typ`
+        header.typ = None;
+        header.kid = Some(key_id.to_string());
+        let claims = Claims { iss: team_id.to_string(), iat };
+        jsonwebtoken::encode(&header, &claims, &self.enc).map_err(|e| JwtError::Crypto(e.to_string()))
     }
 }
 
 /// The public key that verifies provider tokens (what Apple holds).
 #[derive(Clone)]
-pub struct ApnsVerifyingKey(PKey<Public>);
+pub struct ApnsVerifyingKey {
+    pkey: PKey<Public>,
+    dec: DecodingKey,
+}
 
 impl fmt::Debug for ApnsVerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -178,7 +183,13 @@ impl ApnsVerifyingKey {
         if !is_p256(&key) {
             return Err(JwtError::BadKey("not an EC P-256 key".into()));
         }
-        Ok(Self(key))
+        Self::from_pkey(key)
+    }
+
+    fn from_pkey(pkey: PKey<Public>) -> Result<Self, JwtError> {
+        let pem = pkey.public_key_to_pem().map_err(crypto)?;
+        let dec = DecodingKey::from_ec_pem(&pem).map_err(|e| JwtError::BadKey(e.to_string()))?;
+        Ok(Self { pkey, dec })
     }
 
     /// The key as PEM.
@@ -186,7 +197,7 @@ impl ApnsVerifyingKey {
     /// # Errors
     /// [`JwtError::Crypto`] when OpenSSL fails.
     pub fn to_pem(&self) -> Result<Vec<u8>, JwtError> {
-        self.0.public_key_to_pem().map_err(crypto)
+        self.pkey.public_key_to_pem().map_err(crypto)
     }
 
     /// Decodes `token` and checks its ES256 signature; returns the header and claims.
@@ -199,47 +210,31 @@ impl ApnsVerifyingKey {
     /// with string `alg`, `kid`, `iss` and integer `iat`; [`JwtError::WrongAlgorithm`];
     /// [`JwtError::BadSignature`].
     pub fn verify(&self, token: &str) -> Result<Jwt, JwtError> {
-        let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        if token.split('.').count() != 3 {
             return Err(JwtError::Malformed("not three parts"));
-        };
-        let header = json_part(h, "header")?;
-        let claims = json_part(c, "claims")?;
-        let alg = str_field(&header, "alg")?;
-        let jwt = Jwt {
-            kid: str_field(&header, "kid")?,
-            iss: str_field(&claims, "iss")?,
-            iat: claims
-                .get("iat")
-                .and_then(serde_json::Value::as_i64)
-                .ok_or(JwtError::Malformed("iat"))?,
-        };
-        if alg != JWT_ALG {
-            return Err(JwtError::WrongAlgorithm(alg));
         }
-        let raw = base64url_decode(s.as_bytes()).map_err(|_| JwtError::Malformed("signature"))?;
-        if raw.len() != 2 * COMPONENT_LEN {
-            return Err(JwtError::BadSignature);
+        // an algorithm `jsonwebtoken` does not know (`none`) is a header it cannot parse
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed("header"))?;
+        if header.alg != Algorithm::ES256 {
+            return Err(JwtError::WrongAlgorithm(format!("{:?}", header.alg)));
         }
-        let r = BigNum::from_slice(&raw[..COMPONENT_LEN]).map_err(crypto)?;
-        let s = BigNum::from_slice(&raw[COMPONENT_LEN..]).map_err(crypto)?;
-        let der = EcdsaSig::from_private_components(r, s)
-            .and_then(|sig| sig.to_der())
-            .map_err(crypto)?;
-        let mut verifier = Verifier::new(MessageDigest::sha256(), &self.0).map_err(crypto)?;
-        let signed = &token[..h.len() + 1 + c.len()];
-        // OpenSSL reports a malformed or failing signature as Ok(false) or as an error
-        match verifier.verify_oneshot(&der, signed.as_bytes()) {
-            Ok(true) => Ok(jwt),
-            _ => Err(JwtError::BadSignature),
-        }
+        let kid = header.kid.ok_or(JwtError::Malformed("kid"))?;
+        // APNS tokens carry no `exp`: only the signature and the claims' shape are checked
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.dec, &validation).map_err(|e| match e.kind() {
+            ErrorKind::InvalidSignature | ErrorKind::InvalidEcdsaKey | ErrorKind::Base64(_) => JwtError::BadSignature,
+            ErrorKind::InvalidAlgorithm => JwtError::WrongAlgorithm(format!("{:?}", header.alg)),
+            _ => JwtError::Malformed("claims"),
+        })?;
+        Ok(Jwt { kid, iss: data.claims.iss, iat: data.claims.iat })
     }
 
     /// Whether this is the public half of `key` (compares the points).
     pub fn matches(&self, key: &ApnsSigningKey) -> bool {
-        let (Ok(a), Ok(b)) = (self.0.ec_key(), key.0.ec_key()) else {
+        let (Ok(a), Ok(b)) = (self.pkey.ec_key(), key.pkey.ec_key()) else {
             return false;
         };
         BigNumContext::new()
@@ -259,47 +254,18 @@ pub struct Jwt {
     pub iat: i64,
 }
 
-fn b64(bytes: &[u8]) -> String {
-    let mut s = base64url_encode(bytes);
-    while s.ends_with('=') {
-        s.pop();
-    }
-    s
-}
-
-fn json_string(s: &str) -> String {
-    // serializing a string into JSON cannot fail
-    serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
-}
-
-/// `{"alg":"ES256","kid":KEY_ID}`
-fn header_json(key_id: &str) -> Vec<u8> {
-    format!(r#"{{"alg":"{JWT_ALG}","kid":{}}}"#, json_string(key_id)).into_bytes()
-}
-
-/// `{"iss":TEAM_ID,"iat":SECONDS}`
-fn claims_json(team_id: &str, iat: i64) -> Vec<u8> {
-    format!(r#"{{"iss":{},"iat":{iat}}}"#, json_string(team_id)).into_bytes()
-}
-
-fn json_part(part: &str, what: &'static str) -> Result<serde_json::Value, JwtError> {
-    let bytes = base64url_decode(part.as_bytes()).map_err(|_| JwtError::Malformed(what))?;
-    serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .filter(serde_json::Value::is_object)
-        .ok_or(JwtError::Malformed(what))
-}
-
-fn str_field(v: &serde_json::Value, name: &'static str) -> Result<String, JwtError> {
-    v.get(name)
-        .and_then(serde_json::Value::as_str)
-        .map(String::from)
-        .ok_or(JwtError::Malformed(name))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smp_proto::text::{base64url_decode, base64url_encode};
+
+    fn b64(bytes: &[u8]) -> String {
+        base64url_encode(bytes).trim_end_matches('=').to_string()
+    }
+
+    fn claims_json(team_id: &str, iat: i64) -> Vec<u8> {
+        format!(r#"{{"iss":"{team_id}","iat":{iat}}}"#).into_bytes()
+    }
 
     fn parts(token: &str) -> Vec<Vec<u8>> {
         token
@@ -351,10 +317,14 @@ mod tests {
             b64(&claims_json("T", 1)),
             b64(&[0; 64])
         );
-        assert_eq!(
-            vk.verify(&none_alg),
-            Err(JwtError::WrongAlgorithm("none".into()))
+        assert_eq!(vk.verify(&none_alg), Err(JwtError::Malformed("header")));
+        let hs256 = format!(
+            "{}.{}.{}",
+            b64(br#"{"alg":"HS256","kid":"K"}"#),
+            b64(&claims_json("T", 1)),
+            b64(&[0; 32])
         );
+        assert_eq!(vk.verify(&hs256), Err(JwtError::WrongAlgorithm("HS256".into())));
     }
 
     #[test]

@@ -280,7 +280,8 @@ async fn provider_token_is_checked_by_the_mock() {
         jwt.iat
     );
 
-    // with no lifetime every push signs a new token (ECDSA signatures differ)
+    // with no lifetime every push signs a new token: the second one, a second later, has a
+    // later `iat` (ES256 signatures are deterministic, RFC 6979: equal claims sign alike)
     let fresh = client(
         &s,
         ApnsConfig {
@@ -293,6 +294,7 @@ async fn provider_token_is_checked_by_the_mock() {
             .push(&token(t), &s.secret, &PushNotification::CheckMessages)
             .await
             .unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
     }
     let (a, b) = (next(&s.mock, "d1").await, next(&s.mock, "d2").await);
     assert_ne!(a.header("authorization"), b.header("authorization"));

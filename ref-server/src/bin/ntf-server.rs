@@ -269,6 +269,9 @@ async fn start(paths: &ServerPaths, a: &StartArgs) -> anyhow::Result<()> {
         anyhow::ensure!(c == "up" || c == "down", "--confirm-migrations: invalid migration confirmation {c:?}, pass 'up' or 'down'");
     }
     let config = Config::load(&paths.cfg)?;
+    // the handlers are in place before anything is served: a SIGTERM that comes as soon as the
+    // port is open still stops the server cleanly
+    let signal = stop_signal()?;
     let server = server::run_config(paths, &config).await?;
     print!("{}", server::server_info(paths, &config, &server.key_hash));
     if let Some(i) = config.store.prometheus_interval {
@@ -283,7 +286,7 @@ async fn start(paths: &ServerPaths, a: &StartArgs) -> anyhow::Result<()> {
         server.shutdown().await;
         return Ok(());
     }
-    let signal = stop_signal().await?;
+    let signal = signal.await;
     tracing::info!(signal, "stopping");
     tokio::time::timeout(STOP_TIMEOUT, server.shutdown())
         .await
@@ -291,22 +294,27 @@ async fn start(paths: &ServerPaths, a: &StartArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGTERM (systemd, container runtimes) or SIGINT (Ctrl-C); returns its name.
-async fn stop_signal() -> anyhow::Result<&'static str> {
+/// Installs the SIGTERM (systemd, container runtimes) and SIGINT (Ctrl-C) handlers; the
+/// future ends with the name of the first signal.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        Ok(tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            }
         })
     }
     #[cfg(not(unix))]
     {
-        tokio::signal::ctrl_c().await?;
-        Ok("Ctrl-C")
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        })
     }
 }
 

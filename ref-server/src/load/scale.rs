@@ -125,6 +125,7 @@ fn preload_relay(dir: &Path, n: usize, keys: &[AuthPublicKey]) -> anyhow::Result
                 notifier_id: id(b'n', i),
                 notifier_key: keys[i % KEYS],
                 rcv_ntf_dh_secret: [2; 32],
+                ntf_service_id: None,
             }),
             status: QueueStatus::Active,
         };

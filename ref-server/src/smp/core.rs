@@ -13,6 +13,19 @@
 //! codec). Notifications of messages sent with the notification flag are delivered at once to
 //! the notifier subscriber, or kept (for [`RelayConfig::ntf_expiration`] seconds) and
 //! delivered in order on the next `NSUB`.
+//!
+//! Services (SMP v16+; `Server.hs` `subscribeNotifications`, `subscribeServiceNotifications`,
+//! the subscribers thread's `CSClient`/`CSService`/`CSDeleted`): a connection whose handshake
+//! registered a service ([`SessionParams::service`]) may only send its role's commands
+//! (`CMD PROHIBITED`), and signs `NSUB` with its service key too (`SERVICE` otherwise). Its
+//! `NSUB` associates the queue's notifier with the service (durably, in the store) and makes
+//! the connection the service's subscriber: the queue's plain subscriber and a previous
+//! service's subscriber get `END`, a previous subscriber of the same service `ENDS n`. A plain
+//! `NSUB` of an associated queue removes the association (`END` to the service's subscriber).
+//! `NSUBS` answers `SOKS n`, n the number of associated queues, and delivers their kept
+//! notifications. Notifications of an associated queue go to the service's subscriber only.
+//! `NDEL`, `DEL` and replaced notifier credentials drop the association, with `DELD` to the
+//! service's subscriber.
 
 use std::collections::{HashMap, HashSet};
 
@@ -27,11 +40,20 @@ use smp_proto::crypto::{
 use smp_proto::error::DecodeErrorKind;
 use smp_proto::error_type::{CommandError, ErrorType, TransportError};
 use smp_proto::keys::{AuthPublicKey, X25519PublicKey};
+use smp_proto::crypto::{Certificate, ED25519_SIGNATURE_LEN};
+use smp_proto::handshake::ServiceRole;
 use smp_proto::message::{max_message_length, MsgFlags, NMsgMeta, RcvMsgBody};
+use smp_proto::service::{
+    check_service_command, check_service_signature, queue_authorized, role_allows,
+};
 use smp_proto::transmission::{ForAuth, RawTransmission, TransmissionParams};
 use smp_proto::version::{smp, Version};
 
-use super::store::{MsgNtf, NtfCreds, QueueId, QueueRec, QueueStatus, QueueStore, StoredMessage};
+pub use ref_transport::SessionService;
+
+use super::store::{
+    MsgNtf, NtfCreds, QueueId, QueueRec, QueueStatus, QueueStore, ServiceRec, StoredMessage,
+};
 
 /// A connection's id in the core.
 pub type ClientId = u64;
@@ -75,6 +97,9 @@ pub struct SessionParams {
     pub session_id: Vec<u8>,
     /// The relay's session X25519 private key (verifies authenticators from v7).
     pub server_private: Option<[u8; 32]>,
+    /// The client's service, when its handshake registered one (v16+): service id, role,
+    /// certificate hash and the client's Ed25519 session public key.
+    pub service: Option<SessionService>,
 }
 
 /// A transmission to send to a connection.
@@ -109,6 +134,10 @@ struct Client {
     params: SessionParams,
     subs: HashMap<QueueId, Sub>,
     ntf_subs: HashSet<QueueId>,
+    /// `NSUBS` was answered (`ntfServiceSubscribed`)
+    service_subscribed: bool,
+    /// queues subscribed through the service (`ntfServiceSubsCount`)
+    service_subs: i64,
 }
 
 /// The relay: queue store (with the kept notifications), connections and subscribers.
@@ -120,6 +149,8 @@ pub struct Relay<S, R> {
     clients: HashMap<ClientId, Client>,
     queue_subscribers: HashMap<QueueId, ClientId>,
     ntf_subscribers: HashMap<QueueId, ClientId>,
+    /// the connection subscribed as each notifier service (`serviceSubscribers`)
+    service_subscribers: HashMap<QueueId, ClientId>,
     next_client: ClientId,
 }
 
@@ -135,6 +166,7 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
             clients: HashMap::new(),
             queue_subscribers: HashMap::new(),
             ntf_subscribers: HashMap::new(),
+            service_subscribers: HashMap::new(),
             next_client: 1,
         }
     }
@@ -159,9 +191,41 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
                 params,
                 subs: HashMap::new(),
                 ntf_subs: HashSet::new(),
+                service_subscribed: false,
+                service_subs: 0,
             },
         );
         id
+    }
+
+    /// Registers a service client at its handshake (`getClientService`, `getCreateService`):
+    /// its id, the existing one for a known certificate hash or a new random one.
+    ///
+    /// # Errors
+    /// The store's: `SERVICE` for a certificate registered with another role, `INTERNAL`; the
+    /// handshake answers them with `HANDSHAKE BAD_SERVICE`.
+    pub fn register_service(
+        &mut self,
+        role: ServiceRole,
+        chain: &[Certificate],
+        cert_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Vec<u8>, ErrorType> {
+        let mut last = ErrorType::Internal;
+        for _ in 0..3 {
+            let rec = ServiceRec {
+                service_id: self.random_id(self.config.queue_id_bytes),
+                role,
+                cert_chain: chain.iter().map(|c| c.der().to_vec()).collect(),
+                cert_hash: *cert_hash,
+                created_at: now,
+            };
+            match self.store.get_create_service(rec) {
+                Err(ErrorType::Duplicate) => last = ErrorType::Duplicate,
+                r => return r,
+            }
+        }
+        Err(last)
     }
 
     /// The parameters of a connection.
@@ -172,6 +236,12 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
     /// Forgets a closed connection and its subscriptions (no `END` is sent).
     pub fn disconnect(&mut self, client: ClientId) {
         if let Some(c) = self.clients.remove(&client) {
+            // clientDisconnected: deleteSubcribedClient for the service
+            if let Some(sv) = &c.params.service {
+                if self.service_subscribers.get(&sv.service_id) == Some(&client) {
+                    self.service_subscribers.remove(&sv.service_id);
+                }
+            }
             for q in c.subs.keys() {
                 if self.queue_subscribers.get(q) == Some(&client) {
                     self.queue_subscribers.remove(q);
@@ -292,15 +362,21 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
         cmd: &SmpCommand,
         check: &mut dyn KeyCheck,
     ) -> Result<Option<QueueId>, ErrorType> {
-        // no client services here: any service signature is refused
-        if ctx.has_service_sig {
-            return Err(ErrorType::Service);
+        let party = cmd.party();
+        // verifyQueueTransmission: the service role, then the service signature
+        if !role_allows(ctx.service.map(|s| s.role), party) {
+            return Err(ErrorType::Cmd(CommandError::Prohibited));
+        }
+        if check.services() {
+            let key = ctx.service.map(|s| &s.key);
+            if !check_service_signature(cmd.uses_service_auth(), key, ctx.service_sig, ctx.plain) {
+                return Err(ErrorType::Service);
+            }
         }
         let dummy = |check: &mut dyn KeyCheck| {
             check.dummy(ctx);
             Err(ErrorType::Auth)
         };
-        let party = cmd.party();
         let q = match party {
             Party::Creator => {
                 let SmpCommand::New(req) = cmd else {
@@ -313,7 +389,19 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
                 };
             }
             Party::IdleClient => return Ok(None),
-            Party::NotifierService => return Err(ErrorType::Service),
+            // verifyServiceCmd
+            Party::NotifierService => {
+                let service = ctx.service.map(|s| (s.service_id.as_slice(), &s.key));
+                let ok = !check.services()
+                    || check_service_command(
+                        service,
+                        ctx.auth,
+                        ctx.service_sig.is_some(),
+                        ctx.ent,
+                        ctx.plain,
+                    );
+                return if ok { Ok(None) } else { Err(ErrorType::Service) };
+            }
             _ => match self.store.find(party, ctx.ent) {
                 Some(rid) => rid,
                 None => return dummy(check),
@@ -353,6 +441,7 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
         let (client, corr, ent) = (ctx.client, ctx.corr, ctx.ent);
         let rid = match (cmd, rid) {
             (SmpCommand::Ping, _) => return out.push(reply(client, corr, b"", BrokerMsg::Pong)),
+            (SmpCommand::Nsubs, _) => return self.subscribe_service_notifications(ctx, out),
             (SmpCommand::New(req), _) => {
                 let r = self.create_queue(ctx, *req, out);
                 return out.push(reply(client, corr, ent, r));
@@ -383,7 +472,7 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
             } => self.add_notifier(ctx, &rid, notifier_key, dh_key, out),
             SmpCommand::Ndel => match self.store.delete_notifier(&rid) {
                 Ok(Some(n)) => {
-                    self.notifier_deleted(client, &n.notifier_id, out);
+                    self.notifier_deleted(client, &n, out);
                     BrokerMsg::Ok
                 }
                 Ok(None) => BrokerMsg::Ok,
@@ -413,8 +502,11 @@ struct Parsed<'a> {
     corr: &'a [u8],
     ent: &'a [u8],
     auth: Option<TransmissionAuth>,
+    /// what the entity key authorizes: `cert-hash ++ authorized` with a service signature
     authorized: Vec<u8>,
-    has_service_sig: bool,
+    /// the authorized bytes themselves (what the service key signs)
+    plain: Vec<u8>,
+    service_sig: Option<[u8; ED25519_SIGNATURE_LEN]>,
 }
 
 impl<'a> Parsed<'a> {
@@ -426,8 +518,10 @@ impl<'a> Parsed<'a> {
             ent: self.ent,
             auth: self.auth.as_ref(),
             authorized: &self.authorized,
+            plain: &self.plain,
             server_private: params.server_private.as_ref().filter(|_| v >= smp::AUTH_CMDS),
-            has_service_sig: self.has_service_sig,
+            service_sig: self.service_sig.as_ref(),
+            service: params.service.as_ref(),
             version: v,
             now,
         }
@@ -459,12 +553,20 @@ fn parse_transmission<'a>(
     })?;
     cmd.check_credentials(auth.is_some(), ent)
         .map_err(|e| err(corr, ent, e))?;
+    let plain = raw.authorized();
+    let service_sig = raw.service_signature.copied();
+    // verifyQueueTransmission's authorized': the cert hash in front when both signed
+    let authorized = match (&params.service, &service_sig) {
+        (Some(sv), Some(_)) => queue_authorized(&sv.cert_hash, &plain),
+        _ => plain.clone(),
+    };
     let parsed = Parsed {
         client,
         corr,
         ent,
-        authorized: raw.authorized(),
-        has_service_sig: raw.service_signature.is_some(),
+        authorized,
+        plain,
+        service_sig,
         auth,
     };
     Ok((parsed, cmd))
@@ -477,6 +579,11 @@ trait KeyCheck {
     /// A verification that cannot succeed, so that an unknown entity takes as long as a
     /// known one (`dummyVerifyCmd`).
     fn dummy(&mut self, ctx: &Ctx<'_>);
+    /// Whether the service signature and service commands are checked (not when only
+    /// collecting keys).
+    fn services(&self) -> bool {
+        true
+    }
 }
 
 /// Verifies, taking the result from `0` when it holds one for the key.
@@ -505,6 +612,10 @@ impl KeyCheck for Collect {
     }
 
     fn dummy(&mut self, _: &Ctx<'_>) {}
+
+    fn services(&self) -> bool {
+        false
+    }
 }
 
 fn verify_with(
@@ -588,8 +699,10 @@ struct Ctx<'a> {
     ent: &'a [u8],
     auth: Option<&'a TransmissionAuth>,
     authorized: &'a [u8],
+    plain: &'a [u8],
     server_private: Option<&'a [u8; 32]>,
-    has_service_sig: bool,
+    service_sig: Option<&'a [u8; ED25519_SIGNATURE_LEN]>,
+    service: Option<&'a SessionService>,
     version: Version,
     now: i64,
 }
@@ -684,6 +797,7 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
                         notifier_id: notifier_id.clone(),
                         notifier_key,
                         rcv_ntf_dh_secret: secret,
+                        ntf_service_id: None,
                     },
                     ServerNtfCreds {
                         notifier_id,
@@ -902,13 +1016,14 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
                 notifier_id: notifier_id.clone(),
                 notifier_key,
                 rcv_ntf_dh_secret: secret,
+                ntf_service_id: None,
             };
             match self.store.add_notifier(rid, creds) {
                 Err(ErrorType::Duplicate) => continue,
                 Err(e) => return e.into(),
                 Ok(old) => {
                     if let Some(o) = old {
-                        self.notifier_deleted(ctx.client, &o.notifier_id, out);
+                        self.notifier_deleted(ctx.client, &o, out);
                     }
                     return BrokerMsg::Nid {
                         notifier_id,
@@ -920,14 +1035,64 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
         ErrorType::Internal.into()
     }
 
-    /// The notifier id is gone (the store dropped its kept notifications): its subscriber on
-    /// another connection gets `DELD` (`CSDeleted`).
-    fn notifier_deleted(&mut self, client: ClientId, nid: &[u8], out: &mut Out) {
+    /// The notifier credentials are gone (the store dropped their kept notifications and
+    /// service association): the subscriber on another connection, and the subscriber of the
+    /// service the queue was associated with, get `DELD` (`CSDeleted`).
+    fn notifier_deleted(&mut self, client: ClientId, n: &NtfCreds, out: &mut Out) {
+        let nid = n.notifier_id.as_slice();
         if let Some(sub) = self.ntf_subscribers.remove(nid) {
             if let Some(c) = self.clients.get_mut(&sub) {
                 c.ntf_subs.remove(nid);
                 if sub != client {
                     out.push(reply(sub, b"", nid, BrokerMsg::Deld));
+                }
+            }
+        }
+        self.end_service_sub(client, n.ntf_service_id.as_deref(), nid, BrokerMsg::Deld, out);
+    }
+
+    /// `endServiceSub`: the connection subscribed as `service` (another one than `client`)
+    /// gets `msg` for the notifier id and one queue fewer in its count.
+    fn end_service_sub(
+        &mut self,
+        client: ClientId,
+        service: Option<&[u8]>,
+        nid: &[u8],
+        msg: BrokerMsg,
+        out: &mut Out,
+    ) {
+        let Some(sid) = service else { return };
+        let Some(&sub) = self.service_subscribers.get(sid) else {
+            return;
+        };
+        if sub == client {
+            return;
+        }
+        if let Some(c) = self.clients.get_mut(&sub) {
+            c.service_subs = (c.service_subs - 1).max(0);
+            out.push(reply(sub, b"", nid, msg));
+        }
+    }
+
+    /// `upsertSubscribedClient` for a service, then `cancelServiceSubs`: `client` becomes the
+    /// service's subscriber; a previous other subscriber gets `ENDS n` (its count, now 0).
+    fn set_service_subscriber(&mut self, client: ClientId, sid: &[u8], out: &mut Out) {
+        let prev = self.service_subscribers.insert(sid.to_vec(), client);
+        if let Some(p) = prev.filter(|p| *p != client) {
+            if let Some(c) = self.clients.get_mut(&p) {
+                let count = std::mem::take(&mut c.service_subs);
+                out.push(reply(p, b"", sid, BrokerMsg::Ends { count }));
+            }
+        }
+    }
+
+    /// `endQueueSub`: the queue's plain notifier subscriber on another connection gets `END`.
+    fn end_queue_sub(&mut self, client: ClientId, nid: &[u8], out: &mut Out) {
+        if let Some(prev) = self.ntf_subscribers.remove(nid) {
+            if prev != client {
+                if let Some(p) = self.clients.get_mut(&prev) {
+                    p.ntf_subs.remove(nid);
+                    out.push(reply(prev, b"", nid, BrokerMsg::End));
                 }
             }
         }
@@ -949,7 +1114,7 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
                     }
                 }
                 if let Some(n) = rec.notifier {
-                    self.notifier_deleted(ctx.client, &n.notifier_id, out);
+                    self.notifier_deleted(ctx.client, &n, out);
                 }
                 BrokerMsg::Ok
             }
@@ -1036,7 +1201,12 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
         let enc_meta = meta
             .encrypt(&n.rcv_ntf_dh_secret, &nonce)
             .unwrap_or_default();
-        match self.ntf_subscribers.get(&n.notifier_id) {
+        // deliverNtfsThread: an associated queue's go to its service's subscriber only
+        let subscriber = match &n.ntf_service_id {
+            Some(sid) => self.service_subscribers.get(sid),
+            None => self.ntf_subscribers.get(&n.notifier_id),
+        };
+        match subscriber {
             Some(&sub) if self.is_connected(sub) => out.push(reply(
                 sub,
                 b"",
@@ -1057,29 +1227,97 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
         }
     }
 
-    /// `NSUB` (`subscribeNotifications`): `SOK` (`OK` below v16), `END` to the previous
-    /// subscriber, then the kept notifications, oldest first.
-    fn subscribe_notifications(&mut self, ctx: &Ctx<'_>, nid_rid: &[u8], out: &mut Out) {
+    /// `NSUB` (`subscribeNotifications`): `SOK` (`OK` below v16; `SOK service-id` from a
+    /// service session), `END`/`ENDS` to the subscribers it replaces, then the kept
+    /// notifications, oldest first.
+    fn subscribe_notifications(&mut self, ctx: &Ctx<'_>, rid: &[u8], out: &mut Out) {
         let (client, corr, nid) = (ctx.client, ctx.corr, ctx.ent);
-        let _ = nid_rid;
+        let Some(prev) = self
+            .store
+            .queue(rid)
+            .and_then(|q| q.notifier.as_ref())
+            .map(|n| n.ntf_service_id.clone())
+        else {
+            return out.push(reply(client, corr, nid, ErrorType::Internal.into()));
+        };
+        let mut events = Vec::new();
+        let sok = match ctx.service.map(|s| s.service_id.clone()) {
+            Some(sid) => {
+                if prev.as_ref() != Some(&sid) {
+                    // new or moved association
+                    if let Err(e) = self.store.set_ntf_service(rid, Some(&sid)) {
+                        return out.push(reply(client, corr, nid, e.into()));
+                    }
+                    self.new_service_queue_sub(client, nid, prev.as_deref(), &sid, &mut events);
+                } else if self.clients.get(&client).is_some_and(|c| c.service_subs == 0) {
+                    // the same association again (a lost answer): subscribed only when the
+                    // session has no service subscriptions yet
+                    self.new_service_queue_sub(client, nid, prev.as_deref(), &sid, &mut events);
+                }
+                Some(sid)
+            }
+            None => {
+                let subscribed = self
+                    .clients
+                    .get(&client)
+                    .is_some_and(|c| c.ntf_subs.contains(nid));
+                if prev.is_some() {
+                    if let Err(e) = self.store.set_ntf_service(rid, None) {
+                        return out.push(reply(client, corr, nid, e.into()));
+                    }
+                    self.new_queue_sub(client, nid, prev.as_deref(), &mut events);
+                } else if !subscribed {
+                    self.new_queue_sub(client, nid, None, &mut events);
+                }
+                None
+            }
+        };
+        out.extend(events);
+        out.push(reply(client, corr, nid, BrokerMsg::Sok { service_id: sok }));
+        self.expire(ctx.now);
+        self.deliver_kept(client, nid, out);
+    }
+
+    /// `newServiceQueueSub` and its `CSClient qId prev (Just service)`: one more queue in the
+    /// session's service count, `END` to a previous service's subscriber and to the queue's
+    /// plain subscriber, and the session becomes the service's subscriber.
+    fn new_service_queue_sub(
+        &mut self,
+        client: ClientId,
+        nid: &[u8],
+        prev: Option<&[u8]>,
+        sid: &[u8],
+        out: &mut Out,
+    ) {
+        if let Some(c) = self.clients.get_mut(&client) {
+            c.service_subs += 1;
+        }
+        if prev != Some(sid) {
+            self.end_service_sub(client, prev, nid, BrokerMsg::End, out);
+        }
+        self.end_queue_sub(client, nid, out);
+        self.set_service_subscriber(client, sid, out);
+    }
+
+    /// `newSub` and its `CSClient qId prev Nothing`: the session becomes the queue's
+    /// subscriber; the previous one and the previous service's subscriber get `END`.
+    fn new_queue_sub(&mut self, client: ClientId, nid: &[u8], prev: Option<&[u8]>, out: &mut Out) {
         if let Some(c) = self.clients.get_mut(&client) {
             c.ntf_subs.insert(nid.to_vec());
         }
-        if let Some(prev) = self.ntf_subscribers.insert(nid.to_vec(), client) {
-            if prev != client {
-                if let Some(p) = self.clients.get_mut(&prev) {
-                    p.ntf_subs.remove(nid);
-                    out.push(reply(prev, b"", nid, BrokerMsg::End));
+        self.end_service_sub(client, prev, nid, BrokerMsg::End, out);
+        if let Some(p) = self.ntf_subscribers.insert(nid.to_vec(), client) {
+            if p != client {
+                if let Some(c) = self.clients.get_mut(&p) {
+                    c.ntf_subs.remove(nid);
+                    out.push(reply(p, b"", nid, BrokerMsg::End));
                 }
             }
         }
-        out.push(reply(
-            client,
-            corr,
-            nid,
-            BrokerMsg::Sok { service_id: None },
-        ));
-        self.expire(ctx.now);
+    }
+
+    /// Sends the notifications kept for `nid` to `client`, oldest first.
+    fn deliver_kept(&mut self, client: ClientId, nid: &[u8], out: &mut Out) {
         for n in self.store.take_ntfs(nid) {
             out.push(reply(
                 client,
@@ -1090,6 +1328,43 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
                     enc_meta: n.enc_meta,
                 },
             ));
+        }
+    }
+
+    /// `NSUBS` (`subscribeServiceNotifications`): `SOKS n`, n the queues associated with the
+    /// service; the first time in a session the session becomes the service's subscriber
+    /// (`ENDS` to a previous one) and gets the kept notifications of those queues (the
+    /// reference's delivery thread sends them within its interval).
+    fn subscribe_service_notifications(&mut self, ctx: &Ctx<'_>, out: &mut Out) {
+        let (client, corr, ent) = (ctx.client, ctx.corr, ctx.ent);
+        let Some(sid) = ctx.service.map(|s| s.service_id.clone()) else {
+            return out.push(reply(client, corr, ent, ErrorType::Internal.into()));
+        };
+        let Some(c) = self.clients.get_mut(&client) else {
+            return;
+        };
+        if c.service_subscribed {
+            let count = c.service_subs;
+            return out.push(reply(client, corr, ent, BrokerMsg::Soks { count }));
+        }
+        let count = self.store.ntf_service_count(&sid);
+        c.service_subscribed = true;
+        c.service_subs = count;
+        let mut events = Vec::new();
+        self.set_service_subscriber(client, &sid, &mut events);
+        out.extend(events);
+        out.push(reply(client, corr, ent, BrokerMsg::Soks { count }));
+        self.expire(ctx.now);
+        for nid in self.store.kept_ntf_notifiers() {
+            let associated = self
+                .store
+                .find(Party::Notifier, &nid)
+                .and_then(|rid| self.store.queue(&rid))
+                .and_then(|q| q.notifier.as_ref())
+                .is_some_and(|n| n.ntf_service_id.as_ref() == Some(&sid));
+            if associated {
+                self.deliver_kept(client, &nid, out);
+            }
         }
     }
 }

@@ -18,13 +18,16 @@ pub mod sqlite_store;
 pub mod store;
 
 pub use self::core::{
-    encode_transmit, ClientId, Preverified, Relay, RelayConfig, SessionParams, Transmit, VerifyJob,
+    encode_transmit, ClientId, Preverified, Relay, RelayConfig, SessionParams, SessionService,
+    Transmit, VerifyJob,
 };
 pub use self::server::{SmpRelayServer, SUPPORTED};
 pub use self::sqlite_store::{SmpStoreError, SqliteQueueStore};
 pub use self::store::{
-    MemQueueStore, MsgNtf, NtfCreds, QueueRec, QueueStatus, QueueStore, StoredMessage,
+    MemQueueStore, MsgNtf, NtfCreds, QueueRec, QueueStatus, QueueStore, ServiceRec, StoredMessage,
 };
 
+#[cfg(test)]
+mod service_tests;
 #[cfg(test)]
 mod tests;

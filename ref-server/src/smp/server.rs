@@ -21,8 +21,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand_core::OsRng;
-use ref_transport::{smp_server_handshake, Error, ServerCredentials, TlsServerConfig};
-use smp_proto::error_type::TransportError;
+use ref_transport::{smp_server_handshake_services, Error, ServerCredentials, TlsServerConfig};
+use smp_proto::crypto::Certificate;
+use smp_proto::error_type::{HandshakeError, TransportError};
+use smp_proto::handshake::ServiceRole;
 use smp_proto::server::KeyHash;
 use smp_proto::version::{smp, VersionRange};
 use tokio::net::{TcpListener, TcpStream};
@@ -98,7 +100,8 @@ impl SmpRelayServer {
         config: RelayConfig,
         store: impl QueueStore + Send + 'static,
     ) -> Result<Self, Error> {
-        let tls = TlsServerConfig::new(credentials, &[smp::ALPN])?;
+        // as the reference's default (accept_service_credentials = on): services may connect
+        let tls = TlsServerConfig::with_client_certificates(credentials, &[smp::ALPN])?;
         let store: BoxedStore = Box::new(store);
         Ok(Self {
             tls: Arc::new(tls),
@@ -180,9 +183,19 @@ impl SmpRelayServer {
     }
 
     async fn connection(&self, tcp: TcpStream) -> Result<(), Error> {
+        let mut lookup = |role: ServiceRole, chain: &[Certificate], fp: &[u8; 32]| {
+            // getService: a store failure or another role is BAD_SERVICE
+            self.lock()
+                .relay
+                .register_service(role, chain, fp, unix_now())
+                .map_err(|e| {
+                    tracing::warn!(error = ?e, "service not registered");
+                    TransportError::Handshake(HandshakeError::BadService)
+                })
+        };
         let handshake = async {
             let tls = self.tls.accept(tcp).await?;
-            smp_server_handshake(tls, &self.tls, self.versions).await
+            smp_server_handshake_services(tls, &self.tls, self.versions, &mut lookup).await
         };
         let (session, agreement) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
             .await
@@ -191,10 +204,12 @@ impl SmpRelayServer {
             version: session.version,
             session_id: session.tls.session_id.clone(),
             server_private: session.private_key,
+            service: session.service.clone(),
         };
         tracing::debug!(
             version = params.version.0,
             block_encryption = agreement.block_encryption,
+            service = params.service.is_some(),
             "SMP client connected"
         );
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Transmit>>();

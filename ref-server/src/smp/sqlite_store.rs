@@ -21,6 +21,10 @@
 //! messages           message_id (order), recipient_id -> msg_queues (cascade), msg_id, msg_ts,
 //!                    msg_quota (the quota marker), msg_ntf_flag, msg_body
 //! msg_notifications  ntf_id (order), notifier_id, ntf_ts (Unix seconds), ntf_nonce, ntf_enc_meta
+//! services           service_id (key), service_role ("M" / "N" / "P"), service_cert (the chain:
+//!                    1-byte count, then each certificate as 2-byte length and DER),
+//!                    service_cert_hash (unique), created_at (Unix seconds)
+//! msg_queues.ntf_service_id -> services (the notifier's service association; migration 2)
 //! ```
 //!
 //! Migrations are applied on open and recorded in `schema_version`, as in the notification
@@ -37,18 +41,20 @@ use smp_proto::keys::{AuthPublicKey, PublicKey};
 use smp_proto::message::MsgFlags;
 
 use super::store::{
-    MemQueueStore, MsgNtf, NtfCreds, QueueId, QueueRec, QueueStatus, QueueStore, StoredMessage,
-    WriteOutcome,
+    MemQueueStore, MsgNtf, NtfCreds, QueueId, QueueRec, QueueStatus, QueueStore, ServiceRec,
+    StoredMessage, WriteOutcome,
 };
 use crate::store::{Migration, SqliteConfig, Synchronous};
+use smp_proto::handshake::ServiceRole;
 
 /// The database file name in a relay directory.
 pub const DB_FILE: &str = "smp-store.db";
 
 /// The schema migrations.
-const MIGRATIONS: &[Migration] = &[Migration {
-    name: "rs_20250901_smp_queues",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "rs_20250901_smp_queues",
+        sql: "
 CREATE TABLE msg_queues(
   recipient_id BLOB NOT NULL,
   recipient_keys BLOB NOT NULL,
@@ -88,7 +94,26 @@ CREATE TABLE msg_notifications(
 CREATE INDEX idx_msg_notifications_notifier_id ON msg_notifications(notifier_id, ntf_id);
 CREATE INDEX idx_msg_notifications_ntf_ts ON msg_notifications(ntf_ts);
 ",
-}];
+    },
+    Migration {
+        // the reference's services table and ntf_service_id (QueueStore/Postgres/Migrations.hs)
+        name: "rs_20251206_smp_services",
+        sql: "
+CREATE TABLE services(
+  service_id BLOB NOT NULL,
+  service_role TEXT NOT NULL,
+  service_cert BLOB NOT NULL,
+  service_cert_hash BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (service_id)
+);
+CREATE UNIQUE INDEX idx_services_service_cert_hash ON services(service_cert_hash);
+ALTER TABLE msg_queues ADD COLUMN ntf_service_id BLOB
+  REFERENCES services(service_id) ON DELETE SET NULL ON UPDATE RESTRICT;
+CREATE INDEX idx_msg_queues_ntf_service_id ON msg_queues(ntf_service_id);
+",
+    },
+];
 
 /// Why a [`SqliteQueueStore`] could not be opened.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,7 +218,8 @@ fn open_connection(
 }
 
 const QUEUE_COLUMNS: &str = "recipient_id, recipient_keys, rcv_dh_secret, sender_id, sender_key, \
-    queue_mode, link_id, fixed_data, user_data, notifier_id, notifier_key, rcv_ntf_dh_secret, status";
+    queue_mode, link_id, fixed_data, user_data, notifier_id, notifier_key, rcv_ntf_dh_secret, status, \
+    ntf_service_id";
 
 fn status_text(s: QueueStatus) -> &'static str {
     match s {
@@ -253,6 +279,7 @@ struct QueueRow {
     notifier_key: Option<Vec<u8>>,
     rcv_ntf_dh_secret: Option<Vec<u8>>,
     status: String,
+    ntf_service_id: Option<Vec<u8>>,
 }
 
 impl QueueRow {
@@ -271,6 +298,7 @@ impl QueueRow {
             notifier_key: r.get(10)?,
             rcv_ntf_dh_secret: r.get(11)?,
             status: r.get(12)?,
+            ntf_service_id: r.get(13)?,
         })
     }
 
@@ -296,12 +324,18 @@ impl QueueRow {
             (Some(l), Some(fixed), Some(user)) => Some((l, QueueLinkData { fixed, user })),
             _ => return Err(bad("link columns", &rid)),
         };
-        let notifier = match (self.notifier_id, self.notifier_key, self.rcv_ntf_dh_secret) {
-            (None, None, None) => None,
-            (Some(notifier_id), Some(k), Some(s)) => Some(NtfCreds {
+        let notifier = match (
+            self.notifier_id,
+            self.notifier_key,
+            self.rcv_ntf_dh_secret,
+            self.ntf_service_id,
+        ) {
+            (None, None, None, None) => None,
+            (Some(notifier_id), Some(k), Some(s), ntf_service_id) => Some(NtfCreds {
                 notifier_id,
                 notifier_key: auth_key_from_der(&k, "notifier_key", &rid)?,
                 rcv_ntf_dh_secret: secret(&s, "rcv_ntf_dh_secret", &rid)?,
+                ntf_service_id,
             }),
             _ => return Err(bad("notifier columns", &rid)),
         };
@@ -377,6 +411,44 @@ impl SqliteQueueStore {
 fn load(conn: &Connection) -> Result<MemQueueStore, SmpStoreError> {
     let mut mem = MemQueueStore::new();
     let mut st = conn
+        .prepare(
+            "SELECT service_id, service_role, service_cert, service_cert_hash, created_at \
+             FROM services",
+        )
+        .map_err(open_err)?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })
+        .map_err(open_err)?;
+    for row in rows {
+        let (service_id, role, cert, hash, created_at) = row.map_err(open_err)?;
+        let role = match role.as_bytes() {
+            [b] => ServiceRole::from_tag(*b),
+            _ => None,
+        }
+        .ok_or_else(|| bad("service_role", &service_id))?;
+        let cert_hash = hash
+            .try_into()
+            .map_err(|_| bad("service_cert_hash", &service_id))?;
+        let cert_chain = decode_chain(&cert).ok_or_else(|| bad("service_cert", &service_id))?;
+        let rec = ServiceRec {
+            service_id: service_id.clone(),
+            role,
+            cert_chain,
+            cert_hash,
+            created_at,
+        };
+        mem.get_create_service(rec)
+            .map_err(|e| SmpStoreError(format!("service {service_id:02x?}: {e:?}")))?;
+    }
+    let mut st = conn
         .prepare(&format!("SELECT {QUEUE_COLUMNS} FROM msg_queues"))
         .map_err(open_err)?;
     let rows = st.query_map([], QueueRow::read).map_err(open_err)?;
@@ -449,6 +521,28 @@ fn load(conn: &Connection) -> Result<MemQueueStore, SmpStoreError> {
     Ok(mem)
 }
 
+/// The `service_cert` column: 1-byte count, then each certificate as 2-byte length and DER.
+fn encode_chain(chain: &[Vec<u8>]) -> Vec<u8> {
+    let mut v = Vec::new();
+    put_list(&mut v, chain, |out, c| smp_proto::coding::put_large(out, c));
+    v
+}
+
+fn decode_chain(b: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut r = Reader::new(b);
+    let chain = r
+        .list("service certificate", |r| {
+            r.large_bytes("certificate").map(<[u8]>::to_vec)
+        })
+        .ok()?;
+    r.finish().ok()?;
+    Some(chain)
+}
+
+fn role_text(role: ServiceRole) -> String {
+    char::from(role.tag()).to_string()
+}
+
 fn delete_ntfs(tx: &Transaction<'_>, old: Option<&NtfCreds>) -> rusqlite::Result<()> {
     if let Some(n) = old {
         tx.prepare_cached("DELETE FROM msg_notifications WHERE notifier_id = ?1")?
@@ -470,7 +564,7 @@ impl QueueStore for SqliteQueueStore {
         let r = write(&mut self.conn, |tx| {
             tx.prepare_cached(&format!(
                 "INSERT INTO msg_queues({QUEUE_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
             ))?
             .execute(params![
                 rcv_id,
@@ -486,6 +580,7 @@ impl QueueStore for SqliteQueueStore {
                 n.map(|n| auth_key_der(&n.notifier_key)),
                 n.map(|n| n.rcv_ntf_dh_secret),
                 status_text(rec.status),
+                n.and_then(|n| n.ntf_service_id.as_ref()),
             ])
         });
         match r {
@@ -529,13 +624,14 @@ impl QueueStore for SqliteQueueStore {
         let r = write(&mut self.conn, |tx| {
             delete_ntfs(tx, old.as_ref())?;
             tx.prepare_cached(
-                "UPDATE msg_queues SET notifier_id = ?1, notifier_key = ?2, rcv_ntf_dh_secret = ?3 \
-                 WHERE recipient_id = ?4",
+                "UPDATE msg_queues SET notifier_id = ?1, notifier_key = ?2, rcv_ntf_dh_secret = ?3, \
+                 ntf_service_id = ?4 WHERE recipient_id = ?5",
             )?
             .execute(params![
                 creds.notifier_id,
                 auth_key_der(&creds.notifier_key),
                 creds.rcv_ntf_dh_secret,
+                creds.ntf_service_id,
                 rcv_id
             ])
         });
@@ -554,7 +650,7 @@ impl QueueStore for SqliteQueueStore {
             delete_ntfs(tx, Some(&old))?;
             tx.prepare_cached(
                 "UPDATE msg_queues SET notifier_id = NULL, notifier_key = NULL, \
-                 rcv_ntf_dh_secret = NULL WHERE recipient_id = ?1",
+                 rcv_ntf_dh_secret = NULL, ntf_service_id = NULL WHERE recipient_id = ?1",
             )?
             .execute(params![rcv_id])
         })
@@ -712,6 +808,55 @@ impl QueueStore for SqliteQueueStore {
     fn ntf_count(&self) -> usize {
         self.mem.ntf_count()
     }
+
+    fn get_create_service(&mut self, rec: ServiceRec) -> Result<QueueId, ErrorType> {
+        if let Some(id) = self.mem.find_service(&rec)? {
+            return Ok(id);
+        }
+        let r = write(&mut self.conn, |tx| {
+            tx.prepare_cached(
+                "INSERT INTO services(service_id, service_role, service_cert, service_cert_hash, \
+                 created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                rec.service_id,
+                role_text(rec.role),
+                encode_chain(&rec.cert_chain),
+                rec.cert_hash,
+                rec.created_at
+            ])
+        });
+        match r {
+            Ok(_) => self.mem.get_create_service(rec),
+            Err(e) if is_constraint(&e) => Err(ErrorType::Duplicate),
+            Err(e) => Err(internal(&e)),
+        }
+    }
+
+    fn set_ntf_service(
+        &mut self,
+        rcv_id: &[u8],
+        service_id: Option<&[u8]>,
+    ) -> Result<(), ErrorType> {
+        let n = self.rec(rcv_id)?.notifier.as_ref().ok_or(ErrorType::Auth)?;
+        if n.ntf_service_id.as_deref() == service_id {
+            return Ok(());
+        }
+        write(&mut self.conn, |tx| {
+            tx.prepare_cached("UPDATE msg_queues SET ntf_service_id = ?1 WHERE recipient_id = ?2")?
+                .execute(params![service_id, rcv_id])
+        })
+        .map_err(|e| internal(&e))?;
+        self.mem.set_ntf_service(rcv_id, service_id)
+    }
+
+    fn ntf_service_count(&self, service_id: &[u8]) -> i64 {
+        self.mem.ntf_service_count(service_id)
+    }
+
+    fn kept_ntf_notifiers(&self) -> Vec<QueueId> {
+        self.mem.kept_ntf_notifiers()
+    }
 }
 
 #[cfg(test)]
@@ -739,7 +884,124 @@ mod tests {
             notifier_id: id(b'n', n),
             notifier_key: key(100 + n),
             rcv_ntf_dh_secret: [n; 32],
+            ntf_service_id: None,
         }
+    }
+
+    fn service(n: u8, role: ServiceRole) -> ServiceRec {
+        ServiceRec {
+            service_id: id(b'v', n),
+            role,
+            cert_chain: vec![vec![n; 10], vec![n + 1; 3]],
+            cert_hash: [n; 32],
+            created_at: 1_700_000_000 + i64::from(n),
+        }
+    }
+
+    /// Services and the notifier association (`getCreateService`, `setQueueService`,
+    /// `getServiceQueueCount`): every store the same.
+    fn service_behaviour<S: QueueStore>(s: &mut S) {
+        let notifier = ServiceRole::Notifier;
+        assert_eq!(s.get_create_service(service(1, notifier)), Ok(id(b'v', 1)));
+        // the same certificate again: its id, whatever id was proposed
+        let mut again = service(1, notifier);
+        again.service_id = id(b'v', 9);
+        assert_eq!(s.get_create_service(again), Ok(id(b'v', 1)));
+        // with another role: SERVICE; a new certificate with a taken id: DUPLICATE_
+        assert_eq!(
+            s.get_create_service(service(1, ServiceRole::Messaging)),
+            Err(ErrorType::Service)
+        );
+        let mut taken = service(2, notifier);
+        taken.service_id = id(b'v', 1);
+        assert_eq!(s.get_create_service(taken), Err(ErrorType::Duplicate));
+        assert_eq!(s.get_create_service(service(2, notifier)), Ok(id(b'v', 2)));
+
+        let (r10, r11, r12) = (id(b'r', 10), id(b'r', 11), id(b'r', 12));
+        for (r, n) in [(&r10, 10), (&r11, 11), (&r12, 12)] {
+            let mut q = rec(n);
+            q.notifier = Some(creds(n));
+            s.add_queue(r, q).unwrap();
+        }
+        let v1 = id(b'v', 1);
+        s.set_ntf_service(&r10, Some(&v1)).unwrap();
+        s.set_ntf_service(&r10, Some(&v1)).unwrap();
+        s.set_ntf_service(&r11, Some(&v1)).unwrap();
+        s.set_ntf_service(&r12, Some(&id(b'v', 2))).unwrap();
+        assert_eq!(s.ntf_service_count(&v1), 2);
+        assert_eq!(s.ntf_service_count(&id(b'v', 2)), 1);
+        assert_eq!(s.ntf_service_count(&id(b'v', 3)), 0);
+        assert_eq!(
+            s.queue(&r10)
+                .unwrap()
+                .notifier
+                .as_ref()
+                .unwrap()
+                .ntf_service_id,
+            Some(v1.clone())
+        );
+        // moved to another service, removed, gone with NDEL and with the queue
+        s.set_ntf_service(&r12, Some(&v1)).unwrap();
+        assert_eq!(
+            (s.ntf_service_count(&v1), s.ntf_service_count(&id(b'v', 2))),
+            (3, 0)
+        );
+        s.set_ntf_service(&r12, None).unwrap();
+        assert_eq!(s.ntf_service_count(&v1), 2);
+        s.delete_notifier(&r11).unwrap();
+        assert_eq!(s.ntf_service_count(&v1), 1);
+        assert_eq!(s.set_ntf_service(&r11, Some(&v1)), Err(ErrorType::Auth));
+        assert_eq!(s.set_ntf_service(&id(b'r', 99), None), Err(ErrorType::Auth));
+        // new notifier credentials are not associated
+        s.add_notifier(&r11, creds(13)).unwrap();
+        assert_eq!(s.ntf_service_count(&v1), 1);
+        s.set_ntf_service(&r11, Some(&v1)).unwrap();
+        s.add_notifier(&r11, creds(14)).unwrap();
+        assert_eq!(s.ntf_service_count(&v1), 1);
+        s.set_ntf_service(&r11, Some(&v1)).unwrap();
+        assert_eq!(s.ntf_service_count(&v1), 2);
+        s.delete_queue(&r11).unwrap();
+        assert_eq!(s.ntf_service_count(&v1), 1);
+        // kept notifications by notifier id
+        s.store_ntf(&id(b'n', 10), ntf(1, 1)).unwrap();
+        assert_eq!(s.kept_ntf_notifiers(), vec![id(b'n', 10)]);
+        let _ = s.take_ntfs(&id(b'n', 10));
+        assert!(s.kept_ntf_notifiers().is_empty());
+    }
+
+    #[test]
+    fn mem_store_services() {
+        service_behaviour(&mut MemQueueStore::new());
+    }
+
+    #[test]
+    fn sqlite_store_services_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let mut s = SqliteQueueStore::open(&path).unwrap();
+            service_behaviour(&mut s);
+        }
+        let mut s = SqliteQueueStore::open(&path).unwrap();
+        let v1 = id(b'v', 1);
+        assert_eq!(s.ntf_service_count(&v1), 1);
+        assert_eq!(
+            s.queue(&id(b'r', 10))
+                .unwrap()
+                .notifier
+                .as_ref()
+                .unwrap()
+                .ntf_service_id,
+            Some(v1.clone())
+        );
+        assert_eq!(
+            s.get_create_service(service(2, ServiceRole::Notifier)),
+            Ok(id(b'v', 2))
+        );
+        assert_eq!(
+            s.get_create_service(service(1, ServiceRole::Proxy)),
+            Err(ErrorType::Service)
+        );
     }
 
     fn rec(n: u8) -> QueueRec {

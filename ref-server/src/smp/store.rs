@@ -6,10 +6,11 @@
 //! after the lookup takes the recipient id. Errors are the protocol's: `AUTH` for a queue that
 //! is not there, `DUPLICATE_` for an id already in use.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use smp_proto::command::{Party, QueueLinkData, QueueMode};
 use smp_proto::error_type::ErrorType;
+use smp_proto::handshake::ServiceRole;
 use smp_proto::keys::AuthPublicKey;
 use smp_proto::message::MsgFlags;
 
@@ -26,6 +27,25 @@ pub struct NtfCreds {
     /// DH secret of the relay's notifier key and the recipient's DH key: encrypts `NMSG`
     /// metadata.
     pub rcv_ntf_dh_secret: [u8; 32],
+    /// The notifier service the queue is associated with (`ntfServiceId`): set by `NSUB` from
+    /// a service session, cleared by a plain `NSUB`; its notifications go to that service's
+    /// subscribed session.
+    pub ntf_service_id: Option<QueueId>,
+}
+
+/// A registered service client (`ServiceRec`): found again by its certificate hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceRec {
+    /// The service id the relay gave it (`R service-id`, the `NSUBS` entity id).
+    pub service_id: QueueId,
+    /// Its role.
+    pub role: ServiceRole,
+    /// Its certificate chain, leaf first, as DER.
+    pub cert_chain: Vec<Vec<u8>>,
+    /// SHA-256 of its identity certificate.
+    pub cert_hash: [u8; 32],
+    /// Unix seconds when it was registered.
+    pub created_at: i64,
 }
 
 /// Whether senders may use the queue.
@@ -206,6 +226,31 @@ pub trait QueueStore {
 
     /// Number of kept notifications.
     fn ntf_count(&self) -> usize;
+
+    /// The id of the service with `rec`'s certificate hash, registering `rec` when there is
+    /// none (`getCreateService`).
+    ///
+    /// # Errors
+    /// `SERVICE` when the certificate is registered with another role, `DUPLICATE_` when the
+    /// new id is in use, `INTERNAL` when it cannot be stored.
+    fn get_create_service(&mut self, rec: ServiceRec) -> Result<QueueId, ErrorType>;
+
+    /// Associates the queue's notifier with a service, or removes the association
+    /// (`setQueueService` with `SNotifierService`); nothing is written when it is unchanged.
+    ///
+    /// # Errors
+    /// `AUTH` for a missing queue or one without notifier credentials, `INTERNAL`.
+    fn set_ntf_service(
+        &mut self,
+        rcv_id: &[u8],
+        service_id: Option<&[u8]>,
+    ) -> Result<(), ErrorType>;
+
+    /// Number of queues whose notifier is associated with the service (`getServiceQueueCount`).
+    fn ntf_service_count(&self, service_id: &[u8]) -> i64;
+
+    /// The notifier ids that have kept notifications.
+    fn kept_ntf_notifiers(&self) -> Vec<QueueId>;
 }
 
 impl<T: QueueStore + ?Sized> QueueStore for Box<T> {
@@ -269,6 +314,22 @@ impl<T: QueueStore + ?Sized> QueueStore for Box<T> {
     fn ntf_count(&self) -> usize {
         (**self).ntf_count()
     }
+    fn get_create_service(&mut self, rec: ServiceRec) -> Result<QueueId, ErrorType> {
+        (**self).get_create_service(rec)
+    }
+    fn set_ntf_service(
+        &mut self,
+        rcv_id: &[u8],
+        service_id: Option<&[u8]>,
+    ) -> Result<(), ErrorType> {
+        (**self).set_ntf_service(rcv_id, service_id)
+    }
+    fn ntf_service_count(&self, service_id: &[u8]) -> i64 {
+        (**self).ntf_service_count(service_id)
+    }
+    fn kept_ntf_notifiers(&self) -> Vec<QueueId> {
+        (**self).kept_ntf_notifiers()
+    }
 }
 
 /// What [`QueueStore::write_msg`] does with a message, decided before anything is written.
@@ -297,6 +358,10 @@ pub struct MemQueueStore {
     notifiers: HashMap<QueueId, QueueId>,
     links: HashMap<QueueId, QueueId>,
     ntfs: HashMap<QueueId, Vec<MsgNtf>>,
+    services: HashMap<QueueId, ServiceRec>,
+    service_certs: HashMap<[u8; 32], QueueId>,
+    /// recipient ids of the queues associated with each notifier service
+    ntf_service_queues: HashMap<QueueId, HashSet<QueueId>>,
 }
 
 impl Default for QueueRec {
@@ -397,6 +462,36 @@ impl MemQueueStore {
             self.ntfs.remove(&o.notifier_id);
         }
     }
+
+    /// What [`QueueStore::get_create_service`] would answer without registering: the known
+    /// id (`Some`), `None` for a new service.
+    pub(crate) fn find_service(&self, rec: &ServiceRec) -> Result<Option<QueueId>, ErrorType> {
+        match self.service_certs.get(&rec.cert_hash) {
+            Some(id) => match self.services.get(id) {
+                Some(r) if r.role == rec.role => Ok(Some(id.clone())),
+                _ => Err(ErrorType::Service),
+            },
+            None if self.services.contains_key(&rec.service_id) => Err(ErrorType::Duplicate),
+            None => Ok(None),
+        }
+    }
+
+    fn index_service(&mut self, rcv_id: &[u8], creds: Option<&NtfCreds>, add: bool) {
+        let Some(sid) = creds.and_then(|c| c.ntf_service_id.as_ref()) else {
+            return;
+        };
+        if add {
+            self.ntf_service_queues
+                .entry(sid.clone())
+                .or_default()
+                .insert(rcv_id.to_vec());
+        } else if let Some(set) = self.ntf_service_queues.get_mut(sid) {
+            set.remove(rcv_id);
+            if set.is_empty() {
+                self.ntf_service_queues.remove(sid);
+            }
+        }
+    }
 }
 
 impl QueueStore for MemQueueStore {
@@ -412,6 +507,7 @@ impl QueueStore for MemQueueStore {
         if let Some((l, _)) = &rec.link {
             self.links.insert(l.clone(), rcv_id.to_vec());
         }
+        self.index_service(rcv_id, rec.notifier.as_ref(), true);
         self.queues.insert(
             rcv_id.to_vec(),
             MemQueue {
@@ -463,10 +559,12 @@ impl QueueStore for MemQueueStore {
         self.notifiers
             .insert(creds.notifier_id.clone(), rcv_id.to_vec());
         let q = self.get_mut(rcv_id)?;
-        let old = q.rec.notifier.replace(creds);
+        let old = q.rec.notifier.replace(creds.clone());
         if let Some(o) = &old {
             self.notifiers.remove(&o.notifier_id);
         }
+        self.index_service(rcv_id, old.as_ref(), false);
+        self.index_service(rcv_id, Some(&creds), true);
         self.drop_ntfs(old.as_ref());
         Ok(old)
     }
@@ -476,6 +574,7 @@ impl QueueStore for MemQueueStore {
         if let Some(o) = &old {
             self.notifiers.remove(&o.notifier_id);
         }
+        self.index_service(rcv_id, old.as_ref(), false);
         self.drop_ntfs(old.as_ref());
         Ok(old)
     }
@@ -501,6 +600,7 @@ impl QueueStore for MemQueueStore {
         if let Some((l, _)) = &q.rec.link {
             self.links.remove(l);
         }
+        self.index_service(rcv_id, q.rec.notifier.as_ref(), false);
         self.drop_ntfs(q.rec.notifier.as_ref());
         Ok(q.rec)
     }
@@ -570,5 +670,48 @@ impl QueueStore for MemQueueStore {
 
     fn ntf_count(&self) -> usize {
         self.ntfs.values().map(Vec::len).sum()
+    }
+
+    fn get_create_service(&mut self, rec: ServiceRec) -> Result<QueueId, ErrorType> {
+        if let Some(id) = self.find_service(&rec)? {
+            return Ok(id);
+        }
+        let id = rec.service_id.clone();
+        self.service_certs.insert(rec.cert_hash, id.clone());
+        self.services.insert(id.clone(), rec);
+        Ok(id)
+    }
+
+    fn set_ntf_service(
+        &mut self,
+        rcv_id: &[u8],
+        service_id: Option<&[u8]>,
+    ) -> Result<(), ErrorType> {
+        let old = self
+            .queues
+            .get(rcv_id)
+            .and_then(|q| q.rec.notifier.clone())
+            .ok_or(ErrorType::Auth)?;
+        if old.ntf_service_id.as_deref() == service_id {
+            return Ok(());
+        }
+        let new = NtfCreds {
+            ntf_service_id: service_id.map(<[u8]>::to_vec),
+            ..old.clone()
+        };
+        self.index_service(rcv_id, Some(&old), false);
+        self.index_service(rcv_id, Some(&new), true);
+        self.get_mut(rcv_id)?.rec.notifier = Some(new);
+        Ok(())
+    }
+
+    fn ntf_service_count(&self, service_id: &[u8]) -> i64 {
+        self.ntf_service_queues
+            .get(service_id)
+            .map_or(0, |s| i64::try_from(s.len()).unwrap_or(i64::MAX))
+    }
+
+    fn kept_ntf_notifiers(&self) -> Vec<QueueId> {
+        self.ntfs.keys().cloned().collect()
     }
 }

@@ -32,6 +32,7 @@ fn connect(r: &mut R, v: u16) -> ClientId {
         version: Version(v),
         session_id: vec![v as u8; 32],
         server_private: None,
+        service: None,
     })
 }
 
@@ -477,6 +478,7 @@ fn preverified_results_follow_the_state_of_handling() {
         version: Version(18),
         session_id: vec![77; 32],
         server_private: None,
+        service: None,
     });
     assert_eq!(
         one(r.handle_block_preverified(n2, T0, &good, &pre_good)),

@@ -10,7 +10,7 @@ use smp_proto::Encode as _;
 use serde_json::Value;
 use smp_proto::block::Block;
 use smp_proto::crypto;
-use smp_proto::handshake::{SmpClientHello, SmpServerHello};
+use smp_proto::handshake::{SmpClientHello, SmpServerHandshakeResponse, SmpServerHello};
 use smp_proto::transmission::{Transmission, TransmissionParams};
 use ntf_proto::command::NtfCommand;
 use ntf_proto::handshake::{NtfClientHello, NtfServerHello};
@@ -125,6 +125,12 @@ static SMP_SERVER_HELLO: Typed<SmpServerHello> =
 static SMP_CLIENT_HELLO: Typed<SmpClientHello> =
     Typed::new("smp.client_hello", |b, _| Ok(SmpClientHello::parse(b)?), |v, _| Ok(v.to_bytes()));
 
+static SMP_HANDSHAKE_RESPONSE: Typed<SmpServerHandshakeResponse> = Typed::new(
+    "smp.handshake_response",
+    |b, _| Ok(SmpServerHandshakeResponse::parse(b)?),
+    |v, _| Ok(v.to_bytes()),
+);
+
 static NTF_SERVER_HELLO: Typed<NtfServerHello> =
     Typed::new("ntf.server_hello", |b, _| Ok(NtfServerHello::parse(b)?), |v, _| Ok(v.to_bytes()));
 
@@ -199,6 +205,31 @@ static AUTH_AUTHENTICATOR: Kat = Kat::new("auth.authenticator", |v, hex, _| {
     }
 });
 
+/// `auth.service`: the authorization part of a service-signed transmission (`authTransmission`):
+/// `short(queue signature over cert_hash ++ authorized) "1" short(service signature over
+/// authorized)`, authorized = short(session_id) ++ transmission.
+static AUTH_SERVICE: Kat = Kat::new("auth.service", |v, hex, _| {
+    let queue = array32(v, "private")?;
+    let service = array32(v, "service_private")?;
+    let cert_hash = array32(v, "cert_hash")?;
+    let mut authorized = Vec::new();
+    smp_proto::coding::put_short(&mut authorized, &hex_field(v, "session_id")?);
+    authorized.extend_from_slice(&hex_field(v, "transmission")?);
+    let prefixed = smp_proto::service::queue_authorized(&cert_hash, &authorized);
+    let qs = crypto::sign_ed25519(&queue, &prefixed);
+    let ss = crypto::sign_ed25519(&service, &authorized);
+    let mut out = Vec::new();
+    smp_proto::transmission::encode_auth(true, Some(&qs), Some(&ss), &mut out);
+    expect_eq("authorization", &out, hex)?;
+    let service_public = crypto::ed25519_public(&service);
+    if !smp_proto::service::check_service_signature(true, Some(&service_public), Some(&ss), &authorized)
+        || !crypto::verify_ed25519(&crypto::ed25519_public(&queue), &qs, &prefixed)
+    {
+        return Err("signatures do not verify".into());
+    }
+    Ok(())
+});
+
 pub(crate) static CODECS: &[&dyn Codec] = &[
     &NTF_COMMAND,
     &NTF_RESPONSE,
@@ -213,9 +244,11 @@ pub(crate) static CODECS: &[&dyn Codec] = &[
     &BLOCK,
     &SMP_SERVER_HELLO,
     &SMP_CLIENT_HELLO,
+    &SMP_HANDSHAKE_RESPONSE,
     &NTF_SERVER_HELLO,
     &NTF_CLIENT_HELLO,
     &CRYPTO_CBOX,
     &AUTH_SIGNATURE,
     &AUTH_AUTHENTICATOR,
+    &AUTH_SERVICE,
 ];

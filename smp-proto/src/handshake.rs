@@ -630,6 +630,54 @@ mod json {
         }
     }
 
+    /// `smp.handshake_response`: `{"service_id": HEX}` or `{"error": TEXT}`, TEXT the
+    /// transport error's wire text (e.g. `"HANDSHAKE BAD_SERVICE"`).
+    #[derive(Serialize, Deserialize)]
+    struct HandshakeResponseJson {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    }
+
+    impl Serialize for SmpServerHandshakeResponse {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let j = match self {
+                Self::ServiceId(id) => HandshakeResponseJson {
+                    service_id: Some(hex_encode(id)),
+                    error: None,
+                },
+                Self::Error(e) => HandshakeResponseJson {
+                    service_id: None,
+                    error: Some(e.to_bytes().iter().map(|&b| char::from(b)).collect()),
+                },
+            };
+            j.serialize(s)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for SmpServerHandshakeResponse {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            match HandshakeResponseJson::deserialize(d)? {
+                HandshakeResponseJson {
+                    service_id: Some(id),
+                    error: None,
+                } => Ok(Self::ServiceId(hex_decode(&id).map_err(D::Error::custom)?)),
+                HandshakeResponseJson {
+                    service_id: None,
+                    error: Some(e),
+                } => {
+                    let mut r = Reader::new(e.as_bytes());
+                    let t = TransportError::decode(&mut r)
+                        .and_then(|t| r.finish().map(|()| t))
+                        .map_err(|_| D::Error::custom("bad transport error"))?;
+                    Ok(Self::Error(t))
+                }
+                _ => Err(D::Error::custom("exactly one of service_id and error")),
+            }
+        }
+    }
+
     #[derive(Serialize, Deserialize)]
     struct ServiceJson {
         role: String,

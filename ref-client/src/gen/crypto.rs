@@ -13,6 +13,7 @@ pub fn generate(seed: u64) -> anyhow::Result<Vec<VectorOut>> {
     cbox(&mut f)?;
     signatures(&mut f)?;
     authenticators(&mut f)?;
+    service_signatures(&mut f)?;
     Ok(f.into_vectors())
 }
 
@@ -96,6 +97,28 @@ fn authenticators(f: &mut Family) -> anyhow::Result<()> {
             crypto::cb_authenticate(&public, &private, &crypto::cb_nonce(&corr_id), &authorized);
         let value = json!({"private": to_hex(&private), "public": to_hex(&public), "corr_id": to_hex(&corr_id), "authorized": to_hex(&authorized)});
         f.known_answer(&format!("auth/authenticator/{label}"), &c, value, &a)?;
+    }
+    Ok(())
+}
+
+/// `auth.service` (`authTransmission`, `Client.hs`; checked by `verifyQueueTransmission`): the
+/// queue key signs `cert_hash ++ authorized`, the service session key signs `authorized`.
+fn service_signatures(f: &mut Family) -> anyhow::Result<()> {
+    let c = Case::new("auth.service");
+    for (label, command) in [("NSUB", &b"NSUB"[..]), ("SUB", b"SUB")] {
+        let (queue, _) = f.ed25519();
+        let (service, _) = f.ed25519();
+        let cert_hash = f.bytes(32);
+        let sid = f.bytes(32);
+        let corr_id = f.bytes(24);
+        let entity = f.bytes(24);
+        let transmission = cat(&[&short(&corr_id), &short(&entity), command]);
+        let authorized = cat(&[&short(&sid), &transmission]);
+        let qs = crypto::sign_ed25519(&queue, &cat(&[&cert_hash, &authorized]));
+        let ss = crypto::sign_ed25519(&service, &authorized);
+        let hex = cat(&[&short(&qs), b"1", &short(&ss)]);
+        let value = json!({"private": to_hex(&queue), "service_private": to_hex(&service), "cert_hash": to_hex(&cert_hash), "session_id": to_hex(&sid), "transmission": to_hex(&transmission)});
+        f.known_answer(&format!("auth/service/{label}"), &c, value, &hex)?;
     }
     Ok(())
 }

@@ -16,7 +16,53 @@ pub fn generate(seed: u64) -> anyhow::Result<Vec<VectorOut>> {
     let chain = Chain::new(&mut f)?;
     ntf_hellos(&mut f, &chain)?;
     smp_hellos(&mut f, &chain)?;
+    handshake_responses(&mut f)?;
     Ok(f.into_vectors())
+}
+
+/// `smp.handshake_response` (`SMPServerHandshakeResponse`, `Transport.hs`): the relay's answer
+/// to a service client, `'R' serviceId` or `'E' TransportError`.
+fn handshake_responses(f: &mut Family) -> anyhow::Result<()> {
+    let c = Case::new("smp.handshake_response");
+    let id = f.bytes(24);
+    let bytes = f.valid(
+        "smp/handshake_response/service_id",
+        &c,
+        json!({"service_id": to_hex(&id)}),
+    )?;
+    f.truncations("smp/handshake_response/service_id", &c, &bytes)?;
+    f.trailing("smp/handshake_response/service_id", &c, &bytes, b"ext", "")?;
+    f.valid(
+        "smp/handshake_response/service_id_empty",
+        &c,
+        json!({"service_id": ""}),
+    )?;
+    for (label, e) in [
+        ("BAD_AUTH", "HANDSHAKE BAD_AUTH"),
+        ("BAD_SERVICE", "HANDSHAKE BAD_SERVICE"),
+        ("IDENTITY", "HANDSHAKE IDENTITY"),
+        ("VERSION", "VERSION"),
+    ] {
+        f.valid(
+            &format!("smp/handshake_response/E_{label}"),
+            &c,
+            json!({"error": e}),
+        )?;
+    }
+    f.invalid("smp/handshake_response/invalid/empty", &c, b"")?;
+    f.invalid("smp/handshake_response/invalid/tag_S", &c, b"S\x02ab")?;
+    f.invalid(
+        "smp/handshake_response/invalid/tag_r_lowercase",
+        &c,
+        b"r\x02ab",
+    )?;
+    f.invalid("smp/handshake_response/invalid/E_unknown", &c, b"EFOO")?;
+    f.invalid(
+        "smp/handshake_response/invalid/E_handshake_unknown",
+        &c,
+        b"EHANDSHAKE NOPE",
+    )?;
+    Ok(())
 }
 
 /// How a generated transmission is authorized.

@@ -257,6 +257,25 @@ pub fn transmission(data: &[u8]) {
         }
     };
     let _ = raw.check_client(&params);
+    // the relay's service checks (`verifyQueueTransmission`) on whatever was sent
+    let authorized = raw.authorized();
+    let service_key = crate::crypto::ed25519_public(&[7; 32]);
+    for uses in [false, true] {
+        let _ = crate::service::check_service_signature(
+            uses,
+            Some(&service_key),
+            raw.service_signature,
+            &authorized,
+        );
+    }
+    let _ = crate::service::check_service_command(
+        Some((raw.entity_id, &service_key)),
+        raw.authorization().ok().flatten().as_ref(),
+        raw.service_signature.is_some(),
+        raw.entity_id,
+        &authorized,
+    );
+    let _ = crate::service::queue_authorized(&[0; 32], &authorized);
     assert_eq!(
         raw.check(&params).is_ok(),
         owned.is_ok(),

@@ -184,8 +184,8 @@ impl From<openssl::error::ErrorStack> for MockError {
 }
 
 /// A CA and a server certificate signed by it.
-struct Certs {
-    ca_pem: Vec<u8>,
+pub(crate) struct Certs {
+    pub(crate) ca_pem: Vec<u8>,
     cert: X509,
     key: PKey<Private>,
 }
@@ -217,7 +217,7 @@ fn cert_builder(
     Ok((b, name))
 }
 
-fn make_certs(names: &[&str], days: u32) -> Result<Certs, openssl::error::ErrorStack> {
+pub(crate) fn make_certs(names: &[&str], days: u32) -> Result<Certs, openssl::error::ErrorStack> {
     let ca_key = ec_key()?;
     let (mut ca, ca_name) = cert_builder("mock APNS CA", &ca_key, days)?;
     ca.set_issuer_name(&ca_name)?;
@@ -296,7 +296,7 @@ impl MockIdentity {
     }
 }
 
-fn acceptor(certs: &Certs) -> Result<SslAcceptor, openssl::error::ErrorStack> {
+pub(crate) fn acceptor(certs: &Certs) -> Result<SslAcceptor, openssl::error::ErrorStack> {
     let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
     b.set_private_key(&certs.key)?;
     b.set_certificate(&certs.cert)?;

@@ -158,6 +158,10 @@ pub struct Config {
     /// `[SCALE_OUT]` (ours): one of several instances on one PostgreSQL database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_out: Option<ScaleOutSection>,
+    /// `[WEBPUSH]` (ours; the branch `dev-wp` always has Web Push): Web Push tokens are taken
+    /// only when this section is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webpush: Option<WebPushSection>,
 }
 
 /// `[SCALE_OUT]` (ours): this instance's id and lease settings (see `server::lease`); needs
@@ -406,6 +410,38 @@ pub struct ApnsTestSection {
     pub ca_file: PathBuf,
 }
 
+/// `[WEBPUSH]` (ours): the Web Push provider of the branch `dev-wp`.
+///
+/// ```ini
+/// [WEBPUSH]
+/// # ES256 key for VAPID, PEM (SEC 1 or PKCS #8); made at the first start when missing
+/// vapid_key_file = vapid.privkey
+/// # push hosts allowed, space-separated: "*" (any, as the branch), "*.domain", or a host
+/// allowed_hosts = *
+/// # optional: an extra CA to trust for push services (e.g. a mock), PEM
+/// # ca_file = push-ca.pem
+/// # seconds a push may take, waiting for a slot included
+/// timeout = 10
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebPushSection {
+    /// The VAPID key file (relative to the configuration directory).
+    pub vapid_key_file: PathBuf,
+    /// Allowed push host patterns.
+    pub allowed_hosts: Vec<String>,
+    /// An extra CA file (relative to the configuration directory).
+    pub ca_file: Option<PathBuf>,
+    /// Seconds a push may take.
+    pub timeout: u64,
+}
+
+impl Default for WebPushSection {
+    fn default() -> Self {
+        Self { vapid_key_file: "vapid.privkey".into(), allowed_hosts: vec!["*".into()], ca_file: None, timeout: 10 }
+    }
+}
+
 /// The host printed when `[TRANSPORT] host` is absent (as the reference).
 pub const NO_HOST: &str = "<hostnames>";
 
@@ -421,6 +457,7 @@ impl Config {
             apns: ApnsSection::default(),
             apns_test: None,
             scale_out: None,
+            webpush: None,
         }
     }
 
@@ -553,6 +590,7 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("APNS", &["topic", "team_id", "key_id", "key_file"]),
     ("APNS_TEST", &["host", "port", "ca_file"]),
     ("SCALE_OUT", &["instance_id", "lease_ttl", "lease_renew"]),
+    ("WEBPUSH", &["vapid_key_file", "allowed_hosts", "ca_file", "timeout"]),
 ];
 
 struct FromIni<'a> {
@@ -672,8 +710,30 @@ impl FromIni<'_> {
                 })
             }
         };
+        let webpush = match self.ini.section("WEBPUSH") {
+            None => None,
+            Some(_) => {
+                let d = WebPushSection::default();
+                let allowed_hosts = match self.text("WEBPUSH", "allowed_hosts") {
+                    None => d.allowed_hosts,
+                    Some(v) => {
+                        let hosts: Vec<String> = v.split_whitespace().map(str::to_string).collect();
+                        for h in &hosts {
+                            crate::webpush::HostPattern::parse(h).map_err(|e| anyhow::anyhow!("{}: [WEBPUSH] allowed_hosts: {e}", self.path.display()))?;
+                        }
+                        hosts
+                    }
+                };
+                Some(WebPushSection {
+                    vapid_key_file: self.text("WEBPUSH", "vapid_key_file").map_or(d.vapid_key_file, Into::into),
+                    allowed_hosts,
+                    ca_file: self.text("WEBPUSH", "ca_file").map(Into::into),
+                    timeout: self.number("WEBPUSH", "timeout")?.unwrap_or(d.timeout),
+                })
+            }
+        };
         let scale_out = self.scale_out(&store)?;
-        Ok(Config { server, store, auth, subscriber, inactive_clients, apns, apns_test, scale_out })
+        Ok(Config { server, store, auth, subscriber, inactive_clients, apns, apns_test, scale_out, webpush })
     }
 
     fn scale_out(&self, store: &StoreSection) -> anyhow::Result<Option<ScaleOutSection>> {

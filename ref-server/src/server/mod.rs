@@ -274,7 +274,44 @@ pub fn push_clients(dir: &Path, config: &Config) -> anyhow::Result<PushClients> 
         let endpoint = ApnsEndpoint { host: t.host.clone(), port: t.port, ca: CaSource::File(ca) };
         clients.test = Some(ApnsClient::new(endpoint, apns, key)?);
     }
+    if let Some(w) = &config.webpush {
+        clients.web_push = Some(web_push_client(dir, w)?);
+    }
     Ok(clients)
+}
+
+/// The Web Push client of `[WEBPUSH]`; the VAPID key file is made (mode 0600) when missing.
+///
+/// # Errors
+/// A key or CA file that cannot be read or made, a bad host pattern.
+pub fn web_push_client(dir: &Path, w: &config::WebPushSection) -> anyhow::Result<crate::webpush::WebPushClient> {
+    use crate::webpush::{HostPattern, VapidKey, WebPushClient, WebPushConfig, WebPushPolicy};
+    let key_path = dir.join(&w.vapid_key_file);
+    let vapid = if key_path.exists() {
+        VapidKey::from_pem_file(&key_path).map_err(|e| anyhow::anyhow!("[WEBPUSH] vapid_key_file: {e}"))?
+    } else {
+        let k = VapidKey::generate();
+        let pem = k.to_pem().map_err(|e| anyhow::anyhow!("VAPID key: {e}"))?;
+        write_private(&key_path, pem.as_bytes())?;
+        k
+    };
+    let mut c = WebPushConfig::new(vapid);
+    c.policy = WebPushPolicy {
+        allowed_hosts: w.allowed_hosts.iter().map(|h| HostPattern::parse(h).map_err(|e| anyhow::anyhow!("[WEBPUSH] allowed_hosts: {e}"))).collect::<anyhow::Result<_>>()?,
+    };
+    c.timeout = std::time::Duration::from_secs(w.timeout.max(1));
+    if let Some(ca) = &w.ca_file {
+        let p = dir.join(ca);
+        c.extra_ca_pem = Some(std::fs::read(&p).with_context(|| format!("[WEBPUSH] ca_file {}", p.display()))?);
+    }
+    WebPushClient::new(c).map_err(|e| anyhow::anyhow!(e))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The SMP subscriber's settings: with `use_service_credentials = on` it connects to relays as
@@ -318,6 +355,10 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
     check_saved_fingerprint(dir, &creds)?;
     let tls = TlsServerConfig::new(&creds, &[ALPN_NTF]).context("TLS setup")?;
     let push = push_clients(dir, config)?;
+    let web_push = push.web_push.as_ref().map(|c| c.config().policy.clone());
+    if let Some(c) = &push.web_push {
+        tracing::info!("VAPID: {}", c.config().vapid.public_b64());
+    }
     let addr = config.listen_addr();
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (port in use?)"))?;
     let shell_config = shell::ShellConfig {
@@ -331,7 +372,7 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
             scale_out: None,
         },
     };
-    let core = crate::ntf::Config::default();
+    let core = crate::ntf::Config { web_push, ..crate::ntf::Config::default() };
     let server = match config.store.backend {
         StoreBackend::Sqlite => {
             std::fs::create_dir_all(&paths.log).with_context(|| format!("cannot create {}", paths.log.display()))?;

@@ -412,7 +412,14 @@ async fn push_worker<S: Store + Send + 'static>(
 ) {
     let limit = Arc::new(Semaphore::new(PUSH_CONCURRENCY));
     while let Some(job) = jobs.recv().await {
-        let Ok(permit) = limit.clone().acquire_owned().await else { return };
+        // Web Push pushes go to many services, any of which may hang: they do not take the
+        // APNS limit; the Web Push client bounds them per host and gives each a deadline
+        let permit = if job.token.token.web_push().is_some() {
+            None
+        } else {
+            let Ok(p) = limit.clone().acquire_owned().await else { return };
+            Some(p)
+        };
         let (shared, provider) = (shared.clone(), provider.clone());
         tokio::spawn(async move {
             let outcome = deliver(&*provider, &job).await;

@@ -58,7 +58,8 @@ pub struct WebPushConfig {
     pub timeout: Duration,
     /// Pushes in flight to one push service host.
     pub per_host: usize,
-    /// An extra root CA (PEM) to trust, e.g. a mock's; the system's roots are trusted too.
+    /// Extra root CAs (PEM, one or more) to trust, e.g. a mock's; the system's roots are
+    /// trusted too.
     pub extra_ca_pem: Option<Vec<u8>>,
 }
 
@@ -143,8 +144,9 @@ impl WebPushClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("simplex-ntf-rs/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &config.extra_ca_pem {
-            let ca = reqwest::Certificate::from_pem(pem).map_err(|e| format!("web push CA: {e}"))?;
-            b = b.add_root_certificate(ca);
+            for ca in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("web push CA: {e}"))? {
+                b = b.add_root_certificate(ca);
+            }
         }
         let http = b.build().map_err(|e| format!("web push HTTP client: {e}"))?;
         let vapid = VapidCache::new(config.vapid.clone(), config.subject.clone());
@@ -201,6 +203,8 @@ impl WebPushClient {
             let resp = req.send().await.map_err(|e| {
                 if e.is_builder() {
                     PushError::WebPushInvalidUrl
+                } else if e.is_timeout() {
+                    PushError::WebPushOther("timeout".into())
                 } else {
                     PushError::WebPushOther(e.to_string())
                 }

@@ -15,8 +15,11 @@
 
 pub mod client;
 pub mod ece;
+pub mod mock;
 pub mod policy;
 pub mod vapid;
+#[cfg(test)]
+mod tests;
 
 pub use client::{classify_status, WebPushClient, WebPushConfig, WP_PADDED_NTF_LENGTH};
 pub use policy::{HostPattern, WebPushPolicy};

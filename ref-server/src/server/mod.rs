@@ -377,6 +377,16 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
         StoreBackend::Sqlite => {
             std::fs::create_dir_all(&paths.log).with_context(|| format!("cannot create {}", paths.log.display()))?;
             let path = paths.log.join(&config.store.path);
+            // a directory with only the reference's store log: imported on the first start
+            let imported = crate::store::log::sqlite::import_if_only_store_log(&paths.log, &path)
+                .map_err(|e| anyhow::anyhow!("cannot import the store log into {}: {e}", path.display()))?;
+            if let Some(i) = imported {
+                for l in &i.skipped_lines {
+                    tracing::warn!("store log line skipped: {l}");
+                }
+                let (t, s, n) = i.counts;
+                tracing::info!("store log imported into {}: {t} tokens, {s} subscriptions, {n} last notifications; the original is {}", path.display(), i.original.display());
+            }
             let store = SqliteStore::open(&path).map_err(|e| anyhow::anyhow!("store {}: {e:?}", path.display()))?;
             shell::start(listener, shell_config, core, store)?
         }

@@ -243,22 +243,7 @@ fn import(
         writeln!(out, "{n}").ok();
     }
     let n = pg::import(&opts.pg, &sel, out)?;
-    // the files as the reference leaves them: the original with the time, the compacted
-    // state as .bak, the last notifications as .bak
-    let stamp = humantime::format_rfc3339_nanos(std::time::SystemTime::now());
-    let original = with_suffix(store_log, &format!(".{stamp}"));
-    let compacted = with_suffix(store_log, ".bak");
-    let moved = fs::write(&compacted, st.compacted())
-        .and_then(|()| fs::rename(store_log, &original))
-        .and_then(|()| fs::rename(last_ntfs, with_suffix(last_ntfs, ".bak")));
-    if let Err(e) = moved {
-        return fail(format!(
-            "the store was imported, but renaming the files in {} failed: {e}; move {} and {} away before starting",
-            opts.log_dir.display(),
-            store_log.display(),
-            last_ntfs.display()
-        ));
-    }
+    let original = finish_import_files(&st, store_log, last_ntfs)?;
     writeln!(
         out,
         "Import completed: {} tokens, {} subscriptions, {} service associations, {} last token notifications.",
@@ -268,6 +253,32 @@ fn import(
     writeln!(out, "The original store log is kept as {}.", original.display()).ok();
     writeln!(out, "Configure the database options in the server configuration.").ok();
     Ok(())
+}
+
+/// The files as the reference leaves them after an import: the original store log with the
+/// time appended, the compacted state as `.bak`, the last notifications (when there is a
+/// file) as `.bak`. Returns where the original went.
+///
+/// # Errors
+/// A file that cannot be written or renamed (the store was imported then).
+pub fn finish_import_files(st: &LogState, store_log: &Path, last_ntfs: &Path) -> Result<PathBuf, CommandError> {
+    let stamp = humantime::format_rfc3339_nanos(std::time::SystemTime::now());
+    let original = with_suffix(store_log, &format!(".{stamp}"));
+    let compacted = with_suffix(store_log, ".bak");
+    let moved = fs::write(&compacted, st.compacted())
+        .and_then(|()| fs::rename(store_log, &original))
+        .and_then(|()| match last_ntfs.exists() {
+            true => fs::rename(last_ntfs, with_suffix(last_ntfs, ".bak")),
+            false => Ok(()),
+        });
+    match moved {
+        Ok(()) => Ok(original),
+        Err(e) => fail(format!(
+            "the store was imported, but renaming {} failed: {e}; move it and {} away before starting",
+            store_log.display(),
+            last_ntfs.display()
+        )),
+    }
 }
 
 fn export(

@@ -9,7 +9,9 @@
 //!   compacted log written from it;
 //! - [`select`]: what an import keeps (`importNtfSTMStore`'s filters);
 //! - [`pg`]: the rows written to and read from the `ntf_server` schema;
-//! - [`command`]: the CLI command with its refusals, confirmation and file renames.
+//! - [`command`]: the CLI command with its refusals, confirmation and file renames;
+//! - [`sqlite`]: the first `start` on the SQLite store of a directory that has only a store
+//!   log imports it.
 //!
 //! A corrupt line: in the store log it is reported and skipped, as the reference's
 //! `readNtfStore` (`printError`) does; in the last-notifications file it stops the import
@@ -18,11 +20,14 @@
 //! At run time the reference (6.5.5) always uses PostgreSQL; with `[STORE_LOG] enable = on`
 //! it also appends every change to the store log. This server does not write the store log
 //! at run time: its stores are SQLite (default) and PostgreSQL, and the store log is an
-//! import/export format.
+//! import/export format. An operator of a reference server from before PostgreSQL has only
+//! the store log: `database import` moves it into PostgreSQL, and `start` on the SQLite store
+//! imports it by itself when the store does not exist yet ([`sqlite`]).
 
 pub mod command;
 pub mod pg;
 pub mod select;
+pub mod sqlite;
 pub mod state;
 
 #[cfg(test)]

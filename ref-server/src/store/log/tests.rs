@@ -424,3 +424,32 @@ fn not_initialized_directory_is_refused() {
     let e = run(&IMPORT, &opts, &mut &b"Y\n"[..], &mut Vec::new()).unwrap_err();
     assert!(e.0.contains("not initialized"), "{e}");
 }
+
+#[test]
+fn first_start_imports_a_store_log_only_directory_into_sqlite() {
+    use crate::ntf::Store as _;
+    use super::sqlite::import_if_only_store_log;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = dir.join("ntf-store.db");
+    // nothing to do without a store log
+    assert_eq!(import_if_only_store_log(dir, &db), Ok(None));
+    let (log, ntfs) = fixed_point();
+    std::fs::write(dir.join(STORE_LOG_FILE), &log).unwrap();
+    // a corrupt last-notification line: no store, files as they were
+    std::fs::write(dir.join(LAST_NTFS_FILE), b"v1 !!\n").unwrap();
+    assert!(import_if_only_store_log(dir, &db).unwrap_err().0.contains("line 1"));
+    assert!(!db.exists());
+    assert_eq!(std::fs::read(dir.join(STORE_LOG_FILE)).unwrap(), log);
+    std::fs::write(dir.join(LAST_NTFS_FILE), &ntfs).unwrap();
+    let i = import_if_only_store_log(dir, &db).unwrap().unwrap();
+    assert_eq!(i.counts, (3, 3, 3));
+    let store = crate::store::SqliteStore::open(&db).unwrap();
+    assert_eq!(store.counts().unwrap(), (3, 3, 3));
+    assert_eq!(store.get_token(&eid(2)).unwrap().unwrap().status, NtfTknStatus::Active);
+    assert_eq!(std::fs::read(dir.join(format!("{STORE_LOG_FILE}.bak"))).unwrap(), log);
+    assert!(!dir.join(STORE_LOG_FILE).exists() && !dir.join(LAST_NTFS_FILE).exists());
+    // the next start has a store: nothing imported again
+    std::fs::write(dir.join(STORE_LOG_FILE), &log).unwrap();
+    assert_eq!(import_if_only_store_log(dir, &db), Ok(None));
+}

@@ -39,13 +39,18 @@ use ref_server::apns::mock::MockApns;
 use ref_server::load::env::{self, Relay};
 use ref_server::load::fleet::{self, Queue, Token};
 use ref_server::load::router::PushRouter;
+use ref_server::ntf::Store;
 use ref_server::server::config::{ApnsTestSection, Config};
+use ref_server::store::SqliteStore;
 use ref_transport::random_array;
 use smp_proto::command::SubscriptionMode;
 use smp_proto::crypto::{ed25519_public, x25519_public};
 use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
 use smp_proto::server::{KeyHash, NtfServer, SmpServer};
 use tokio::sync::watch;
+
+/// The tests of this file run one at a time: each loads both cores for its timings.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Upper bound on the whole test.
 const TEST_CAP: Duration = Duration::from_secs(55);
@@ -143,7 +148,7 @@ impl Drop for ServerProcess {
 
 /// `ntf-server init` in `dir` on a free loopback port, configured for the SQLite store and the
 /// mock APNS; returns the port and the server identity.
-fn init_dir(dir: &Path, mock: &MockApns) -> (u16, KeyHash) {
+fn init_dir(dir: &Path, mock: &MockApns, services: bool) -> (u16, KeyHash) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -182,6 +187,7 @@ fn init_dir(dir: &Path, mock: &MockApns) -> (u16, KeyHash) {
         port: mock.addr().port(),
         ca_file: "mock-ca.pem".into(),
     });
+    config.subscriber.use_service_credentials = services;
     config.save(dir).unwrap();
     (port, server.key_hash().clone())
 }
@@ -385,25 +391,44 @@ async fn drain(smp: &SmpClient, q: &RecipientQueue) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ntf_server_killed_under_load_keeps_acknowledged_state_and_resubscribes() {
+    let _one_at_a_time = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServerProcess {
         dir: dir.path().to_path_buf(),
         child: None,
         starts: 0,
     };
-    tokio::time::timeout(TEST_CAP, run(&mut server))
+    tokio::time::timeout(TEST_CAP, run(&mut server, false))
         .await
         .expect("test time cap");
 }
 
-async fn run(server: &mut ServerProcess) {
+/// The same with `use_service_credentials = on`: the subscriptions are associated with the
+/// server's service at the relay, and after the kill one `NSUBS` confirms them (the relay's
+/// count and the store's agree: a `SOK` not stored before the kill is on a subscription that
+/// is subscribed one by one before `NSUBS`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ntf_server_killed_with_service_subscriptions_resubscribes_them_with_nsubs() {
+    let _one_at_a_time = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess {
+        dir: dir.path().to_path_buf(),
+        child: None,
+        starts: 0,
+    };
+    tokio::time::timeout(TEST_CAP, run(&mut server, true))
+        .await
+        .expect("test time cap");
+}
+
+async fn run(server: &mut ServerProcess, services: bool) {
     let t0 = Instant::now();
     let mock = Arc::new(env::start_mock().await.unwrap());
     let router = PushRouter::new();
     let router_task = router.start(mock.clone());
     let relay = Relay::start().await.unwrap();
     let relay_addr = relay.smp_server();
-    let (port, key_hash) = init_dir(&server.dir, &mock);
+    let (port, key_hash) = init_dir(&server.dir, &mock, services);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let smp_config = SmpClientConfig::default();
     let smp = Arc::new(SmpClient::connect(&relay_addr, &smp_config).await.unwrap());
@@ -522,6 +547,18 @@ async fn run(server: &mut ServerProcess) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("{:?}: subscriptions ACTIVE again", t0.elapsed());
+    if services {
+        // every acknowledged subscription is associated with the service, and the restart
+        // confirmed them with NSUBS, not by falling back to one NSUB each
+        let store = SqliteStore::open(server.dir.join("ntf-store.db")).unwrap();
+        for s in &a.subs {
+            let (_, rec) = store.get_subscription(&s.id).unwrap().unwrap();
+            assert!(rec.service_assoc, "{:?} not associated", s.id);
+        }
+        let log = server.log();
+        assert!(log.contains("service subscribed: SOKS"), "no NSUBS after the restart:\n{log}");
+        assert!(!log.contains("association removed"), "fell back to NSUB:\n{log}");
+    }
 
     // one message per subscription after the restart, each pushed exactly once
     let mut set = tokio::task::JoinSet::new();

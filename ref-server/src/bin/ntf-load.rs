@@ -44,6 +44,10 @@ struct Args {
     /// ACTIVE, and each server's memory.
     #[arg(long, default_value_t = 0)]
     scale_subs: usize,
+    /// With --scale-subs: the subscriptions associated with the NTF server's service at the
+    /// relay (both stores), the server connecting as a service: one NSUBS after the restart.
+    #[arg(long)]
+    services: bool,
     /// The `smp-server` binary for --scale-subs (default: next to ntf-load).
     #[arg(long)]
     smp_server_bin: Option<std::path::PathBuf>,
@@ -86,6 +90,7 @@ fn main() -> anyhow::Result<()> {
         relay,
         scale_subs: args.scale_subs,
         smp_server_bin: args.smp_server_bin.clone(),
+        services: args.services,
         time_cap: Duration::from_secs(args.time_cap),
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();

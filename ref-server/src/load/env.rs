@@ -177,14 +177,33 @@ pub async fn start_ntf<S: Store + Send + 'static>(
     addr: Option<SocketAddr>,
 ) -> anyhow::Result<RunningServer> {
     let (_ca, creds) = ServerCredentials::generate("127.0.0.1")?;
-    let tls = TlsServerConfig::new(&creds, &[crate::server::ALPN_NTF])?;
+    start_ntf_with(mock, store, addr, &creds, false).await
+}
+
+/// [`start_ntf`] with the given credentials; with `service`, the subscriber connects to relays
+/// as a notification service with them (`use_service_credentials = on`).
+///
+/// # Errors
+/// As [`start_ntf`].
+pub async fn start_ntf_with<S: Store + Send + 'static>(
+    mock: &MockApns,
+    store: S,
+    addr: Option<SocketAddr>,
+    creds: &ServerCredentials,
+    service: bool,
+) -> anyhow::Result<RunningServer> {
+    let tls = TlsServerConfig::new(creds, &[crate::server::ALPN_NTF])?;
     let listener =
         TcpListener::bind(addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))).await?;
-    let subscriber = SubscriberConfig {
+    let mut subscriber = SubscriberConfig {
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_secs(1),
         ..SubscriberConfig::default()
     };
+    if service {
+        subscriber.client.service =
+            Some(ref_transport::SmpServiceCredentials::new(smp_proto::handshake::ServiceRole::Notifier, creds)?);
+    }
     let config = ShellConfig {
         tls,
         versions: ntf_proto::version::SUPPORTED,

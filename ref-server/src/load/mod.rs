@@ -66,6 +66,8 @@ pub struct LoadConfig {
     pub scale_subs: usize,
     /// The `smp-server` binary for the scale phase (default: next to this executable).
     pub smp_server_bin: Option<std::path::PathBuf>,
+    /// The scale phase with service subscriptions (see [`scale`]).
+    pub services: bool,
     /// Upper bound on the whole run; phases stop early when it is reached.
     pub time_cap: Duration,
 }
@@ -84,6 +86,7 @@ impl Default for LoadConfig {
             relay: None,
             scale_subs: 0,
             smp_server_bin: None,
+            services: false,
             time_cap: Duration::from_secs(600),
         }
     }
@@ -204,7 +207,7 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
     let mock = Arc::new(env::start_mock().await?);
     if config.scale_subs > 0 {
         let deadline = config.time_cap.saturating_sub(started.elapsed());
-        scale::scale_phase(config.scale_subs, config.smp_server_bin.as_deref(), &mock, &mut report, deadline).await?;
+        scale::scale_phase(config.scale_subs, config.smp_server_bin.as_deref(), config.services, &mock, &mut report, deadline).await?;
         report.add("total run time", format!("{:.1}", started.elapsed().as_secs_f64()), "s");
         return Ok(report);
     }

@@ -14,6 +14,14 @@
 //!    memory of this process (the NTF server; the load tool only polls) and of the relay
 //!    process, before and after.
 //!
+//! With `--services` (`services`), the queues are associated with the NTF server's service at
+//! the relay (a `services` row for its certificate, `ntf_service_id` on every queue) and the
+//! subscriptions with it in the NTF store (`ntf_service_id` of the relay, `ntf_service_assoc`,
+//! status ACTIVE, as a server leaves them: the reference writes nothing when a service session
+//! ends); the server connects as a service, and the time is until its `NSUBS` is confirmed
+//! (`SOKS` with the store's count), when it reports them all ACTIVE: checked by `SCHK` on a
+//! sample of subscriptions, which answers PENDING before.
+//!
 //! Writing the stores directly keeps the setup to seconds; the `NSUB` path measured is the
 //! server's own. The notifier keys cycle through 1024 Ed25519 keys (the cost of signing and
 //! verifying does not depend on the key).
@@ -33,9 +41,14 @@ use smp_proto::server::SmpServer;
 use super::stats::{cpu_time, cpu_time_of, ms, rss_kib, rss_kib_of};
 use super::{bytes_per, kib, per_sec, Report};
 use crate::ntf::{NotifierKey, Store, SubscriptionRecord, TokenRecord};
-use crate::smp::store::{NtfCreds, QueueRec, QueueStatus};
+use crate::smp::store::{NtfCreds, QueueRec, QueueStatus, ServiceRec};
+use ref_transport::ServerCredentials;
+use smp_proto::handshake::ServiceRole;
 use crate::smp::{QueueStore, SqliteQueueStore};
 use crate::store::{SqliteConfig, SqliteStore, Synchronous};
+
+/// The relay's service id of the NTF server with `--services`.
+const SERVICE_ID: &[u8] = b"scale-service-id-0000001";
 
 /// Distinct notifier keys used.
 const KEYS: usize = 1024;
@@ -108,11 +121,27 @@ fn init_relay(bin: &Path, dir: &Path, port: u16) -> anyhow::Result<SmpServer> {
     SmpServer::parse_text(line.as_bytes()).map_err(|e| anyhow::anyhow!("relay address {line:?}: {e:?}"))
 }
 
-/// Writes `n` queues with notifier credentials into the relay's database.
-fn preload_relay(dir: &Path, n: usize, keys: &[AuthPublicKey]) -> anyhow::Result<()> {
+/// Writes `n` queues with notifier credentials into the relay's database, associated with the
+/// service `service` when given (its service id is [`SERVICE_ID`]).
+fn preload_relay(dir: &Path, n: usize, keys: &[AuthPublicKey], service: Option<&ServerCredentials>) -> anyhow::Result<()> {
     let sqlite = SqliteConfig { synchronous: Synchronous::Normal, ..SqliteConfig::default() };
     let mut store = SqliteQueueStore::open_with(dir.join(crate::smp::sqlite_store::DB_FILE), &sqlite)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let service_id = match service {
+        Some(creds) => {
+            let chain = creds.chain().map_err(|e| anyhow::anyhow!("service chain: {e}"))?;
+            let cert_hash = *ref_transport::SmpServiceCredentials::new(ServiceRole::Notifier, creds)?.cert_hash();
+            let rec = ServiceRec {
+                service_id: SERVICE_ID.to_vec(),
+                role: ServiceRole::Notifier,
+                cert_chain: chain.iter().map(|c| c.der().to_vec()).collect(),
+                cert_hash,
+                created_at: 0,
+            };
+            Some(store.get_create_service(rec).map_err(|e| anyhow::anyhow!("relay service: {e:?}"))?)
+        }
+        None => None,
+    };
     for i in 0..n {
         let rec = QueueRec {
             sender_id: id(b's', i),
@@ -125,7 +154,7 @@ fn preload_relay(dir: &Path, n: usize, keys: &[AuthPublicKey]) -> anyhow::Result
                 notifier_id: id(b'n', i),
                 notifier_key: keys[i % KEYS],
                 rcv_ntf_dh_secret: [2; 32],
-                ntf_service_id: None,
+                ntf_service_id: service_id.clone(),
             }),
             status: QueueStatus::Active,
         };
@@ -134,8 +163,9 @@ fn preload_relay(dir: &Path, n: usize, keys: &[AuthPublicKey]) -> anyhow::Result
     Ok(())
 }
 
-/// Writes the tokens and `n` INACTIVE subscriptions on `relay` into the NTF database.
-fn preload_ntf(path: &Path, relay: &SmpServer, n: usize, keys: &[AuthPublicKey]) -> anyhow::Result<()> {
+/// Writes the tokens and `n` INACTIVE subscriptions on `relay` into the NTF database; with
+/// `services`, ACTIVE subscriptions associated with the relay's service [`SERVICE_ID`].
+fn preload_ntf(path: &Path, relay: &SmpServer, n: usize, keys: &[AuthPublicKey], services: bool) -> anyhow::Result<()> {
     let sqlite = SqliteConfig { synchronous: Synchronous::Normal, ..SqliteConfig::default() };
     let mut store = SqliteStore::open_with(path, &sqlite).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let store_err = |e| anyhow::anyhow!("{e:?}");
@@ -168,10 +198,14 @@ fn preload_ntf(path: &Path, relay: &SmpServer, n: usize, keys: &[AuthPublicKey])
                 queue,
                 // the public key as the server stores it (derived once per distinct key here)
                 notifier_key: NotifierKey::from_stored(key, Some(public_bytes(&keys[i % KEYS]))),
-                status: NtfSubStatus::Inactive,
-                service_assoc: false,
+                status: if services { NtfSubStatus::Active } else { NtfSubStatus::Inactive },
+                service_assoc: services,
             })
             .map_err(store_err)?;
+    }
+    if services {
+        // the relay's service id (no subscription changes: they are associated already)
+        store.set_service_subscriptions(relay, SERVICE_ID, &[], NtfSubStatus::Active).map_err(store_err)?;
     }
     Ok(())
 }
@@ -217,6 +251,7 @@ fn not_active_count(db: &rusqlite::Connection) -> anyhow::Result<usize> {
 pub async fn scale_phase(
     n: usize,
     relay_bin: Option<&Path>,
+    services: bool,
     mock: &crate::apns::mock::MockApns,
     report: &mut Report,
     deadline: Duration,
@@ -232,11 +267,12 @@ pub async fn scale_phase(
 
     let t = Instant::now();
     let ntf_db = dir.path().join("ntf.db");
+    let (_ca, ntf_creds) = ServerCredentials::generate("127.0.0.1")?;
     {
-        let (relay_dir, ntf_db, relay, keys) = (relay_dir.clone(), ntf_db.clone(), relay.clone(), keys.clone());
+        let (relay_dir, ntf_db, relay, keys, creds) = (relay_dir.clone(), ntf_db.clone(), relay.clone(), keys.clone(), ntf_creds.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            preload_relay(&relay_dir, n, &keys)?;
-            preload_ntf(&ntf_db, &relay, n, &keys)
+            preload_relay(&relay_dir, n, &keys, services.then_some(&creds))?;
+            preload_ntf(&ntf_db, &relay, n, &keys, services)
         })
         .await??;
     }
@@ -255,17 +291,34 @@ pub async fn scale_phase(
     let relay_rss0 = relay_proc.rss_kib();
 
     let db = rusqlite::Connection::open_with_flags(&ntf_db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    anyhow::ensure!(active_count(&db)? == 0, "preloaded subscriptions are not INACTIVE");
+    if services {
+        anyhow::ensure!(active_count(&db)? == n, "preloaded subscriptions are not ACTIVE");
+    } else {
+        anyhow::ensure!(active_count(&db)? == 0, "preloaded subscriptions are not INACTIVE");
+    }
     let rss0 = rss_kib();
     let (cpu0, relay_cpu0) = (cpu_time(), relay_proc.cpu_time());
     let mut polling = Duration::ZERO;
     let t = Instant::now();
     let sqlite = SqliteConfig { synchronous: Synchronous::Normal, ..SqliteConfig::default() };
     let store = SqliteStore::open_with(&ntf_db, &sqlite).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let ntf = super::env::start_ntf(mock, store, None).await?;
+    let ntf = super::env::start_ntf_with(mock, store, None, &ntf_creds, services).await?;
     let mut active = 0;
     let mut pause = Duration::from_millis(500);
-    while t.elapsed() < deadline {
+    while services && t.elapsed() < deadline {
+        // the service subscription: confirmed (all ACTIVE at once) or fallen back
+        let st = ntf.service_stats();
+        if st.subscribed > 0 {
+            active = usize::try_from(st.subscribed_subs).unwrap_or(0);
+            break;
+        }
+        if st.count_mismatches + st.unavailable > 0 {
+            report.problems.push(format!("scale: the service subscription fell back to NSUB: {st:?}"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    while !services && t.elapsed() < deadline {
         tokio::time::sleep(pause).await;
         let q = Instant::now();
         // what is left, counted up to COUNT_CAP; every subscription is on the one relay
@@ -293,17 +346,31 @@ pub async fn scale_phase(
     }
     let (rss1, relay_rss1) = (rss_kib(), relay_proc.rss_kib());
     let (cpu1, relay_cpu1) = (cpu_time(), relay_proc.cpu_time());
+    // after the CPU figures: what the server reports, by SCHK
+    if services && active >= n {
+        let sampled = schk_sample(&ntf, n).await?;
+        report.add("scale: SCHK sample ACTIVE", sampled.to_string(), "subscriptions answered ACTIVE (of 100 spread over the store)");
+        if sampled < 100 {
+            report.problems.push(format!("scale: only {sampled} of 100 sampled subscriptions reported ACTIVE"));
+        }
+    }
     // the NTF server's CPU: this process's, less the time of the counting queries
     let ntf_cpu = cpu1.zip(cpu0).map(|(a, b)| a.saturating_sub(b).saturating_sub(polling));
     let relay_cpu = relay_cpu1.zip(relay_cpu0).map(|(a, b)| a.saturating_sub(b));
     report.add(
         "scale: all ACTIVE again after",
         if active >= n { ms(took) } else { format!("> {}", ms(took)) },
-        &format!(
-            "ms ({active}/{n} ACTIVE; open + resubscribe, NSUB batches of 900)",
-        ),
+        &if services {
+            format!("ms ({active}/{n} ACTIVE; open + one NSUBS confirmed by SOKS {active})")
+        } else {
+            format!("ms ({active}/{n} ACTIVE; open + resubscribe, NSUB batches of 900)")
+        },
     );
-    report.add("scale: resubscribed /s", per_sec(active as u64, took), "NSUB signed, verified by the relay, ACTIVE in the store");
+    report.add(
+        "scale: resubscribed /s",
+        per_sec(active as u64, took),
+        if services { "service subscription: NSUBS, the relay's count against the store's" } else { "NSUB signed, verified by the relay, ACTIVE in the store" },
+    );
     let per_sub = |d: Option<Duration>| d.map_or_else(|| "-".into(), |d| format!("{:.1}", d.as_secs_f64() * 1e6 / n.max(1) as f64));
     report.add("scale: NTF server CPU per subscription", per_sub(ntf_cpu), &format!("us (user + system, {} s in all; less {} ms of counting queries)", ntf_cpu.map_or(0.0, |d| d.as_secs_f64()), polling.as_millis()));
     report.add("scale: relay CPU per subscription", per_sub(relay_cpu), &format!("us (user + system, {} s in all)", relay_cpu.map_or(0.0, |d| d.as_secs_f64())));
@@ -316,4 +383,19 @@ pub async fn scale_phase(
     ntf.shutdown().await;
     drop(relay_proc);
     Ok(())
+}
+
+/// `SCHK` of 100 subscriptions spread over the store, signed with their tokens' keys: how many
+/// the server reports ACTIVE.
+async fn schk_sample(ntf: &crate::server::shell::RunningServer, n: usize) -> anyhow::Result<usize> {
+    let client = ref_client::client::NtfClient::connect_addr(ntf.addr, &ntf.key_hash, &ref_client::client::NtfClientConfig::default()).await?;
+    let picks: Vec<usize> = (0..100).map(|k| k * n / 100).collect();
+    let keys: Vec<AuthPrivateKey> = picks
+        .iter()
+        .map(|i| AuthPrivateKey::new(PrivateKey::Ed25519(seed((i / SUBS_PER_TOKEN) % KEYS))).ok_or_else(|| anyhow::anyhow!("key")))
+        .collect::<anyhow::Result<_>>()?;
+    let ids: Vec<NtfEntityId> = picks.iter().map(|i| NtfEntityId::new(id(b'u', *i)).ok_or_else(|| anyhow::anyhow!("sub id"))).collect::<anyhow::Result<_>>()?;
+    let items: Vec<(&AuthPrivateKey, &NtfEntityId)> = keys.iter().zip(&ids).collect();
+    let answers = client.schk_many(&items).await?;
+    Ok(answers.into_iter().filter(|a| matches!(a, Ok(NtfSubStatus::Active))).count())
 }

@@ -1,0 +1,371 @@
+//! Service subscriptions end to end (SMP v16+, the reference's `subscribeServiceNtfs` and
+//! `CAService*` events): the notification server connects to the relay as a notification
+//! service with its own TLS credentials, its `NSUB`s associate the queues with the service,
+//! and after a restart of either side one `NSUBS` subscribes them all again.
+//!
+//! - a relay restart and an NTF server restart on its SQLite store: `NSUBS` answered with the
+//!   stored count confirms the service subscription, the subscription is reported ACTIVE again,
+//!   and every later message is pushed exactly once;
+//! - a store whose count of associated subscriptions differs from the relay's: the server falls
+//!   back to one `NSUB` per queue, counts it, and never reports ACTIVE a subscription the relay
+//!   does not hold;
+//! - `ENDS` when another session of the same service subscribes: counted, no status change.
+
+#[allow(dead_code)] // the network cut is not used here
+mod common;
+use common::bind;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ntf_proto::command::{NewNtfSubscription, NewNtfToken, NtfEntityId};
+use ntf_proto::queue::SmpQueueNtf;
+use ntf_proto::subscription::NtfSubStatus;
+use ntf_proto::token::{DeviceToken, PushProvider};
+use ref_client::client::{NtfClient, NtfClientConfig};
+use ref_client::device::{Device, DevicePush};
+use ref_client::smp::{NotifierCreds, RecipientQueue, SmpClient, SmpClientConfig};
+use ref_server::apns::mock::{MockApns, MockConfig};
+use ref_server::apns::{ApnsClient, ApnsConfig, ApnsSigningKey, PushClients};
+use ref_server::ntf::{ServerService, Store, SubscriptionRecord};
+use ref_server::server::shell::{self, RunningServer, ShellConfig};
+use ref_server::server::subscriber::SubscriberConfig;
+use ref_server::smp::sqlite_store::DB_FILE;
+use ref_server::smp::{RelayConfig, SmpRelayServer, SqliteQueueStore};
+use ref_server::store::SqliteStore;
+use ref_transport::{random_array, ServerCredentials, SmpServiceCredentials, TlsServerConfig};
+use smp_proto::command::SubscriptionMode;
+use smp_proto::crypto::{ed25519_public, x25519_public};
+use smp_proto::handshake::ServiceRole;
+use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
+use smp_proto::message::MsgFlags;
+use smp_proto::server::{SmpServer, TransportHost};
+use tokio::task::JoinHandle;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A running relay over the SQLite store at `db`.
+struct Relay {
+    server: SmpRelayServer,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Relay {
+    async fn start(creds: &ServerCredentials, db: &Path, addr: SocketAddr) -> (Self, SocketAddr) {
+        let store = SqliteQueueStore::open(db).unwrap();
+        let server = SmpRelayServer::with_store(creds, RelayConfig::default(), store).unwrap();
+        let l = bind(addr).await;
+        let addr = l.local_addr().unwrap();
+        let task = tokio::spawn(server.clone().run(l));
+        (Self { server, task }, addr)
+    }
+
+    async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    relay_creds: ServerCredentials,
+    relay: Option<Relay>,
+    relay_addr: SocketAddr,
+    /// The notification server's credentials: its TLS and its service certificate.
+    ntf_creds: ServerCredentials,
+    ntf: Option<RunningServer>,
+    ntf_addr: SocketAddr,
+    mock: MockApns,
+}
+
+impl Env {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, relay_creds) = ServerCredentials::generate("127.0.0.1").unwrap();
+        let (relay, relay_addr) =
+            Relay::start(&relay_creds, &dir.path().join(DB_FILE), "127.0.0.1:0".parse().unwrap()).await;
+        let (_ca, ntf_creds) = ServerCredentials::generate("127.0.0.1").unwrap();
+        let mock = MockApns::start(MockConfig::default()).await.unwrap();
+        let mut env = Self {
+            dir,
+            relay_creds,
+            relay: Some(relay),
+            relay_addr,
+            ntf_creds,
+            ntf: None,
+            ntf_addr: "127.0.0.1:0".parse().unwrap(),
+            mock,
+        };
+        env.start_ntf().await;
+        env
+    }
+
+    fn ntf_db(&self) -> PathBuf {
+        self.dir.path().join("ntf-store.db")
+    }
+
+    /// Starts the notification server on its SQLite store, as a service client.
+    async fn start_ntf(&mut self) {
+        let push = PushClients {
+            test: Some(ApnsClient::new(self.mock.endpoint(), ApnsConfig::default(), ApnsSigningKey::generate().unwrap()).unwrap()),
+            ..PushClients::default()
+        };
+        let mut subscriber = SubscriberConfig {
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(400),
+            ..SubscriberConfig::default()
+        };
+        subscriber.client.service = Some(SmpServiceCredentials::new(ServiceRole::Notifier, &self.ntf_creds).unwrap());
+        let config = ShellConfig {
+            tls: TlsServerConfig::new(&self.ntf_creds, &[b"ntf/1"]).unwrap(),
+            versions: ntf_proto::version::SUPPORTED,
+            push: Arc::new(push),
+            subscriber: Some(subscriber),
+            ops: Default::default(),
+        };
+        let listener = bind(self.ntf_addr).await;
+        self.ntf_addr = listener.local_addr().unwrap();
+        let store = SqliteStore::open(self.ntf_db()).unwrap();
+        self.ntf = Some(shell::start(listener, config, ref_server::ntf::Config::default(), store).unwrap());
+    }
+
+    async fn stop_ntf(&mut self) {
+        self.ntf.take().expect("running").shutdown().await;
+    }
+
+    fn ntf(&self) -> &RunningServer {
+        self.ntf.as_ref().expect("running")
+    }
+
+    fn relay(&self) -> &SmpRelayServer {
+        &self.relay.as_ref().expect("running").server
+    }
+
+    fn relay_server(&self) -> SmpServer {
+        SmpServer::new(vec![TransportHost::Ipv4([127, 0, 0, 1])], self.relay_addr.port().to_string(), self.relay().key_hash())
+            .unwrap()
+    }
+
+    async fn restart_relay(&mut self) {
+        self.relay.take().expect("running").stop().await;
+        let (relay, addr) = Relay::start(&self.relay_creds, &self.dir.path().join(DB_FILE), self.relay_addr).await;
+        assert_eq!(addr, self.relay_addr);
+        self.relay = Some(relay);
+    }
+
+    async fn smp_client(&self, config: &SmpClientConfig) -> SmpClient {
+        SmpClient::connect_addr(self.relay_addr, &self.relay().key_hash(), config).await.unwrap()
+    }
+
+    /// A second connection to the store the server uses (WAL: reads see its commits).
+    fn store(&self) -> SqliteStore {
+        SqliteStore::open(self.ntf_db()).unwrap()
+    }
+
+    async fn until(&self, what: &str, mut f: impl FnMut(&Self) -> bool) {
+        for _ in 0..300 {
+            if f(self) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("never: {what}; service stats {:?}", self.ntf().service_stats());
+    }
+
+    async fn app(&self) -> App {
+        let smp = self.smp_client(&SmpClientConfig::default()).await;
+        let queue = smp.create_queue(SubscriptionMode::OnlyCreate, true).await.unwrap();
+        let creds = smp.enable_notifications(&queue).await.unwrap();
+        let ntf = NtfClient::connect_addr(self.ntf_addr, &self.ntf().key_hash, &NtfClientConfig::default()).await.unwrap();
+        let seed = random_array::<32>().unwrap();
+        let key = AuthPrivateKey::new(PrivateKey::Ed25519(seed)).unwrap();
+        let dh_private = random_array::<32>().unwrap();
+        let token_text: String = random_array::<32>().unwrap().iter().map(|b| format!("{b:02x}")).collect();
+        let token = DeviceToken::new(PushProvider::ApnsTest, token_text.clone().into_bytes()).unwrap();
+        let new_token = NewNtfToken {
+            token,
+            verify_key: AuthPublicKey::new(PublicKey::Ed25519(ed25519_public(&seed))).unwrap(),
+            dh_key: X25519PublicKey(x25519_public(&dh_private)),
+        };
+        let (token_id, server_dh) = ntf.tnew(&key, new_token).await.unwrap();
+        let device = Device::from_idtkn(&dh_private, &PublicKey::X25519(server_dh.0)).unwrap();
+        let push = tokio::time::timeout(WAIT, self.mock.next_push_for(&token_text)).await.unwrap();
+        let DevicePush::Verification(code) = device.receive(&push.body).unwrap() else {
+            panic!("not a verification push")
+        };
+        ntf.tvfy(&key, &token_id, code).await.unwrap();
+        let sub = NewNtfSubscription {
+            token_id: token_id.clone(),
+            queue: SmpQueueNtf::new(self.relay_server(), creds.notifier_id.clone()).unwrap(),
+            notifier_key: creds.notifier_key.private.clone(),
+        };
+        let sub_id = ntf.snew(&key, sub).await.unwrap();
+        let app = App { smp, ntf, queue, creds, key, token_text, device, sub_id, token_id };
+        app.wait_sub(NtfSubStatus::Active).await;
+        app
+    }
+}
+
+struct App {
+    smp: SmpClient,
+    ntf: NtfClient,
+    queue: RecipientQueue,
+    creds: NotifierCreds,
+    key: AuthPrivateKey,
+    token_text: String,
+    device: Device,
+    sub_id: NtfEntityId,
+    token_id: NtfEntityId,
+}
+
+impl App {
+    async fn schk(&self) -> NtfSubStatus {
+        self.ntf.schk(&self.key, &self.sub_id).await.unwrap()
+    }
+
+    async fn wait_sub(&self, want: NtfSubStatus) {
+        for _ in 0..300 {
+            if self.schk().await == want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("subscription never reached {want}: {}", self.schk().await);
+    }
+
+    /// Reconnects the app's NTF and SMP connections (after a restart of a server).
+    async fn reconnect(&mut self, env: &Env) {
+        self.ntf = NtfClient::connect_addr(env.ntf_addr, &env.ntf().key_hash, &NtfClientConfig::default()).await.unwrap();
+        self.smp = env.smp_client(&SmpClientConfig::default()).await;
+    }
+
+    /// Sends a message and checks it is pushed exactly once: the push decrypts on the device
+    /// and names our queue, and no second push follows.
+    async fn send_pushed_once(&self, env: &Env, body: &[u8]) {
+        self.smp.send_message(&self.queue.snd_id, None, MsgFlags { notification: true }, body).await.unwrap();
+        let push = tokio::time::timeout(WAIT, env.mock.next_push_for(&self.token_text)).await.expect("no message push");
+        let DevicePush::Messages(list) = self.device.receive(&push.body).unwrap() else {
+            panic!("not a message push")
+        };
+        assert_eq!(list.messages().last().unwrap().queue.notifier_id(), self.creds.notifier_id.as_slice());
+        let (msg_id, _) = self.smp.get_message(&self.queue).await.unwrap().expect("a message");
+        self.smp.ack(&self.queue, &msg_id).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(env.mock.try_next_push().is_none(), "pushed twice: {body:?}");
+    }
+}
+
+/// The stored association of the relay, read on a second connection.
+fn stored_service(env: &Env) -> Option<ServerService> {
+    env.store().server_service(&env.relay_server()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_subscription_survives_relay_and_ntf_server_restarts() {
+    let mut env = Env::start().await;
+    let mut app = env.app().await;
+    // NSUB on the service session associated the queue (SOK with the service id)
+    let svc = stored_service(&env).expect("a service id stored");
+    assert_eq!(svc.count, 1);
+    let sub = env.store().get_subscription(&app.sub_id).unwrap().unwrap().1;
+    assert!(sub.service_assoc);
+    app.send_pushed_once(&env, b"first").await;
+
+    // relay restart: the subscriber reconnects and sends NSUBS, SOKS 1 confirms it
+    env.restart_relay().await;
+    env.until("NSUBS confirmed after the relay restart", |e| e.ntf().service_stats().subscribed >= 1).await;
+    app.reconnect(&env).await;
+    app.wait_sub(NtfSubStatus::Active).await;
+    app.send_pushed_once(&env, b"after the relay restart").await;
+
+    // NTF server restart on its store: one NSUBS, not one NSUB per queue
+    env.stop_ntf().await;
+    env.start_ntf().await;
+    env.until("NSUBS confirmed after the NTF server restart", |e| e.ntf().service_stats().subscribed == 1).await;
+    app.reconnect(&env).await;
+    app.wait_sub(NtfSubStatus::Active).await;
+    let st = env.ntf().service_stats();
+    assert_eq!((st.count_mismatches, st.unavailable, st.subscribed_subs), (0, 0, 1), "{st:?}");
+    assert_eq!(stored_service(&env), Some(svc));
+    app.send_pushed_once(&env, b"after the NTF server restart").await;
+    env.stop_ntf().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soks_count_unlike_the_store_falls_back_to_one_nsub_per_queue() {
+    let mut env = Env::start().await;
+    let mut app = env.app().await;
+    let svc = stored_service(&env).expect("a service id stored");
+    env.stop_ntf().await;
+    // the store claims a second associated subscription, for a queue the relay does not have
+    let mut store = env.store();
+    let mut ghost = store.get_subscription(&app.sub_id).unwrap().unwrap().1;
+    ghost.id = NtfEntityId::new(random_array::<24>().unwrap().to_vec()).unwrap();
+    ghost.queue = SmpQueueNtf::new(env.relay_server(), random_array::<24>().unwrap().to_vec()).unwrap();
+    ghost.service_assoc = true;
+    ghost.token_id = app.token_id.clone();
+    let ghost_id = ghost.id.clone();
+    store.import_subscriptions(&[SubscriptionRecord { ..ghost }]).unwrap();
+    assert_eq!(stored_service(&env).map(|s| s.count), Some(2));
+    drop(store);
+
+    env.start_ntf().await;
+    // SOKS 1 against 2 in the store: association removed, each queue subscribed again
+    env.until("the count mismatch", |e| e.ntf().service_stats().count_mismatches == 1).await;
+    app.reconnect(&env).await;
+    app.wait_sub(NtfSubStatus::Active).await;
+    let ghost_status = app.ntf.schk(&app.key, &ghost_id).await.unwrap();
+    // the relay does not hold it: never ACTIVE (the relay answers AUTH to its NSUB)
+    for _ in 0..100 {
+        if app.ntf.schk(&app.key, &ghost_id).await.unwrap() == NtfSubStatus::Auth {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(ghost_status, NtfSubStatus::Active);
+    assert_eq!(app.ntf.schk(&app.key, &ghost_id).await.unwrap(), NtfSubStatus::Auth);
+    // the real one is associated again by its service-signed NSUB
+    env.until("associated again", |e| stored_service(e).is_some_and(|s| s.count == 1)).await;
+    assert_eq!(stored_service(&env).unwrap().service_id, svc.service_id);
+    assert_eq!(env.ntf().service_stats().subscribed, 0);
+    app.send_pushed_once(&env, b"after the fallback").await;
+
+    // and the next start agrees again
+    env.stop_ntf().await;
+    env.start_ntf().await;
+    env.until("NSUBS confirmed", |e| e.ntf().service_stats().subscribed == 1).await;
+    app.reconnect(&env).await;
+    app.send_pushed_once(&env, b"after the next start").await;
+    env.stop_ntf().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ends_from_another_session_of_the_service_is_counted_without_status_change() {
+    let mut env = Env::start().await;
+    let mut app = env.app().await;
+    // another session with the same service certificate takes the service subscription
+    let config = SmpClientConfig {
+        service: Some(SmpServiceCredentials::new(ServiceRole::Notifier, &env.ntf_creds).unwrap()),
+        ..SmpClientConfig::default()
+    };
+    let other = env.smp_client(&config).await;
+    assert_eq!(other.subscribe_service_notifications().await.unwrap(), 1);
+    env.until("ENDS counted", |e| e.ntf().service_stats().ended == 1).await;
+    assert_eq!(app.schk().await, NtfSubStatus::Active);
+    assert_eq!(stored_service(&env).map(|s| s.count), Some(1));
+    // the relay now notifies the other session
+    app.smp.send_message(&app.queue.snd_id, None, MsgFlags { notification: true }, b"to the other").await.unwrap();
+    let ev = tokio::time::timeout(WAIT, other.next_event()).await.unwrap().unwrap();
+    assert!(matches!(ev.msg, Ok(smp_proto::broker::BrokerMsg::Nmsg { .. })), "{ev:?}");
+    let (msg_id, _) = app.smp.get_message(&app.queue).await.unwrap().expect("a message");
+    app.smp.ack(&app.queue, &msg_id).await.unwrap();
+    drop(other);
+    // a relay restart: the server's NSUBS takes the service subscription back
+    env.restart_relay().await;
+    env.until("NSUBS confirmed", |e| e.ntf().service_stats().subscribed >= 1).await;
+    app.reconnect(&env).await;
+    app.send_pushed_once(&env, b"back to the server").await;
+    env.stop_ntf().await;
+}

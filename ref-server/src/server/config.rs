@@ -173,8 +173,8 @@ pub struct ScaleOutSection {
     pub instance_id: String,
     /// `lease_ttl`: seconds a lease holds in the database (default 6).
     pub lease_ttl: u64,
-    /// `lease_renew`: seconds between renewals and polls of new subscriptions (default 1;
-    /// less than three quarters of `lease_ttl`).
+    /// `lease_renew`: seconds between renewals and polls of new subscriptions (default 1; at
+    /// most a quarter of `lease_ttl`).
     pub lease_renew: u64,
 }
 
@@ -748,9 +748,11 @@ impl FromIni<'_> {
         anyhow::ensure!(store.backend == StoreBackend::Postgres, "[SCALE_OUT] needs [STORE_LOG] db_backend = postgres");
         let lease_ttl = self.positive("SCALE_OUT", "lease_ttl")?.unwrap_or(6);
         let lease_renew = self.positive("SCALE_OUT", "lease_renew")?.unwrap_or(1);
+        // a lease not renewed is let go by its holder within a quarter of lease_ttl of its
+        // local deadline (3/4 lease_ttl), so at most one renewal late is still in time
         anyhow::ensure!(
-            lease_renew * 4 < lease_ttl * 3,
-            "[SCALE_OUT] lease_renew ({lease_renew}) must be less than three quarters of lease_ttl ({lease_ttl})"
+            lease_renew.saturating_mul(4) <= lease_ttl,
+            "[SCALE_OUT] lease_renew ({lease_renew}) must be at most a quarter of lease_ttl ({lease_ttl})"
         );
         Ok(Some(ScaleOutSection { instance_id, lease_ttl, lease_renew }))
     }

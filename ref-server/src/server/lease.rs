@@ -41,7 +41,8 @@ pub struct LeaseConfig {
     pub instance_id: String,
     /// How long a claim holds in the database.
     pub ttl: Duration,
-    /// How often leases are claimed and renewed, and `NEW` subscriptions polled.
+    /// How often leases are claimed and renewed, and `NEW` subscriptions polled (at most a
+    /// quarter of `ttl`: a round late by one `renew` still lets go before the lease expires).
     pub renew: Duration,
 }
 

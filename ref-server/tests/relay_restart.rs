@@ -10,10 +10,10 @@
 //!   delivered on the next `NSUB`.
 
 mod common;
-use common::{bind, Cut};
+use common::{Cut, Relay};
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ use ref_server::apns::{ApnsClient, ApnsConfig, ApnsSigningKey, PushClients};
 use ref_server::server::shell::{self, RunningServer, ShellConfig};
 use ref_server::server::subscriber::SubscriberConfig;
 use ref_server::smp::sqlite_store::DB_FILE;
-use ref_server::smp::{RelayConfig, SmpRelayServer, SqliteQueueStore};
+use ref_server::smp::SmpRelayServer;
 use ref_transport::{random_array, ServerCredentials, TlsServerConfig};
 use smp_proto::command::SubscriptionMode;
 use smp_proto::crypto::{ed25519_public, x25519_public};
@@ -37,33 +37,8 @@ use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X255
 use smp_proto::message::{MsgFlags, RcvMsgBody};
 use smp_proto::server::{SmpServer, TransportHost};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// A running relay over the SQLite store at `db`.
-struct Relay {
-    server: SmpRelayServer,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl Relay {
-    async fn start(creds: &ServerCredentials, db: &Path, addr: SocketAddr) -> (Self, SocketAddr) {
-        let store = SqliteQueueStore::open(db).unwrap();
-        let server = SmpRelayServer::with_store(creds, RelayConfig::default(), store).unwrap();
-        let l = bind(addr).await;
-        let addr = l.local_addr().unwrap();
-        let task = tokio::spawn(server.clone().run(l));
-        (Self { server, task }, addr)
-    }
-
-    /// Stops the relay as a process exit would: the accept task is aborted, which ends every
-    /// connection task and closes its socket; nothing of this relay is used again.
-    async fn stop(self) {
-        self.task.abort();
-        assert!(self.task.await.unwrap_err().is_cancelled());
-    }
-}
 
 struct Env {
     relay_creds: ServerCredentials,

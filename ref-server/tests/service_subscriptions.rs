@@ -13,10 +13,10 @@
 
 #[allow(dead_code)] // the network cut is not used here
 mod common;
-use common::bind;
+use common::{bind, Relay};
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ use ref_server::ntf::{ServerService, Store, SubscriptionRecord};
 use ref_server::server::shell::{self, RunningServer, ShellConfig};
 use ref_server::server::subscriber::SubscriberConfig;
 use ref_server::smp::sqlite_store::DB_FILE;
-use ref_server::smp::{RelayConfig, SmpRelayServer, SqliteQueueStore};
+use ref_server::smp::SmpRelayServer;
 use ref_server::store::SqliteStore;
 use ref_transport::{random_array, ServerCredentials, SmpServiceCredentials, TlsServerConfig};
 use smp_proto::command::SubscriptionMode;
@@ -42,31 +42,8 @@ use smp_proto::handshake::ServiceRole;
 use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
 use smp_proto::message::MsgFlags;
 use smp_proto::server::{SmpServer, TransportHost};
-use tokio::task::JoinHandle;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// A running relay over the SQLite store at `db`.
-struct Relay {
-    server: SmpRelayServer,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl Relay {
-    async fn start(creds: &ServerCredentials, db: &Path, addr: SocketAddr) -> (Self, SocketAddr) {
-        let store = SqliteQueueStore::open(db).unwrap();
-        let server = SmpRelayServer::with_store(creds, RelayConfig::default(), store).unwrap();
-        let l = bind(addr).await;
-        let addr = l.local_addr().unwrap();
-        let task = tokio::spawn(server.clone().run(l));
-        (Self { server, task }, addr)
-    }
-
-    async fn stop(self) {
-        self.task.abort();
-        let _ = self.task.await;
-    }
-}
 
 struct Env {
     dir: tempfile::TempDir,

@@ -1,9 +1,13 @@
 //! Shared by the integration tests: a TCP forwarder that can cut the network between the
-//! notification server and a relay, and restore it.
+//! notification server and a relay, and restore it; a relay over its SQLite store that a test
+//! starts and stops as a process would.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
+use ref_server::smp::{RelayConfig, SmpRelayServer, SqliteQueueStore};
+use ref_transport::ServerCredentials;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -55,5 +59,35 @@ impl Cut {
     /// Forwards again, on the same port, to `to`.
     pub async fn restore(&mut self, to: SocketAddr) {
         self.task = forward(bind(self.addr).await, to);
+    }
+}
+
+/// A running relay (a test's SMP relay) over the SQLite store at `db`.
+#[allow(dead_code)] // not every test file that shares this module starts a relay
+pub struct Relay {
+    pub server: SmpRelayServer,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+#[allow(dead_code)]
+impl Relay {
+    pub async fn start(
+        creds: &ServerCredentials,
+        db: &Path,
+        addr: SocketAddr,
+    ) -> (Self, SocketAddr) {
+        let store = SqliteQueueStore::open(db).unwrap();
+        let server = SmpRelayServer::with_store(creds, RelayConfig::default(), store).unwrap();
+        let l = bind(addr).await;
+        let addr = l.local_addr().unwrap();
+        let task = tokio::spawn(server.clone().run(l));
+        (Self { server, task }, addr)
+    }
+
+    /// Stops the relay as a process exit would: the accept task is aborted, which ends every
+    /// connection task and closes its socket; nothing of this relay is used again.
+    pub async fn stop(self) {
+        self.task.abort();
+        assert!(self.task.await.unwrap_err().is_cancelled());
     }
 }

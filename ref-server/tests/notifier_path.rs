@@ -9,31 +9,27 @@
 //! keys. The other server tests use Ed25519.
 
 mod common;
-use common::Cut;
+use common::{check_message_push, fast_subscriber, loopback_relay, mock_push_clients, verification_code, AppToken, Cut};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ntf_proto::command::{NewNtfSubscription, NewNtfToken, NtfEntityId};
+use ntf_proto::command::{NewNtfSubscription, NtfEntityId};
 use ntf_proto::queue::SmpQueueNtf;
 use ntf_proto::subscription::NtfSubStatus;
-use ntf_proto::token::{DeviceToken, PushProvider};
 use ref_client::client::{NtfClient, NtfClientConfig};
-use ref_client::device::{Device, DevicePush};
-use ref_client::smp::{decrypt_nmsg, NotifierCreds, RecipientQueue, SmpClient, SmpClientConfig};
+use ref_client::device::Device;
+use ref_client::smp::{NotifierCreds, RecipientQueue, SmpClient, SmpClientConfig};
 use ref_server::apns::mock::{MockApns, MockConfig};
-use ref_server::apns::{ApnsClient, ApnsConfig, ApnsSigningKey, PushClients};
 use ref_server::server::shell::{self, RunningServer, ShellConfig};
-use ref_server::server::subscriber::SubscriberConfig;
 use ref_server::smp::core::RelayConfig;
 use ref_server::smp::server::SmpRelayServer;
-use ref_transport::{random_array, ServerCredentials, SignAlgorithm, TlsServerConfig};
+use ref_transport::{ServerCredentials, SignAlgorithm, TlsServerConfig};
 use smp_proto::command::SubscriptionMode;
-use smp_proto::crypto::{ed25519_public, x25519_public};
-use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
+use smp_proto::keys::AuthPrivateKey;
 use smp_proto::message::{MsgFlags, RcvMsgBody};
-use smp_proto::server::{SmpServer, TransportHost};
+use smp_proto::server::SmpServer;
 use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -54,14 +50,12 @@ async fn start() -> Env {
     tokio::spawn(relay.clone().run(l));
     let cut = Cut::new(relay_addr).await;
 
-    let key = ApnsSigningKey::generate().unwrap();
     let mock = MockApns::start(MockConfig::default()).await.unwrap();
-    let push = PushClients { test: Some(ApnsClient::new(mock.endpoint(), ApnsConfig::default(), key).unwrap()), ..PushClients::default() };
+    let push = mock_push_clients(&mock);
     let (_ca, creds) = ServerCredentials::generate_with("127.0.0.1", SignAlgorithm::Ed448).unwrap();
     let tls = TlsServerConfig::new(&creds, &[b"ntf/1"]).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let subscriber = SubscriberConfig { min_backoff: Duration::from_millis(50), max_backoff: Duration::from_millis(400), ..SubscriberConfig::default() };
-    let config = ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), subscriber: Some(subscriber), ops: Default::default() };
+    let config = ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), subscriber: Some(fast_subscriber()), ops: Default::default() };
     let ntf = shell::start(listener, config, ref_server::ntf::Config::default(), ref_server::ntf::MemStore::new()).unwrap();
     Env { relay, relay_addr, cut, ntf, mock }
 }
@@ -81,7 +75,7 @@ struct App {
 impl Env {
     /// The relay's address as the notification server reaches it (through the cut).
     fn relay_server(&self) -> SmpServer {
-        SmpServer::new(vec![TransportHost::Ipv4([127, 0, 0, 1])], self.cut.addr.port().to_string(), self.relay.key_hash()).unwrap()
+        loopback_relay(self.cut.addr.port(), self.relay.key_hash())
     }
 
     async fn app(&self) -> App {
@@ -91,21 +85,12 @@ impl Env {
         let creds = smp.enable_notifications(&queue).await.unwrap();
 
         let ntf = NtfClient::connect_addr(self.ntf.addr, &self.ntf.key_hash, &NtfClientConfig::default()).await.unwrap();
-        let seed = random_array::<32>().unwrap();
-        let key = AuthPrivateKey::new(PrivateKey::Ed25519(seed)).unwrap();
-        let dh_private = random_array::<32>().unwrap();
-        let token_text: String = random_array::<32>().unwrap().iter().map(|b| format!("{b:02x}")).collect();
-        let token = DeviceToken::new(PushProvider::ApnsTest, token_text.clone().into_bytes()).unwrap();
-        let new_token = NewNtfToken {
-            token,
-            verify_key: AuthPublicKey::new(PublicKey::Ed25519(ed25519_public(&seed))).unwrap(),
-            dh_key: X25519PublicKey(x25519_public(&dh_private)),
-        };
-        let (token_id, server_dh) = ntf.tnew(&key, new_token).await.unwrap();
-        let device = Device::from_idtkn(&dh_private, &PublicKey::X25519(server_dh.0)).unwrap();
-        let push = tokio::time::timeout(WAIT, self.mock.next_push_for(&token_text)).await.unwrap();
-        let DevicePush::Verification(code) = device.receive(&push.body).unwrap() else { panic!("not a verification push") };
-        ntf.tvfy(&key, &token_id, code).await.unwrap();
+        let t = AppToken::generate();
+        let (token_id, server_dh) = ntf.tnew(&t.key, t.new_token.clone()).await.unwrap();
+        let device = t.device(&server_dh);
+        let push = tokio::time::timeout(WAIT, self.mock.next_push_for(&t.token_text)).await.unwrap();
+        ntf.tvfy(&t.key, &token_id, verification_code(&device, &push)).await.unwrap();
+        let AppToken { key, token_text, .. } = t;
 
         let sub = NewNtfSubscription {
             token_id: token_id.clone(),
@@ -140,12 +125,7 @@ impl App {
     async fn expect_notified(&self, env: &Env, body: &[u8]) {
         let push = tokio::time::timeout(WAIT, env.mock.next_push_for(&self.token_text)).await.expect("no message push");
         assert_eq!(push.header("apns-push-type"), Some("alert"));
-        let DevicePush::Messages(list) = self.device.receive(&push.body).unwrap() else { panic!("not a message push") };
-        let item = list.messages().last().unwrap().clone();
-        assert_eq!(item.queue.notifier_id(), self.creds.notifier_id.as_slice());
-        let meta = decrypt_nmsg(&self.creds.rcv_ntf_dh_secret, &item.nonce, item.enc_meta()).unwrap();
-        let (msg_id, msg) = self.smp.get_message(&self.queue).await.unwrap().expect("a message");
-        assert_eq!(meta.msg_id, msg_id, "the notification names the message");
+        let (meta, msg) = check_message_push(&push, &self.device, &self.creds, &self.smp, &self.queue).await;
         match msg {
             RcvMsgBody::Message { body: b, msg_ts, .. } => {
                 assert_eq!(b, body);
@@ -153,7 +133,6 @@ impl App {
             }
             other => panic!("{other:?}"),
         }
-        let _ = self.smp.ack(&self.queue, &msg_id).await.unwrap();
     }
 
     async fn expect_no_push(&self, env: &Env) {

@@ -3,32 +3,31 @@
 //! owned by one instance through its lease (`server::lease`), the owner stopped, its relay taken
 //! over by another instance, and every message pushed exactly once.
 
+mod common;
+use common::{check_message_push, fast_subscriber, loopback_relay, mock_push_clients, verification_code, AppToken};
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ntf_proto::command::{NewNtfSubscription, NewNtfToken, NtfEntityId};
+use ntf_proto::command::{NewNtfSubscription, NtfEntityId};
 use ntf_proto::queue::SmpQueueNtf;
 use ntf_proto::subscription::NtfSubStatus;
-use ntf_proto::token::{DeviceToken, PushProvider};
 use ref_client::client::{NtfClient, NtfClientConfig};
-use ref_client::device::{Device, DevicePush};
-use ref_client::smp::{decrypt_nmsg, NotifierCreds, RecipientQueue, SmpClient, SmpClientConfig};
+use ref_client::device::Device;
+use ref_client::smp::{NotifierCreds, RecipientQueue, SmpClient, SmpClientConfig};
 use ref_server::apns::mock::{MockApns, MockConfig, MockPush};
-use ref_server::apns::{ApnsClient, ApnsConfig, ApnsSigningKey, PushClients};
 use ref_server::server::lease::{LeaseConfig, ScaleOut};
 use ref_server::server::shell::{self, RunningServer, ShellConfig, ShellOps};
-use ref_server::server::subscriber::SubscriberConfig;
 use ref_server::smp::core::RelayConfig;
 use ref_server::smp::server::SmpRelayServer;
 use ref_server::store::{PgConfig, PgStore};
-use ref_transport::{random_array, ServerCredentials, SignAlgorithm, TlsServerConfig};
+use ref_transport::{ServerCredentials, SignAlgorithm, TlsServerConfig};
 use smp_proto::command::SubscriptionMode;
-use smp_proto::crypto::{ed25519_public, x25519_public};
-use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
-use smp_proto::message::MsgFlags;
-use smp_proto::server::{SmpServer, TransportHost};
+use smp_proto::keys::AuthPrivateKey;
+use smp_proto::message::{MsgFlags, RcvMsgBody};
+use smp_proto::server::SmpServer;
 use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -64,14 +63,12 @@ async fn start(url: String, n: usize) -> Env {
     let pg = PgConfig::new(url).with_schema(format!("ntf_scale_test_{}", std::process::id()));
     let mut instances = Vec::new();
     for i in 0..n {
-        let key = ApnsSigningKey::generate().unwrap();
-        let push = PushClients { test: Some(ApnsClient::new(mock.endpoint(), ApnsConfig::default(), key).unwrap()), ..PushClients::default() };
+        let push = mock_push_clients(&mock);
         let tls = TlsServerConfig::new(&creds, &[b"ntf/1"]).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let subscriber = SubscriberConfig { min_backoff: Duration::from_millis(50), max_backoff: Duration::from_millis(400), ..SubscriberConfig::default() };
         let scale = ScaleOut { config: lease_config(&format!("i{i}")), store: Arc::new(open(&pg).await) };
         let ops = ShellOps { scale_out: Some(scale), ..ShellOps::default() };
-        let config = ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), subscriber: Some(subscriber), ops };
+        let config = ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), subscriber: Some(fast_subscriber()), ops };
         let store = open(&pg).await;
         instances.push(Some(shell::start(listener, config, ref_server::ntf::Config::default(), store).unwrap()));
     }
@@ -92,7 +89,7 @@ struct App {
 
 impl Env {
     fn relay_server(&self) -> SmpServer {
-        SmpServer::new(vec![TransportHost::Ipv4([127, 0, 0, 1])], self.relay_addr.port().to_string(), self.relay.key_hash()).unwrap()
+        loopback_relay(self.relay_addr.port(), self.relay.key_hash())
     }
 
     fn live(&self) -> Vec<usize> {
@@ -133,23 +130,14 @@ impl Env {
             let s = self.instances[i].as_ref().unwrap();
             ntf.push(NtfClient::connect_addr(s.addr, &s.key_hash, &NtfClientConfig::default()).await.unwrap());
         }
-        let seed = random_array::<32>().unwrap();
-        let key = AuthPrivateKey::new(PrivateKey::Ed25519(seed)).unwrap();
-        let dh_private = random_array::<32>().unwrap();
-        let token_text: String = random_array::<32>().unwrap().iter().map(|b| format!("{b:02x}")).collect();
-        let token = DeviceToken::new(PushProvider::ApnsTest, token_text.clone().into_bytes()).unwrap();
-        let new_token = NewNtfToken {
-            token,
-            verify_key: AuthPublicKey::new(PublicKey::Ed25519(ed25519_public(&seed))).unwrap(),
-            dh_key: X25519PublicKey(x25519_public(&dh_private)),
-        };
-        let (token_id, server_dh) = ntf[home].tnew(&key, new_token).await.unwrap();
-        let device = Device::from_idtkn(&dh_private, &PublicKey::X25519(server_dh.0)).unwrap();
-        let push = self.push_for(&token_text).await;
-        let DevicePush::Verification(code) = device.receive(&push.body).unwrap() else { panic!("not a verification push") };
+        let t = AppToken::generate();
+        let (token_id, server_dh) = ntf[home].tnew(&t.key, t.new_token.clone()).await.unwrap();
+        let device = t.device(&server_dh);
+        let push = self.push_for(&t.token_text).await;
         // verified through another instance
         let other = (home + 1) % ntf.len();
-        ntf[other].tvfy(&key, &token_id, code).await.unwrap();
+        ntf[other].tvfy(&t.key, &token_id, verification_code(&device, &push)).await.unwrap();
+        let AppToken { key, token_text, .. } = t;
         let sub = NewNtfSubscription {
             token_id: token_id.clone(),
             queue: SmpQueueNtf::new(self.relay_server(), creds.notifier_id.clone()).unwrap(),
@@ -175,13 +163,9 @@ impl Env {
 
     async fn expect_notified(&mut self, app: &App, body: &[u8]) {
         let push = self.push_for(&app.token_text).await;
-        let DevicePush::Messages(list) = app.device.receive(&push.body).unwrap() else { panic!("not a message push") };
-        let item = list.messages().last().unwrap().clone();
-        assert_eq!(item.queue.notifier_id(), app.creds.notifier_id.as_slice());
-        let meta = decrypt_nmsg(&app.creds.rcv_ntf_dh_secret, &item.nonce, item.enc_meta()).unwrap();
-        let (msg_id, _) = app.smp.get_message(&app.queue).await.unwrap().expect("a message");
-        assert_eq!(meta.msg_id, msg_id, "the notification names the message: {body:?}");
-        let _ = app.smp.ack(&app.queue, &msg_id).await.unwrap();
+        let (_, msg) = check_message_push(&push, &app.device, &app.creds, &app.smp, &app.queue).await;
+        let RcvMsgBody::Message { body: b, .. } = msg else { panic!("{msg:?}") };
+        assert!(b.starts_with(body), "{b:?} is not a {body:?} message");
     }
 }
 

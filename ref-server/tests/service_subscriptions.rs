@@ -11,37 +11,32 @@
 //!   does not hold;
 //! - `ENDS` when another session of the same service subscribes: counted, no status change.
 
-#[allow(dead_code)] // the network cut is not used here
 mod common;
-use common::{bind, Relay};
+use common::{bind, fast_subscriber, loopback_relay, mock_push_clients, verification_code, AppToken, Relay};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ntf_proto::command::{NewNtfSubscription, NewNtfToken, NtfEntityId};
+use ntf_proto::command::{NewNtfSubscription, NtfEntityId};
 use ntf_proto::queue::SmpQueueNtf;
 use ntf_proto::subscription::NtfSubStatus;
-use ntf_proto::token::{DeviceToken, PushProvider};
 use ref_client::client::{NtfClient, NtfClientConfig};
 use ref_client::device::{Device, DevicePush};
 use ref_client::smp::{NotifierCreds, RecipientQueue, SmpClient, SmpClientConfig};
 use ref_server::apns::mock::{MockApns, MockConfig};
-use ref_server::apns::{ApnsClient, ApnsConfig, ApnsSigningKey, PushClients};
 use ref_server::ntf::{ServerService, Store, SubscriptionRecord};
 use ref_server::server::shell::{self, RunningServer, ShellConfig};
-use ref_server::server::subscriber::SubscriberConfig;
 use ref_server::smp::sqlite_store::DB_FILE;
 use ref_server::smp::SmpRelayServer;
 use ref_server::store::SqliteStore;
 use ref_transport::{random_array, ServerCredentials, SmpServiceCredentials, TlsServerConfig};
 use smp_proto::command::SubscriptionMode;
-use smp_proto::crypto::{ed25519_public, x25519_public};
 use smp_proto::handshake::ServiceRole;
-use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
+use smp_proto::keys::AuthPrivateKey;
 use smp_proto::message::MsgFlags;
-use smp_proto::server::{SmpServer, TransportHost};
+use smp_proto::server::SmpServer;
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -85,15 +80,8 @@ impl Env {
 
     /// Starts the notification server on its SQLite store, as a service client.
     async fn start_ntf(&mut self) {
-        let push = PushClients {
-            test: Some(ApnsClient::new(self.mock.endpoint(), ApnsConfig::default(), ApnsSigningKey::generate().unwrap()).unwrap()),
-            ..PushClients::default()
-        };
-        let mut subscriber = SubscriberConfig {
-            min_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(400),
-            ..SubscriberConfig::default()
-        };
+        let push = mock_push_clients(&self.mock);
+        let mut subscriber = fast_subscriber();
         subscriber.client.service = Some(SmpServiceCredentials::new(ServiceRole::Notifier, &self.ntf_creds).unwrap());
         let config = ShellConfig {
             tls: TlsServerConfig::new(&self.ntf_creds, &[b"ntf/1"]).unwrap(),
@@ -121,8 +109,7 @@ impl Env {
     }
 
     fn relay_server(&self) -> SmpServer {
-        SmpServer::new(vec![TransportHost::Ipv4([127, 0, 0, 1])], self.relay_addr.port().to_string(), self.relay().key_hash())
-            .unwrap()
+        loopback_relay(self.relay_addr.port(), self.relay().key_hash())
     }
 
     async fn restart_relay(&mut self) {
@@ -156,23 +143,12 @@ impl Env {
         let queue = smp.create_queue(SubscriptionMode::OnlyCreate, true).await.unwrap();
         let creds = smp.enable_notifications(&queue).await.unwrap();
         let ntf = NtfClient::connect_addr(self.ntf_addr, &self.ntf().key_hash, &NtfClientConfig::default()).await.unwrap();
-        let seed = random_array::<32>().unwrap();
-        let key = AuthPrivateKey::new(PrivateKey::Ed25519(seed)).unwrap();
-        let dh_private = random_array::<32>().unwrap();
-        let token_text: String = random_array::<32>().unwrap().iter().map(|b| format!("{b:02x}")).collect();
-        let token = DeviceToken::new(PushProvider::ApnsTest, token_text.clone().into_bytes()).unwrap();
-        let new_token = NewNtfToken {
-            token,
-            verify_key: AuthPublicKey::new(PublicKey::Ed25519(ed25519_public(&seed))).unwrap(),
-            dh_key: X25519PublicKey(x25519_public(&dh_private)),
-        };
-        let (token_id, server_dh) = ntf.tnew(&key, new_token).await.unwrap();
-        let device = Device::from_idtkn(&dh_private, &PublicKey::X25519(server_dh.0)).unwrap();
-        let push = tokio::time::timeout(WAIT, self.mock.next_push_for(&token_text)).await.unwrap();
-        let DevicePush::Verification(code) = device.receive(&push.body).unwrap() else {
-            panic!("not a verification push")
-        };
-        ntf.tvfy(&key, &token_id, code).await.unwrap();
+        let t = AppToken::generate();
+        let (token_id, server_dh) = ntf.tnew(&t.key, t.new_token.clone()).await.unwrap();
+        let device = t.device(&server_dh);
+        let push = tokio::time::timeout(WAIT, self.mock.next_push_for(&t.token_text)).await.unwrap();
+        ntf.tvfy(&t.key, &token_id, verification_code(&device, &push)).await.unwrap();
+        let AppToken { key, token_text, .. } = t;
         let sub = NewNtfSubscription {
             token_id: token_id.clone(),
             queue: SmpQueueNtf::new(self.relay_server(), creds.notifier_id.clone()).unwrap(),

@@ -8,6 +8,7 @@ pub mod conformance;
 pub mod gen;
 pub mod oracle;
 pub mod device;
+pub mod ece;
 mod registry;
 mod signer;
 pub mod smp;

@@ -8,6 +8,12 @@
 //! decrypting the notification and its metadata, and the message fetched with `GET`/`ACK`.
 //! Every step is printed with its latency, and the delivered notification with its end-to-end
 //! latency; nothing is left running.
+//!
+//! With [`DemoProvider::WebPush`] (`demo --provider webpush`) the pushes go to the mock Web
+//! Push service instead (`[WEBPUSH]` with its CA and only `127.0.0.1` allowed): the device
+//! makes its subscription's P-256 key pair and auth secret, registers a `WP` token for
+//! `https://127.0.0.1:<port>/push/<id>`, and decrypts each push it receives there (RFC 8291,
+//! then the token's DH secret) itself.
 
 use std::fmt::Display;
 use std::time::{Duration, Instant};
@@ -31,7 +37,47 @@ use crate::smp::core::RelayConfig;
 use crate::smp::server::SmpRelayServer;
 
 use crate::apns::mock::{MockApns, MockConfig};
-use crate::server::config::{ApnsTestSection, Config};
+use crate::server::config::{ApnsTestSection, Config, WebPushSection};
+use crate::webpush::mock::MockWebPush;
+use ref_client::device::WebPushKeys;
+
+/// Where the demo's pushes go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DemoProvider {
+    /// The mock APNS (`AT` tokens).
+    #[default]
+    Apns,
+    /// The mock Web Push service (`WP` tokens).
+    WebPush,
+}
+
+/// The mock push service of the demo and the device token registered with it.
+enum Mock {
+    Apns(MockApns, String),
+    WebPush(MockWebPush, String),
+}
+
+impl Mock {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Apns(..) => "mock APNS",
+            Self::WebPush(..) => "mock Web Push service",
+        }
+    }
+
+    /// The body of the next push to the demo's token.
+    async fn next_body(&self) -> anyhow::Result<Vec<u8>> {
+        match self {
+            Self::Apns(m, token) => Ok(m.next_push_for(token).await.body),
+            Self::WebPush(m, path) => {
+                let p = m.next_push().await;
+                anyhow::ensure!(&p.path == path, "a push to {}, expected {path}", p.path);
+                anyhow::ensure!(p.header("content-encoding") == Some("aes128gcm"), "push without Content-Encoding: aes128gcm");
+                Ok(p.body)
+            }
+        }
+    }
+}
 
 /// How long the demo waits for a push.
 const PUSH_WAIT: Duration = Duration::from_secs(10);
@@ -59,11 +105,20 @@ impl Steps {
 ///
 /// # Errors
 /// The first step that failed, with what was expected.
-pub async fn run() -> anyhow::Result<()> {
+pub async fn run(provider: DemoProvider) -> anyhow::Result<()> {
     let mut s = Steps { start: Instant::now(), n: 0 };
     let dir = tempfile::tempdir()?;
 
-    let mock = s.time("mock APNS started", async { Ok(MockApns::start(MockConfig::default()).await?) }).await?;
+    // the device's push subscription: an APNS token text, or Web Push keys and a resource id
+    let token_text: String = random_array::<32>()?.iter().map(|b| format!("{b:02x}")).collect();
+    let wp_keys = WebPushKeys::generate();
+    let mock = match provider {
+        DemoProvider::Apns => s.time("mock APNS started", async { Ok(Mock::Apns(MockApns::start(MockConfig::default()).await?, token_text.clone())) }).await?,
+        DemoProvider::WebPush => {
+            let path = format!("/push/{}", &token_text[..32]);
+            s.time("mock Web Push service started (HTTP/2, TLS)", async { Ok(Mock::WebPush(MockWebPush::start().await?, path)) }).await?
+        }
+    };
     let (relay, relay_addr, relay_task) = s
         .time("SMP relay started (in memory)", async {
             let (_ca, creds) = ServerCredentials::generate("127.0.0.1")?;
@@ -75,7 +130,11 @@ pub async fn run() -> anyhow::Result<()> {
         })
         .await?;
     println!("     relay address: smp://{}@{relay_addr}", relay.key_hash());
-    std::fs::write(dir.path().join("apns-mock-ca.pem"), mock.ca_pem())?;
+    let (ca_pem, mock_port) = match &mock {
+        Mock::Apns(m, _) => (m.ca_pem(), m.addr().port()),
+        Mock::WebPush(m, _) => (m.ca_pem(), m.addr().port()),
+    };
+    std::fs::write(dir.path().join("push-mock-ca.pem"), ca_pem)?;
 
     let server = s
         .time("ntf-server initialised and started (SQLite store in a temp dir)", async {
@@ -83,7 +142,14 @@ pub async fn run() -> anyhow::Result<()> {
             crate::server::init(dir.path(), "127.0.0.1", port)?;
             let mut config = Config::load(dir.path())?;
             config.server.listen = [127, 0, 0, 1].into();
-            config.apns_test = Some(ApnsTestSection { host: "127.0.0.1".into(), port: mock.addr().port(), ca_file: "apns-mock-ca.pem".into() });
+            match provider {
+                DemoProvider::Apns => {
+                    config.apns_test = Some(ApnsTestSection { host: "127.0.0.1".into(), port: mock_port, ca_file: "push-mock-ca.pem".into() });
+                }
+                DemoProvider::WebPush => {
+                    config.webpush = Some(WebPushSection { allowed_hosts: vec!["127.0.0.1".into()], ca_file: Some("push-mock-ca.pem".into()), ..WebPushSection::default() });
+                }
+            }
             config.save(dir.path())?;
             crate::server::run(dir.path()).await
         })
@@ -97,12 +163,17 @@ pub async fn run() -> anyhow::Result<()> {
         .await?;
     println!("     NTF version {}, session id {}", client.version().0, hex(client.session_id()));
 
-    // the app's keys and its APNS token (AT: pushed to the mock)
+    // the app's keys and its device token (AT or WP: pushed to the mock)
     let seed = random_array::<32>()?;
     let key = AuthPrivateKey::new(PrivateKey::Ed25519(seed)).ok_or_else(|| anyhow::anyhow!("key"))?;
     let dh_private = random_array::<32>()?;
-    let token_text: String = random_array::<32>()?.iter().map(|b| format!("{b:02x}")).collect();
-    let token = DeviceToken::new(PushProvider::ApnsTest, token_text.clone().into_bytes()).ok_or_else(|| anyhow::anyhow!("token"))?;
+    let token = match &mock {
+        Mock::Apns(..) => DeviceToken::new(PushProvider::ApnsTest, token_text.clone().into_bytes()).ok_or_else(|| anyhow::anyhow!("token"))?,
+        Mock::WebPush(m, path) => DeviceToken::WebPush(wp_keys.token(m.provider(), path.clone()).ok_or_else(|| anyhow::anyhow!("token"))?),
+    };
+    if let DeviceToken::WebPush(t) = &token {
+        println!("     device: P-256 key pair and auth secret; WP token for {}", String::from_utf8_lossy(&t.endpoint()));
+    }
     let new_token = NewNtfToken {
         token: token.clone(),
         verify_key: AuthPublicKey::new(PublicKey::Ed25519(ed25519_public(&seed))).ok_or_else(|| anyhow::anyhow!("key"))?,
@@ -112,11 +183,14 @@ pub async fn run() -> anyhow::Result<()> {
     let t = Instant::now();
     let (token_id, server_dh) = client.tnew(&key, new_token).await?;
     s.step("TNEW -> IDTKN (token registered)", t.elapsed());
-    let push = tokio::time::timeout(PUSH_WAIT, mock.next_push_for(&token_text)).await.map_err(|_| anyhow::anyhow!("no verification push within {PUSH_WAIT:?}"))?;
-    s.step(format_args!("verification push received by the mock APNS ({} bytes)", push.body.len()), t.elapsed());
+    let push = tokio::time::timeout(PUSH_WAIT, mock.next_body()).await.map_err(|_| anyhow::anyhow!("no verification push within {PUSH_WAIT:?}"))??;
+    s.step(format_args!("verification push received by the {} ({} bytes)", mock.name(), push.len()), t.elapsed());
 
-    let device = Device::from_idtkn(&dh_private, &PublicKey::X25519(server_dh.0))?;
-    let code = match device.receive(&push.body)? {
+    let mut device = Device::from_idtkn(&dh_private, &PublicKey::X25519(server_dh.0))?;
+    if provider == DemoProvider::WebPush {
+        device = device.with_web_push(wp_keys.clone());
+    }
+    let code = match device.receive(&push)? {
         DevicePush::Verification(code) => code,
         other => anyhow::bail!("expected a verification push, got {other:?}"),
     };
@@ -162,10 +236,10 @@ pub async fn run() -> anyhow::Result<()> {
     let body = b"hello from the sender";
     let sent = Instant::now();
     s.time("sender: SEND (notification flag) -> OK", async { Ok(sender.send_message(&queue.snd_id, None, MsgFlags { notification: true }, body).await?) }).await?;
-    let push = tokio::time::timeout(PUSH_WAIT, mock.next_push_for(&token_text)).await.map_err(|_| anyhow::anyhow!("no message push within {PUSH_WAIT:?}"))?;
+    let push = tokio::time::timeout(PUSH_WAIT, mock.next_body()).await.map_err(|_| anyhow::anyhow!("no message push within {PUSH_WAIT:?}"))??;
     let latency = sent.elapsed();
-    s.step("NMSG -> push received by the mock APNS", latency);
-    let list = match device.receive(&push.body)? {
+    s.step(format_args!("NMSG -> push received by the {}", mock.name()), latency);
+    let list = match device.receive(&push)? {
         DevicePush::Messages(list) => list,
         other => anyhow::bail!("expected a message push, got {other:?}"),
     };

@@ -556,6 +556,11 @@ impl Config {
         if let Some(t) = &self.apns_test {
             let _ = writeln!(o, "\n[APNS_TEST]\nhost = {}\nport = {}\nca_file = {}", t.host, t.port, t.ca_file.display());
         }
+        if let Some(w) = &self.webpush {
+            let _ = writeln!(o, "\n[WEBPUSH]\nvapid_key_file = {}\nallowed_hosts = {}", w.vapid_key_file.display(), w.allowed_hosts.join(" "));
+            opt(&mut o, "ca_file", w.ca_file.as_ref().map(|p| p.display().to_string()), "push-ca.pem");
+            let _ = writeln!(o, "timeout = {}", w.timeout);
+        }
         if let Some(x) = &self.scale_out {
             let _ = writeln!(o, "\n[SCALE_OUT]\ninstance_id = {}\nlease_ttl = {}\nlease_renew = {}", x.instance_id, x.lease_ttl, x.lease_renew);
         }
@@ -710,30 +715,28 @@ impl FromIni<'_> {
                 })
             }
         };
-        let webpush = match self.ini.section("WEBPUSH") {
-            None => None,
-            Some(_) => {
-                let d = WebPushSection::default();
-                let allowed_hosts = match self.text("WEBPUSH", "allowed_hosts") {
-                    None => d.allowed_hosts,
-                    Some(v) => {
-                        let hosts: Vec<String> = v.split_whitespace().map(str::to_string).collect();
-                        for h in &hosts {
-                            crate::webpush::HostPattern::parse(h).map_err(|e| anyhow::anyhow!("{}: [WEBPUSH] allowed_hosts: {e}", self.path.display()))?;
-                        }
-                        hosts
-                    }
-                };
-                Some(WebPushSection {
-                    vapid_key_file: self.text("WEBPUSH", "vapid_key_file").map_or(d.vapid_key_file, Into::into),
-                    allowed_hosts,
-                    ca_file: self.text("WEBPUSH", "ca_file").map(Into::into),
-                    timeout: self.number("WEBPUSH", "timeout")?.unwrap_or(d.timeout),
-                })
-            }
-        };
+        let webpush = self.webpush()?;
         let scale_out = self.scale_out(&store)?;
         Ok(Config { server, store, auth, subscriber, inactive_clients, apns, apns_test, scale_out, webpush })
+    }
+
+    /// `[WEBPUSH]`: absent -> no Web Push; every key has a default.
+    fn webpush(&self) -> anyhow::Result<Option<WebPushSection>> {
+        if self.ini.section("WEBPUSH").is_none() {
+            return Ok(None);
+        }
+        let d = WebPushSection::default();
+        let file = |key: &str| self.parse("WEBPUSH", key, "a file name", |v| (!v.is_empty()).then(|| PathBuf::from(v)));
+        let allowed_hosts = self.parse("WEBPUSH", "allowed_hosts", "push host patterns: \"*\", \"*.domain\" or host names, space-separated", |v| {
+            let hosts: Vec<String> = v.split_whitespace().map(str::to_string).collect();
+            (!hosts.is_empty() && hosts.iter().all(|h| crate::webpush::HostPattern::parse(h).is_ok())).then_some(hosts)
+        })?;
+        Ok(Some(WebPushSection {
+            vapid_key_file: file("vapid_key_file")?.unwrap_or(d.vapid_key_file),
+            allowed_hosts: allowed_hosts.unwrap_or(d.allowed_hosts),
+            ca_file: file("ca_file")?,
+            timeout: self.positive("WEBPUSH", "timeout")?.unwrap_or(d.timeout),
+        }))
     }
 
     fn scale_out(&self, store: &StoreSection) -> anyhow::Result<Option<ScaleOutSection>> {

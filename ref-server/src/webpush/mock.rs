@@ -11,10 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::RecvStream;
-use ntf_proto::webpush::{P256dhKey, WebPushKey, WebPushProvider, WebPushToken};
+use ntf_proto::webpush::{WebPushProvider, WebPushToken};
 use openssl::ssl::{Ssl, SslAcceptor};
-use p256::elliptic_curve::sec1::ToEncodedPoint;
-use p256::SecretKey;
+use ref_client::device::WebPushKeys;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio_openssl::SslStream;
@@ -54,30 +53,9 @@ impl WpPush {
     }
 }
 
-/// A subscriber of the mock: its keys, as a browser's push subscription.
-#[derive(Clone)]
-pub struct WpSubscriber {
-    /// The private key (`p256dh`'s secret).
-    pub secret: SecretKey,
-    /// The authentication secret.
-    pub auth: [u8; 16],
-}
-
-impl WpSubscriber {
-    /// Fresh keys.
-    pub fn generate() -> Self {
-        let mut auth = [0u8; 16];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut auth);
-        Self { secret: SecretKey::random(&mut rand_core::OsRng), auth }
-    }
-
-    /// The keys a token carries.
-    pub fn key(&self) -> WebPushKey {
-        let mut p = [0u8; 65];
-        p.copy_from_slice(self.secret.public_key().to_encoded_point(false).as_bytes());
-        WebPushKey { auth: self.auth, p256dh: P256dhKey::Uncompressed(p) }
-    }
-}
+/// A subscriber of the mock: its keys, as a browser's push subscription (the device
+/// simulator's [`WebPushKeys`]).
+pub type WpSubscriber = WebPushKeys;
 
 #[derive(Default)]
 struct State {
@@ -148,11 +126,21 @@ impl MockWebPush {
     /// fresh keys, which the mock will use to decrypt pushes to it.
     pub fn subscribe(&self, name: &str) -> (WebPushToken, WpSubscriber) {
         let sub = WpSubscriber::generate();
+        (self.register(name, &sub), sub)
+    }
+
+    /// The push service of this mock: `https://127.0.0.1:<port>`.
+    pub fn provider(&self) -> WebPushProvider {
+        WebPushProvider::new("127.0.0.1", self.addr.port().to_string()).unwrap_or_else(|| unreachable!("short host"))
+    }
+
+    /// A subscription with a device's own keys: the token for the push resource
+    /// `/push/<name>`; the mock decrypts pushes to it with `keys` too (into
+    /// [`WpPush::plaintext`]). `name` is at most 200 bytes.
+    pub fn register(&self, name: &str, keys: &WebPushKeys) -> WebPushToken {
         let path = format!("/push/{name}");
-        lock(&self.state.subscribers).insert(path.clone(), sub.clone());
-        let provider = WebPushProvider::new("127.0.0.1", self.addr.port().to_string()).unwrap_or_else(|| unreachable!("short host"));
-        let token = WebPushToken::new(provider, path, sub.key()).unwrap_or_else(|| unreachable!("short path"));
-        (token, sub)
+        lock(&self.state.subscribers).insert(path.clone(), keys.clone());
+        keys.token(self.provider(), path).unwrap_or_else(|| unreachable!("short path"))
     }
 
     /// Sets the answer for every path without its own.
@@ -218,7 +206,7 @@ async fn handle(req: http::Request<RecvStream>, mut respond: SendResponse<Bytes>
     }
     let path = parts.uri.path().to_owned();
     let headers = parts.headers.iter().map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
-    let plaintext = lock(&state.subscribers).get(&path).map(|s| ece::decrypt(&s.secret, &s.auth, &buf));
+    let plaintext = lock(&state.subscribers).get(&path).map(|s| s.decrypt(&buf));
     let answer = lock(&state.by_path).get(&path).cloned().or_else(|| lock(&state.default).clone()).unwrap_or(WpAnswer::Status(201));
     lock(&state.pushes).push_back(WpPush { path, headers, body: buf, plaintext, version: format!("{:?}", parts.version) });
     state.pushed.notify_waiters();

@@ -3,7 +3,7 @@
 //! `Notifications/Server/Push/WebPush.hs`).
 //!
 //! - [`policy`]: which Web Push tokens `TNEW` / `TRPL` take and where pushes may go;
-//! - [`ece`]: the message encryption;
+//! - [`ece`]: the message encryption (in `ref_client`, which the device simulator shares);
 //! - [`vapid`]: the VAPID header and its cache;
 //! - [`client`]: the request and how answers map to push results;
 
@@ -14,10 +14,11 @@
 //! the registration code or the message list with the token's DH secret.
 
 pub mod client;
-pub mod ece;
 pub mod mock;
 pub mod policy;
 pub mod vapid;
+/// The message encryption (shared with the device simulator).
+pub use ref_client::ece;
 #[cfg(test)]
 mod tests;
 

@@ -155,3 +155,45 @@ fn scale_out_section() {
     let c = parse(&format!("{REFERENCE_INIT}\n[SCALE_OUT]\ninstance_id = ntf-a\n")).unwrap();
     assert_eq!(parse(&c.to_ini()).unwrap().scale_out, c.scale_out);
 }
+
+/// `[WEBPUSH]` (ours): absent -> no Web Push; an empty section takes every default; every key
+/// read; written back by `save`; every bad value is one line naming file, section, key, line.
+#[test]
+fn webpush_section() {
+    assert_eq!(parse("[TRANSPORT]\nport = 1\n").unwrap().webpush, None);
+    let c = parse("[TRANSPORT]\nport = 1\n[WEBPUSH]\n").unwrap();
+    assert_eq!(c.webpush, Some(WebPushSection::default()));
+    assert_eq!(WebPushSection::default().allowed_hosts, ["*"]);
+    let text = "[TRANSPORT]\nport = 1\n[WEBPUSH]\nvapid_key_file = keys/vapid.pem\n\
+        allowed_hosts = fcm.googleapis.com  *.push.services.mozilla.com\nca_file = push-ca.pem\ntimeout = 3\n";
+    let c = parse(text).unwrap();
+    let w = c.webpush.clone().unwrap();
+    assert_eq!(w.vapid_key_file, PathBuf::from("keys/vapid.pem"));
+    assert_eq!(w.allowed_hosts, ["fcm.googleapis.com", "*.push.services.mozilla.com"]);
+    assert_eq!(w.ca_file, Some(PathBuf::from("push-ca.pem")));
+    assert_eq!(w.timeout, 3);
+    // save writes the section back
+    let dir = tempfile::tempdir().unwrap();
+    c.save(dir.path()).unwrap();
+    assert_eq!(Config::load(dir.path()).unwrap(), c);
+    let mut no_ca = c.clone();
+    no_ca.webpush.as_mut().unwrap().ca_file = None;
+    assert_eq!(parse(&no_ca.to_ini()).unwrap(), no_ca);
+    for (body, want) in [
+        ("timeout = 0", "[WEBPUSH] timeout (line 4): expected a positive number of seconds, found \"0\""),
+        ("timeout = ten", "[WEBPUSH] timeout (line 4): expected a positive number of seconds, found \"ten\""),
+        ("timeout = -1", "[WEBPUSH] timeout (line 4)"),
+        ("allowed_hosts = push.example *.*.bad", "[WEBPUSH] allowed_hosts (line 4): expected push host patterns"),
+        ("allowed_hosts = host/path", "[WEBPUSH] allowed_hosts (line 4): expected push host patterns"),
+        ("allowed_hosts = *   # any", "[WEBPUSH] allowed_hosts (line 4): expected push host patterns"),
+        ("allowed_hosts =", "[WEBPUSH] allowed_hosts (line 4): expected push host patterns"),
+        ("vapid_key_file =", "[WEBPUSH] vapid_key_file (line 4): expected a file name, found \"\""),
+        ("ca_file =", "[WEBPUSH] ca_file (line 4): expected a file name"),
+        ("vapid_key = k.pem", "[WEBPUSH] vapid_key (line 4): unknown setting"),
+    ] {
+        let e = parse(&format!("[TRANSPORT]\nport = 1\n[WEBPUSH]\n{body}\n")).unwrap_err().to_string();
+        assert!(e.starts_with("/etc/x/ntf-server.ini: [WEBPUSH] "), "{body:?}: {e}");
+        assert!(e.contains(want), "{body:?}: {e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+}

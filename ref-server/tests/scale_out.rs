@@ -1,10 +1,12 @@
 //! Three notification server instances on one PostgreSQL database (`NTF_TEST_PG_URL`; SKIPPED
 //! without it) and one SMP relay, all on loopback: apps spread over the instances, the relay
 //! owned by one instance through its lease (`server::lease`), the owner stopped, its relay taken
-//! over by another instance, and every message pushed exactly once.
+//! over by another instance, and every message pushed exactly once; and an owner cut from the
+//! database (a TCP proxy between it and PostgreSQL), which stops acting before another
+//! instance takes its relay over.
 
 mod common;
-use common::{check_message_push, fast_subscriber, loopback_relay, mock_push_clients, verification_code, AppToken};
+use common::{check_message_push, fast_subscriber, loopback_relay, mock_push_clients, verification_code, AppToken, Cut};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -37,42 +39,59 @@ struct Env {
     relay_addr: SocketAddr,
     mock: MockApns,
     pg: PgConfig,
+    lease: LeaseConfig,
+    /// The identity all instances share, as behind one address.
+    creds: ServerCredentials,
     instances: Vec<Option<RunningServer>>,
     /// Pushes taken from the mock, by device token.
     pushes: HashMap<String, Vec<MockPush>>,
 }
 
-fn lease_config(id: &str) -> LeaseConfig {
-    LeaseConfig { ttl: Duration::from_secs(3), renew: Duration::from_millis(500), ..LeaseConfig::new(id) }
-}
+/// The tests of this file run one at a time (each runs three instances).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn open(pg: &PgConfig) -> PgStore {
     let pg = pg.clone();
     tokio::task::spawn_blocking(move || PgStore::open(pg).unwrap()).await.unwrap()
 }
 
-async fn start(url: String, n: usize) -> Env {
+/// The relay, the mock APNS and no instance yet; the schema is `ntf_scale_test_<pid>_<test>`.
+async fn start(url: String, test: &str, lease: LeaseConfig) -> Env {
     let (_, relay_creds) = ServerCredentials::generate_with("127.0.0.1", SignAlgorithm::Ed25519).unwrap();
     let relay = SmpRelayServer::new(&relay_creds, RelayConfig::default()).unwrap();
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let relay_addr = l.local_addr().unwrap();
     tokio::spawn(relay.clone().run(l));
     let mock = MockApns::start(MockConfig::default()).await.unwrap();
-    // one identity for all instances, as behind one address
     let (_ca, creds) = ServerCredentials::generate_with("127.0.0.1", SignAlgorithm::Ed25519).unwrap();
-    let pg = PgConfig::new(url).with_schema(format!("ntf_scale_test_{}", std::process::id()));
-    let mut instances = Vec::new();
-    for i in 0..n {
-        let push = mock_push_clients(&mock);
-        let tls = TlsServerConfig::new(&creds, &[b"ntf/1"]).unwrap();
+    let pg = PgConfig::new(url).with_schema(format!("ntf_scale_test_{}_{test}", std::process::id()));
+    Env { relay, relay_addr, mock, pg, lease, creds, instances: Vec::new(), pushes: HashMap::new() }
+}
+
+impl Env {
+    /// Starts instance `i{n}` (n: the next index) on `pg` (the shared database, or the same
+    /// database through a proxy).
+    async fn add_instance(&mut self, pg: &PgConfig) {
+        let id = format!("i{}", self.instances.len());
+        let push = mock_push_clients(&self.mock);
+        let tls = TlsServerConfig::new(&self.creds, &[b"ntf/1"]).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let scale = ScaleOut { config: lease_config(&format!("i{i}")), store: Arc::new(open(&pg).await) };
+        let scale = ScaleOut { config: LeaseConfig { instance_id: id, ..self.lease.clone() }, store: Arc::new(open(pg).await) };
         let ops = ShellOps { scale_out: Some(scale), ..ShellOps::default() };
         let config = ShellConfig { tls, versions: ntf_proto::version::SUPPORTED, push: Arc::new(push), subscriber: Some(fast_subscriber()), ops };
-        let store = open(&pg).await;
-        instances.push(Some(shell::start(listener, config, ref_server::ntf::Config::default(), store).unwrap()));
+        let store = open(pg).await;
+        self.instances.push(Some(shell::start(listener, config, ref_server::ntf::Config::default(), store).unwrap()));
     }
-    Env { relay, relay_addr, mock, pg, instances, pushes: HashMap::new() }
+
+    async fn stop_all_and_drop_schema(mut self) {
+        for s in self.instances.iter_mut() {
+            if let Some(s) = s.take() {
+                s.shutdown().await;
+            }
+        }
+        let pg = self.pg.clone();
+        tokio::task::spawn_blocking(move || PgStore::open(pg).unwrap().drop_schema().unwrap()).await.unwrap();
+    }
 }
 
 struct App {
@@ -120,16 +139,22 @@ impl Env {
         self.pushes.get(token).map_or(0, Vec::len)
     }
 
-    /// An app registered and subscribed through instance `home`.
-    async fn app(&mut self, home: usize) -> App {
-        let smp = SmpClient::connect_addr(self.relay_addr, &self.relay.key_hash(), &SmpClientConfig::default()).await.unwrap();
-        let queue = smp.create_queue(SubscriptionMode::OnlyCreate, true).await.unwrap();
-        let creds = smp.enable_notifications(&queue).await.unwrap();
+    /// A connection to every live instance.
+    async fn connect_all(&self) -> Vec<NtfClient> {
         let mut ntf = Vec::new();
         for i in self.live() {
             let s = self.instances[i].as_ref().unwrap();
             ntf.push(NtfClient::connect_addr(s.addr, &s.key_hash, &NtfClientConfig::default()).await.unwrap());
         }
+        ntf
+    }
+
+    /// An app registered and subscribed through instance `home`.
+    async fn app(&mut self, home: usize) -> App {
+        let smp = SmpClient::connect_addr(self.relay_addr, &self.relay.key_hash(), &SmpClientConfig::default()).await.unwrap();
+        let queue = smp.create_queue(SubscriptionMode::OnlyCreate, true).await.unwrap();
+        let creds = smp.enable_notifications(&queue).await.unwrap();
+        let ntf = self.connect_all().await;
         let t = AppToken::generate();
         let (token_id, server_dh) = ntf[home].tnew(&t.key, t.new_token.clone()).await.unwrap();
         let device = t.device(&server_dh);
@@ -189,12 +214,20 @@ impl App {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_instances_share_the_relays_and_take_over_a_stopped_owner() {
+async fn three_instances_share_the_relays_and_take_over_from_an_owner_that_stops() {
     let Ok(url) = std::env::var("NTF_TEST_PG_URL") else {
-        eprintln!("SKIPPED three_instances_share_the_relays_and_take_over_a_stopped_owner: NTF_TEST_PG_URL is not set");
+        eprintln!("SKIPPED three_instances_share_the_relays_and_take_over_from_an_owner_that_stops: NTF_TEST_PG_URL is not set");
         return;
     };
-    let mut env = start(url, 3).await;
+    let _serial = SERIAL.lock().await;
+    // a lease that would hold longer than the test waits: the relay moves in time only
+    // because the stopping owner gives its leases up
+    let lease = LeaseConfig { ttl: Duration::from_secs(60), renew: Duration::from_millis(500), ..LeaseConfig::new("-") };
+    let mut env = start(url, "stop", lease).await;
+    let pg = env.pg.clone();
+    for _ in 0..3 {
+        env.add_instance(&pg).await;
+    }
     // one app registered through each instance; SNEW on a non-owner reaches the owner
     let mut apps = Vec::new();
     for home in 0..3 {
@@ -212,7 +245,7 @@ async fn three_instances_share_the_relays_and_take_over_a_stopped_owner() {
         assert_eq!(env.extra_pushes(&app.token_text).await, 0, "pushed once");
     }
 
-    // the owner stops without giving up its lease (its relay connection closes)
+    // the owner stops: its relay connection closes, then it gives its leases up
     let stopped = Instant::now();
     env.instances[owner_ix].take().unwrap().shutdown().await;
     // sent while no instance is subscribed: the relay keeps it for the next NSUB
@@ -222,7 +255,7 @@ async fn three_instances_share_the_relays_and_take_over_a_stopped_owner() {
     let took = stopped.elapsed();
     let new_owner = env.owner().await.expect("a new owner");
     assert_ne!(new_owner, owner);
-    eprintln!("takeover: {owner} -> {new_owner}, the message sent meanwhile pushed {took:?} after the stop");
+    eprintln!("takeover: {owner} -> {new_owner}, the message sent meanwhile pushed {took:?} after the stop began (lease_ttl 60 s)");
     let via = (owner_ix + 1) % 3;
     for app in &apps {
         app.wait_active(via).await;
@@ -236,12 +269,118 @@ async fn three_instances_share_the_relays_and_take_over_a_stopped_owner() {
     for app in &apps {
         assert_eq!(env.extra_pushes(&app.token_text).await, 0, "pushed once after the takeover");
     }
+    env.stop_all_and_drop_schema().await;
+}
 
-    for s in env.instances.iter_mut() {
-        if let Some(s) = s.take() {
-            s.shutdown().await;
-        }
-    }
+/// `NTF_TEST_PG_URL` with its host and port replaced by `to` (None: not a TCP address).
+fn url_via(url: &str, to: SocketAddr) -> Option<String> {
+    let c: postgres::Config = url.parse().ok()?;
+    let host = match c.get_hosts().first()? {
+        postgres::config::Host::Tcp(h) => h.clone(),
+        _ => return None,
+    };
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    let from = format!("{host}:{port}");
+    url.contains(&from).then(|| url.replacen(&from, &to.to_string(), 1))
+}
+
+/// The database's address in `url`.
+fn pg_addr(url: &str) -> Option<SocketAddr> {
+    use std::net::ToSocketAddrs as _;
+    let c: postgres::Config = url.parse().ok()?;
+    let postgres::config::Host::Tcp(h) = c.get_hosts().first()? else { return None };
+    (h.as_str(), c.get_ports().first().copied().unwrap_or(5432)).to_socket_addrs().ok()?.next()
+}
+
+/// A network partition between the owner and the database (a TCP proxy on its database
+/// connections, cut): the owner stops acting (it no longer holds the relay and its relay
+/// connection is closed: a message sent then is kept by the relay) before any other instance
+/// claims the relay; the new owner subscribes the queues again, and no message is pushed twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_cut_from_the_database_stops_acting_before_another_takes_over() {
+    let Ok(url) = std::env::var("NTF_TEST_PG_URL") else {
+        eprintln!("SKIPPED owner_cut_from_the_database_stops_acting_before_another_takes_over: NTF_TEST_PG_URL is not set");
+        return;
+    };
+    let (Some(db), true) = (pg_addr(&url), url_via(&url, "127.0.0.1:1".parse().unwrap()).is_some()) else {
+        eprintln!("SKIPPED owner_cut_from_the_database_stops_acting_before_another_takes_over: NTF_TEST_PG_URL is not host:port");
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let lease = LeaseConfig { ttl: Duration::from_secs(4), renew: Duration::from_millis(500), ..LeaseConfig::new("-") };
+    let mut env = start(url.clone(), "cut", lease).await;
+    // i0 reaches the database through the proxy, and owns the relay (it is alone at the
+    // first subscription)
+    let proxy = Cut::new(db).await;
+    let pg_cut = PgConfig { url: url_via(&url, proxy.addr).unwrap(), ..env.pg.clone() };
+    env.add_instance(&pg_cut).await;
+    let mut apps = vec![env.app(0).await];
+    assert_eq!(env.owner().await.as_deref(), Some("i0"));
     let pg = env.pg.clone();
-    tokio::task::spawn_blocking(move || PgStore::open(pg).unwrap().drop_schema().unwrap()).await.unwrap();
+    env.add_instance(&pg).await;
+    env.add_instance(&pg).await;
+    // the first app checks through every instance from now on
+    apps[0].ntf = env.connect_all().await;
+    for home in 1..3 {
+        apps.push(env.app(home).await);
+    }
+    assert_eq!(env.owner().await.as_deref(), Some("i0"));
+    let relay = env.relay_server();
+    let a = env.instances[0].as_ref().unwrap();
+    assert_eq!(a.holds_relay(&relay), Some(true));
+
+    proxy.cut();
+    let cut = Instant::now();
+    let (mut stopped, mut kept_checked) = (None, false);
+    let mut sent = 0;
+    let claimed_by = loop {
+        assert!(cut.elapsed() < WAIT, "no instance took the relay over");
+        let a = env.instances[0].as_ref().unwrap();
+        if stopped.is_none() && a.holds_relay(&relay) == Some(false) {
+            stopped = Some(cut.elapsed());
+        }
+        if let Some(o) = env.owner().await.filter(|o| o != "i0") {
+            assert!(stopped.is_some(), "{o} claimed the relay while i0 still acted for it");
+            break o;
+        }
+        if stopped.is_some() && !kept_checked {
+            // i0 closed its relay connection: a notification now has no subscriber, the
+            // relay keeps it (for the NSUB of the next owner)
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            apps[1].send(b"while nobody owns the relay").await;
+            sent += 1;
+            let end = Instant::now() + Duration::from_millis(300);
+            while env.relay.stored_notifications() == 0 && Instant::now() < end {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(env.relay.stored_notifications() >= 1, "the relay still had a subscriber for the queue");
+            let o = env.owner().await;
+            assert!(o.is_none() || o.as_deref() == Some("i0"), "claimed during the check: {o:?}");
+            kept_checked = true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let claimed = cut.elapsed();
+    let stopped = stopped.unwrap();
+    assert!(kept_checked, "the relay was claimed before the check ({stopped:?} -> {claimed:?})");
+    eprintln!("partition: i0 stopped acting {stopped:?} after the cut, {claimed_by} claimed the relay {claimed:?} after it (lease_ttl 4 s)");
+    // the new owner subscribes everything again; the kept notification is pushed once
+    let via = claimed_by.trim_start_matches('i').parse::<usize>().unwrap();
+    env.expect_notified(&apps[1], b"while nobody").await;
+    for app in &apps {
+        app.wait_active(via).await;
+    }
+    for (i, app) in apps.iter().enumerate() {
+        app.send(format!("after {i}").as_bytes()).await;
+        sent += 1;
+    }
+    for app in &apps {
+        env.expect_notified(app, b"after").await;
+    }
+    for app in &apps {
+        assert_eq!(env.extra_pushes(&app.token_text).await, 0, "pushed once");
+    }
+    assert_eq!(sent, 4);
+    // i0 cannot give its leases up (cut): its shutdown gives up after RELEASE_LIMIT
+    env.stop_all_and_drop_schema().await;
 }

@@ -1028,7 +1028,11 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
         enc_meta: Vec<u8>,
     ) -> StoreResult<Vec<Effect>> {
         let Some(sub) = self.store.subscription_by_queue(&queue)? else {
-            return Ok(Vec::new());
+            // no push (the reference's `addTokenLastNtf` answers AUTH); ours: the subscriber
+            // forgets the queue, so it is not subscribed again on a reconnect (its
+            // subscription was deleted, e.g. by `SDEL`/`TDEL` through another instance
+            // sharing the database, whose `SmpUnsubscribe` never reached this one)
+            return Ok(vec![Effect::SmpUnsubscribe { queue }]);
         };
         let Some(tkn) = self.store.get_token(&sub.token_id)? else {
             return Ok(Vec::new());

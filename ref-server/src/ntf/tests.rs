@@ -1168,8 +1168,9 @@ fn nmsg_dropped_unless_token_active() {
     let cl = Client::new(CURRENT, ed(1), "abcd");
     let id = cl.active_token(&mut c);
     cl.send(&mut c, T0, "s", b"", &cl.snew(&id, b"q1", 1));
-    // unknown queue
-    assert!(c.smp_event(T0, nmsg(b"zz", 1)).unwrap().is_empty());
+    // unknown queue (its subscription deleted, e.g. through another instance): no push, the
+    // subscriber forgets the queue
+    assert_eq!(c.smp_event(T0, nmsg(b"zz", 1)).unwrap(), vec![Effect::SmpUnsubscribe { queue: queue(b"zz") }]);
     // empty metadata
     let e = SmpEvent::Message {
         queue: queue(b"q1"),

@@ -236,6 +236,20 @@ pub async fn run<S: Shell>(
     }
 }
 
+/// At a graceful stop, once this instance no longer acts for any relay (its relay connections
+/// are closed): gives up every lease it holds in the database, so that the other instances
+/// claim them at their next round instead of after `ttl`. The local view is emptied first, so
+/// nothing acts on a lease while it is given up. Gives up after `limit` (the leases then run
+/// out as after a kill).
+pub async fn release_all(leases: &Leases, scale: &ScaleOut, limit: Duration) {
+    let _ = leases.claimed(Instant::now(), Duration::ZERO, &[]);
+    let (st, owner) = (scale.store.clone(), scale.config.instance_id.clone());
+    match blocking(limit, move || st.release_leases(&owner, None)).await {
+        Ok(()) => info!(instance = %scale.config.instance_id, "leases given up"),
+        Err(e) => warn!(instance = %scale.config.instance_id, "leases not given up (they run out after lease_ttl): {e}"),
+    }
+}
+
 /// The relay's subscriptions other instances accepted (still `NEW`).
 async fn poll_new<S: Shell>(shell: &S, store: &Arc<PgStore>, server: &SmpServer, limit: Duration) {
     loop {

@@ -138,6 +138,8 @@ pub struct ShellOps {
 
 /// How long [`RunningServer::shutdown`] waits for connections to end before dropping them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long [`RunningServer::shutdown`] tries to give up the leases.
+pub const RELEASE_LIMIT: Duration = Duration::from_secs(3);
 
 /// A running server.
 pub struct RunningServer {
@@ -153,6 +155,9 @@ pub struct RunningServer {
     clients: Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
     metrics: Arc<NtfMetrics>,
     service_stats: Arc<dyn Fn() -> ServiceStats + Send + Sync>,
+    /// With several instances: the leases this one holds, and the lease connection to give
+    /// them up with at shutdown.
+    scale_out: Option<(Arc<Leases>, ScaleOut)>,
 }
 
 impl RunningServer {
@@ -176,10 +181,22 @@ impl RunningServer {
         (self.service_stats)()
     }
 
+    /// With several instances on one database: whether this instance acts for `server` now
+    /// (holds its lease, see [`super::lease`]); `None` for a single instance.
+    pub fn holds_relay(&self, server: &smp_proto::server::SmpServer) -> Option<bool> {
+        self.scale_out.as_ref().map(|(l, _)| l.holds_relay(server))
+    }
+
     /// Stops accepting, lets each connection finish the block it is handling (every
     /// answer written was stored first: the store commits before the core answers), closes the
     /// connections and the relay connections, and ends the background tasks. Bounded by
     /// [`SHUTDOWN_GRACE`] for the connections; everything is closed when this returns.
+    ///
+    /// With several instances, the leases are given up last (after the relay connections are
+    /// closed, so this instance no longer acts for any relay), so that another instance takes
+    /// the relays over at its next round (within its `lease_renew`) rather than after
+    /// `lease_ttl`; bounded by [`RELEASE_LIMIT`] (a database out of reach: the leases then run
+    /// out as after a kill).
     pub async fn shutdown(self) {
         info!("Saving server state...");
         let _ = self.shutdown.send(true);
@@ -193,6 +210,9 @@ impl RunningServer {
         for t in self.tasks {
             t.abort();
             let _ = t.await;
+        }
+        if let Some((leases, scale)) = self.scale_out {
+            lease::release_all(&leases, &scale, RELEASE_LIMIT).await;
         }
         info!("Server stopped");
     }
@@ -232,8 +252,12 @@ pub fn start<S: Store + Send + 'static>(
             let shared = core.clone();
             Box::pin(async move {
                 if let (Some(l), Some(server)) = (&shared.leases, event_server(&event)) {
-                    if !l.holds_relay(server) {
-                        // the lease ran out: another instance may own the relay now
+                    // an `NMSG` is handled whatever the lease: the relay delivers a notification
+                    // to one subscriber once and keeps no copy (`deliverNtfsThread`), so this
+                    // instance is the only one that can push it (dropping it would lose it)
+                    if !l.holds_relay(server) && !matches!(event, SmpEvent::Message { .. }) {
+                        // the lease ran out: another instance may own the relay now, and its
+                        // statuses are the ones that count
                         return debug!(relay = %server, "event of a relay not held: dropped");
                     }
                 }
@@ -274,14 +298,18 @@ pub fn start<S: Store + Send + 'static>(
         tokio::spawn(push_worker(shared.clone(), config.push, push_rx)),
         tokio::spawn(ticker(shared.clone())),
     ]);
-    match config.ops.scale_out {
+    let scale_out = match config.ops.scale_out {
         Some(scale) => {
             let leases = shared.leases.clone().unwrap_or_default();
-            tasks.push(tokio::spawn(lease::run(shared.clone(), leases, scale, release_tx)));
+            tasks.push(tokio::spawn(lease::run(shared.clone(), leases.clone(), scale.clone(), release_tx)));
+            Some((leases, scale))
         }
-        None => tasks.push(tokio::spawn(resubscribe(shared))),
-    }
-    Ok(RunningServer { addr, key_hash, metrics_addr: None, shutdown, accept, tasks, clients, metrics, service_stats })
+        None => {
+            tasks.push(tokio::spawn(resubscribe(shared)));
+            None
+        }
+    };
+    Ok(RunningServer { addr, key_hash, metrics_addr: None, shutdown, accept, tasks, clients, metrics, service_stats, scale_out })
 }
 
 /// What every connection needs.

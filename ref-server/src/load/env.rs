@@ -1,4 +1,5 @@
-//! The services a load run or a fault test needs, all on `127.0.0.1`: the mock APNS, an SMP
+//! The services a load run or a fault test needs, all on `127.0.0.1`: the mock APNS (and the
+//! mock Web Push service), an SMP
 //! relay (whose listener can be killed and restarted on the same state and port) and the
 //! notification server over a chosen store.
 
@@ -18,6 +19,8 @@ use crate::server::shell::{self, RunningServer, ShellConfig};
 use crate::server::subscriber::SubscriberConfig;
 use crate::smp::core::RelayConfig;
 use crate::smp::server::SmpRelayServer;
+use crate::webpush::mock::MockWebPush;
+use crate::webpush::{VapidKey, WebPushClient, WebPushConfig};
 
 /// An in-process SMP relay that can be killed and restarted on the same queues and port.
 ///
@@ -158,6 +161,18 @@ pub fn mock_push(mock: &MockApns) -> anyhow::Result<PushClients> {
     })
 }
 
+/// A Web Push client for `mock` (its CA trusted, any host allowed) with push deadline
+/// `timeout`.
+///
+/// # Errors
+/// Client setup failures.
+pub fn mock_web_push(mock: &MockWebPush, timeout: Duration) -> anyhow::Result<WebPushClient> {
+    let mut c = WebPushConfig::new(VapidKey::generate());
+    c.extra_ca_pem = Some(mock.ca_pem().to_vec());
+    c.timeout = timeout;
+    WebPushClient::new(c).map_err(|e| anyhow::anyhow!(e))
+}
+
 /// Starts the mock APNS.
 ///
 /// # Errors
@@ -204,17 +219,47 @@ pub async fn start_ntf_with<S: Store + Send + 'static>(
         subscriber.client.service =
             Some(ref_transport::SmpServiceCredentials::new(smp_proto::handshake::ServiceRole::Notifier, creds)?);
     }
+    start_ntf_push(mock_push(mock)?, store, listener, &tls, subscriber)
+}
+
+/// Starts a notification server on `listener` pushing with `push`; Web Push tokens are taken
+/// when `push` has a Web Push client, with its policy (as `[WEBPUSH]` makes the server do).
+///
+/// # Errors
+/// As [`start_ntf`].
+pub fn start_ntf_push<S: Store + Send + 'static>(
+    push: PushClients,
+    store: S,
+    listener: TcpListener,
+    tls: &TlsServerConfig,
+    subscriber: SubscriberConfig,
+) -> anyhow::Result<RunningServer> {
+    let core = crate::ntf::Config { web_push: push.web_push.as_ref().map(|c| c.config().policy.clone()), ..crate::ntf::Config::default() };
     let config = ShellConfig {
-        tls,
+        tls: tls.clone(),
         versions: ntf_proto::version::SUPPORTED,
-        push: Arc::new(mock_push(mock)?),
+        push: Arc::new(push),
         subscriber: Some(subscriber),
         ops: Default::default(),
     };
-    Ok(shell::start(
-        listener,
-        config,
-        crate::ntf::Config::default(),
-        store,
-    )?)
+    Ok(shell::start(listener, config, core, store)?)
+}
+
+/// [`start_ntf`] with a Web Push client for `web_push` as well (deadline `timeout`).
+///
+/// # Errors
+/// As [`start_ntf`].
+pub async fn start_ntf_web_push<S: Store + Send + 'static>(
+    mock: &MockApns,
+    web_push: &MockWebPush,
+    timeout: Duration,
+    store: S,
+) -> anyhow::Result<RunningServer> {
+    let (_ca, creds) = ServerCredentials::generate("127.0.0.1")?;
+    let tls = TlsServerConfig::new(&creds, &[crate::server::ALPN_NTF])?;
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let subscriber = SubscriberConfig { min_backoff: Duration::from_millis(50), max_backoff: Duration::from_secs(1), ..SubscriberConfig::default() };
+    let mut push = mock_push(mock)?;
+    push.web_push = Some(mock_web_push(web_push, timeout)?);
+    start_ntf_push(push, store, listener, &tls, subscriber)
 }

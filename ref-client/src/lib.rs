@@ -12,4 +12,5 @@ pub mod ece;
 mod registry;
 mod signer;
 pub mod smp;
+pub mod socks;
 mod transport;

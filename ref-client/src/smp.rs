@@ -43,7 +43,8 @@ use smp_proto::server::{KeyHash, SmpServer};
 use smp_proto::version::{smp, Version, VersionRange};
 use tokio::sync::{mpsc, Mutex};
 
-use crate::transport::{self, Connection, Encoder, Framing, Protocol, Received};
+use crate::socks::NetworkConfig;
+use crate::transport::{self, Connection, Dial, Encoder, Framing, Protocol, Received};
 
 /// A failure of an SMP client request.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +103,9 @@ pub struct SmpClientConfig {
     /// in the handshake; a relay that refuses it fails the connection with its `HANDSHAKE`
     /// error ([`SmpClientError::Transport`]). Below v16 the session is a plain one.
     pub service: Option<SmpServiceCredentials>,
+    /// Which host of a relay address is used and when a SOCKS5 proxy carries the connection
+    /// (default: the first public host, no proxy).
+    pub network: NetworkConfig,
 }
 
 impl Default for SmpClientConfig {
@@ -112,6 +116,7 @@ impl Default for SmpClientConfig {
             default_port: 5223,
             timeout: Duration::from_secs(15),
             service: None,
+            network: NetworkConfig::default(),
         }
     }
 }
@@ -344,8 +349,9 @@ impl SmpEncoder {
 }
 
 impl SmpClient {
-    /// Connects to `server` (`smp://<key hash>@host[,host...][:port]`): TCP to the first host
-    /// that accepts (onion hosts are skipped), TLS with the key hash check, the SMP handshake.
+    /// Connects to `server` (`smp://<key hash>@host[,host...][:port]`): the host that
+    /// `config.network` chooses, through its SOCKS5 proxy when it uses one for that host (see
+    /// [`crate::socks`]), then TLS with the key hash check and the SMP handshake.
     ///
     /// # Errors
     /// [`SmpClientError::Address`], [`SmpClientError::Transport`], [`SmpClientError::Timeout`].
@@ -353,11 +359,12 @@ impl SmpClient {
         server: &SmpServer,
         config: &SmpClientConfig,
     ) -> Result<Self, SmpClientError> {
-        crate::addr::connect_first(
+        crate::addr::connect_chosen(
             server,
             config.default_port,
+            &config.network,
             SmpClientError::Address,
-            |addr| Self::connect_addr(addr, server.key_hash(), config),
+            |dial| Self::connect_dial(dial, server.key_hash(), config),
         )
         .await
     }
@@ -371,11 +378,19 @@ impl SmpClient {
         key_hash: &KeyHash,
         config: &SmpClientConfig,
     ) -> Result<Self, SmpClientError> {
+        Self::connect_dial(Dial::Direct(addr), key_hash, config).await
+    }
+
+    async fn connect_dial(
+        dial: Dial,
+        key_hash: &KeyHash,
+        config: &SmpClientConfig,
+    ) -> Result<Self, SmpClientError> {
         let alpn = config.alpn.then_some(smp::ALPN);
         let service = config.service.as_ref();
         let client_cert = service.map(SmpServiceCredentials::credentials);
         let (session, agreement) =
-            transport::open_as(addr, key_hash, alpn, client_cert, config.timeout, |tls| {
+            transport::open_as(dial, key_hash, alpn, client_cert, config.timeout, |tls| {
                 smp_client_handshake_service(tls, key_hash, config.versions, false, service)
             })
             .await?;

@@ -131,16 +131,55 @@ where
     F: FnOnce(TlsStream<TcpStream>) -> Fut,
     Fut: Future<Output = Result<T, TransportIoError>>,
 {
-    open_as(addr, key_hash, alpn, None, timeout, handshake).await
+    open_as(Dial::Direct(addr), key_hash, alpn, None, timeout, handshake).await
 }
 
-/// [`open`] presenting `client_cert` as the TLS client certificate when the server asks for
+/// Where the TCP connection of a session goes (the connect hook of [`open_as`]): straight
+/// to an address (`connectTCPClient`), or through a SOCKS5 proxy that is asked for the
+/// host as written, so that it resolves names itself (`connectSocksClient`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Dial {
+    /// TCP to this address.
+    Direct(SocketAddr),
+    /// TCP to the proxy, then SOCKS5 `CONNECT host:port`, with these credentials if any.
+    Socks {
+        proxy: SocketAddr,
+        host: String,
+        port: u16,
+        credentials: Option<(String, String)>,
+    },
+}
+
+impl Dial {
+    /// The TCP stream, after the SOCKS5 exchange when there is one.
+    async fn connect(&self) -> Result<TcpStream, TransportIoError> {
+        match self {
+            Self::Direct(addr) => Ok(TcpStream::connect(addr).await?),
+            Self::Socks { proxy, host, port, credentials } => {
+                use fast_socks5::client::{Config, Socks5Stream};
+                let (host, port) = (host.clone(), *port);
+                let s = match credentials {
+                    None => Socks5Stream::connect(*proxy, host, port, Config::default()).await,
+                    Some((u, p)) => {
+                        let (u, p) = (u.clone(), p.clone());
+                        Socks5Stream::connect_with_password(*proxy, host, port, u, p, Config::default())
+                            .await
+                    }
+                };
+                let s = s.map_err(|e| std::io::Error::other(format!("SOCKS5 proxy {proxy}: {e}")))?;
+                Ok(s.get_socket())
+            }
+        }
+    }
+}
+
+/// [`open`] through `dial`, presenting `client_cert` as the TLS client certificate when the server asks for
 /// one (an SMP service client, the reference's `clientCredentials`).
 ///
 /// # Errors
 /// As [`open`].
 pub(crate) async fn open_as<T, F, Fut>(
-    addr: SocketAddr,
+    dial: Dial,
     key_hash: &KeyHash,
     alpn: Option<&[u8]>,
     client_cert: Option<&ServerCredentials>,
@@ -152,9 +191,7 @@ where
     Fut: Future<Output = Result<T, TransportIoError>>,
 {
     let fut = async {
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(TransportIoError::from)?;
+        let tcp = dial.connect().await?;
         let _ = tcp.set_nodelay(true);
         let alpn: Vec<&[u8]> = alpn.into_iter().collect();
         let tls_config = match client_cert {

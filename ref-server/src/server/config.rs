@@ -36,10 +36,13 @@
 //! websockets = off              # only `off`: websockets are not served
 //! control_port = 5227           # [none]
 //! [SUBSCRIBER]
-//! socks_proxy = 127.0.0.1:9050  # [none] SOCKS5 proxy for relays (IP address, default port 9050)
+//! socks_proxy = 127.0.0.1:9050  # [none] SOCKS5 proxy for relays: [user:password@ or @]
+//!                               # [IP address][:port] (127.0.0.1, 9050); without credentials
+//!                               # a username per start isolates the circuits, `@`: none
 //! socks_mode = onion            # onion: the proxy for .onion hosts only; always: for all
-//! host_mode = public            # public or onion: which host of a relay with several
-//! required_host_mode = off
+//! host_mode = public            # public: the first public host of a relay; onion: the first
+//!                               # .onion host when socks_proxy is set
+//! required_host_mode = off      # on: no such host fails the connection (else the first host)
 //! own_server_domains =          # space-separated suffixes counted as own relays
 //! use_service_credentials = off
 //! [INACTIVE_CLIENTS]
@@ -312,35 +315,15 @@ pub struct AuthSection {
     pub user_password: Option<String>,
 }
 
-/// `socks_mode`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SocksMode {
-    /// The proxy for every relay.
-    Always,
-    /// The proxy only for `.onion` hosts (the default).
-    #[default]
-    Onion,
-}
-
-/// `host_mode`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HostMode {
-    /// Prefer the public host of a relay (the default).
-    #[default]
-    Public,
-    /// Prefer the `.onion` host, through the SOCKS proxy (`HMOnionViaSocks`).
-    Onion,
-}
+pub use ref_client::socks::{HostMode, SocksMode, SocksProxy};
 
 /// `[SUBSCRIBER]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriberSection {
-    /// `socks_proxy`: the SOCKS5 proxy.
+    /// `socks_proxy`: the SOCKS5 proxy and its credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub socks_proxy: Option<SocketAddr>,
+    pub socks_proxy: Option<SocksProxy>,
     /// `socks_mode`.
     #[serde(default)]
     pub socks_mode: SocksMode,
@@ -542,7 +525,7 @@ impl Config {
         let _ = writeln!(o, "\n[SUBSCRIBER]\n# host_mode: public or onion; socks_mode: onion or always.");
         opt(&mut o, "host_mode", (sub.host_mode == HostMode::Onion).then(|| "onion".into()), "public");
         opt(&mut o, "required_host_mode", sub.required_host_mode.then(|| "on".into()), "off");
-        opt(&mut o, "socks_proxy", sub.socks_proxy.map(|a| a.to_string()), "127.0.0.1:9050");
+        opt(&mut o, "socks_proxy", sub.socks_proxy.as_ref().map(ToString::to_string), "127.0.0.1:9050");
         opt(&mut o, "socks_mode", (sub.socks_mode == SocksMode::Always).then(|| "always".into()), "onion");
         opt(&mut o, "own_server_domains", (!sub.own_server_domains.is_empty()).then(|| sub.own_server_domains.join(" ")), "");
         opt(&mut o, "use_service_credentials", sub.use_service_credentials.then(|| "on".into()), "off");
@@ -668,7 +651,7 @@ impl FromIni<'_> {
             control_port: self.number("TRANSPORT", "control_port")?,
         };
         let subscriber = SubscriberSection {
-            socks_proxy: self.parse("SUBSCRIBER", "socks_proxy", "[IP address][:port] of a SOCKS5 proxy", parse_socks_proxy)?,
+            socks_proxy: self.parse("SUBSCRIBER", "socks_proxy", "[user:password@][IP address][:port] of a SOCKS5 proxy", |v| v.parse::<SocksProxy>().ok())?,
             socks_mode: self.parse("SUBSCRIBER", "socks_mode", "onion or always", |v| match v {
                 "onion" => Some(SocksMode::Onion),
                 "always" => Some(SocksMode::Always),
@@ -796,24 +779,6 @@ impl FromIni<'_> {
             })?
             .filter(|p| !p.is_empty()))
     }
-}
-
-/// `SocksProxy`'s string form: an optional IPv4 or IPv6 address (default 127.0.0.1), an
-/// optional `:port` (default 9050). We also take `localhost`, which the reference refuses.
-fn parse_socks_proxy(v: &str) -> Option<SocketAddr> {
-    if let Ok(a) = v.parse::<SocketAddr>() {
-        return Some(a);
-    }
-    let (host, port) = match v.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') || h.starts_with('[') => (h, p.parse().ok()?),
-        _ => (v, 9050),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let ip: IpAddr = match host {
-        "" | "localhost" => IpAddr::from([127, 0, 0, 1]),
-        h => h.parse().ok()?,
-    };
-    Some(SocketAddr::new(ip, port))
 }
 
 #[cfg(test)]

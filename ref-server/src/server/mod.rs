@@ -314,7 +314,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     f.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The SMP subscriber's settings: with `use_service_credentials = on` it connects to relays as
+/// The SMP subscriber's settings: relays reached as `[SUBSCRIBER]` says (`socks_proxy`,
+/// `socks_mode`, `host_mode`, `required_host_mode`; see [`ref_client::socks`]); with `use_service_credentials = on` it connects to relays as
 /// a notification service presenting the server's own TLS credentials (`server.crt` with
 /// `ca.crt`, key `server.key`), as the reference's `newNtfServerEnv` does with `ntfCredentials`,
 /// so the service identity is the server identity.
@@ -323,6 +324,15 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// A certificate of the credentials that does not parse.
 pub fn subscriber_config(creds: &ServerCredentials, config: &Config) -> anyhow::Result<subscriber::SubscriberConfig> {
     let mut sub = subscriber::SubscriberConfig::default();
+    let s = &config.subscriber;
+    sub.client.network = ref_client::socks::NetworkConfig {
+        socks_proxy: s.socks_proxy.clone(),
+        socks_mode: s.socks_mode,
+        host_mode: s.host_mode,
+        required_host_mode: s.required_host_mode,
+        // the client agent's start (`clientSocksCredentials`)
+        isolation_username: ref_client::socks::isolation_username(std::time::SystemTime::now()),
+    };
     if config.subscriber.use_service_credentials {
         let service = ref_transport::SmpServiceCredentials::new(smp_proto::handshake::ServiceRole::Notifier, creds)
             .context("service credentials (use_service_credentials = on)")?;

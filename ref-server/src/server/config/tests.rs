@@ -50,7 +50,7 @@ fn every_reference_setting_is_read() {
     assert_eq!((c.server.host.as_str(), c.server.port, c.server.log_tls_errors), ("ntf.example.com", 5443, true));
     assert_eq!(c.server.control_port, Some(5227));
     let s = &c.subscriber;
-    assert_eq!(s.socks_proxy, Some("127.0.0.1:9150".parse().unwrap()));
+    assert_eq!(s.socks_proxy.as_ref().map(|p| p.addr), Some("127.0.0.1:9150".parse().unwrap()));
     assert_eq!((s.socks_mode, s.host_mode, s.required_host_mode), (SocksMode::Always, HostMode::Onion, true));
     assert_eq!(s.own_server_domains, ["simplex.im", "example.org"]);
     assert!(s.use_service_credentials);
@@ -67,10 +67,10 @@ fn socks_proxy_forms() {
         ("[::1]:9050", "[::1]:9050"),
         ("::1", "[::1]:9050"),
     ] {
-        assert_eq!(parse_socks_proxy(v), Some(want.parse().unwrap()), "{v}");
+        assert_eq!(v.parse::<SocksProxy>().map(|p| p.addr), Ok(want.parse().unwrap()), "{v}");
     }
-    assert_eq!(parse_socks_proxy("tor.example:9050"), None);
-    assert_eq!(parse_socks_proxy("127.0.0.1:x"), None);
+    assert!("tor.example:9050".parse::<SocksProxy>().is_err());
+    assert!("127.0.0.1:x".parse::<SocksProxy>().is_err());
 }
 
 #[test]
@@ -82,7 +82,7 @@ fn our_config_round_trips_through_ini() {
     c.server.listen = [127, 0, 0, 1].into();
     c.server.control_port = Some(5227);
     c.auth.admin_password = Some("pw".into());
-    c.subscriber.socks_proxy = Some("127.0.0.1:9050".parse().unwrap());
+    c.subscriber.socks_proxy = Some("tor:pw@127.0.0.1:9050".parse().unwrap());
     c.subscriber.own_server_domains = vec!["a.b".into(), "c".into()];
     c.inactive_clients = Some(InactiveClients { ttl: 10, check_interval: 2 });
     let dir = tempfile::tempdir().unwrap();

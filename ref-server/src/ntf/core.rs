@@ -498,6 +498,14 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
         &self.config
     }
 
+    /// The store totals (`getEntityCounts`).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn entity_counts(&self) -> StoreResult<crate::ntf::store::EntityCounts> {
+        self.store.entity_counts()
+    }
+
     /// The store.
     pub fn store(&self) -> &S {
         &self.store

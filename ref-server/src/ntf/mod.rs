@@ -25,6 +25,7 @@ pub use self::core::{
 pub use self::preverify::{preverify, Preverified};
 pub use self::service::ServiceStats;
 pub use self::store::{
+    EntityCounts,
     MemStore, NotifierKey, ServerService, Store, StoreError, StoreResult, SubscriptionRecord,
     TokenRecord,
 };

@@ -415,6 +415,24 @@ pub trait Store {
         ntf: PnMessageData,
         max: usize,
     ) -> StoreResult<Vec<PnMessageData>>;
+
+    /// The store totals of the metrics (`getEntityCounts`): tokens, subscriptions
+    /// (approximate where the database keeps an estimate), last notifications.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn entity_counts(&self) -> StoreResult<EntityCounts>;
+}
+
+/// What [`Store::entity_counts`] returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EntityCounts {
+    /// `tokenCount`: stored tokens.
+    pub tokens: u64,
+    /// `approxSubCount`: stored subscriptions (PostgreSQL's estimate there).
+    pub subscriptions: u64,
+    /// `lastNtfCount`: stored last notifications.
+    pub last_notifications: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -799,6 +817,15 @@ impl Store for MemStore {
             }
         }
         Ok(n)
+    }
+
+    fn entity_counts(&self) -> StoreResult<EntityCounts> {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        Ok(EntityCounts {
+            tokens: n(self.token_count()),
+            subscriptions: n(self.subscription_count()),
+            last_notifications: n(self.last_notification_count()),
+        })
     }
 
     fn add_last_notification(

@@ -1472,6 +1472,9 @@ impl Flaky {
 }
 
 impl Store for Flaky {
+    fn entity_counts(&self) -> StoreResult<crate::ntf::store::EntityCounts> {
+        self.inner.entity_counts()
+    }
     fn get_token(&self, id: &NtfEntityId) -> StoreResult<Option<TokenRecord>> {
         self.inner.get_token(id)
     }

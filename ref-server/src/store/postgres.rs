@@ -330,6 +330,10 @@ impl Backend for PgDb {
     type Info = PgConfig;
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const SUBS_BY_SERVER: &'static str = "subscriptions s";
+    // `getEntityCounts`: the planner's estimate, not a scan (of the schema's own table; -1
+    // before the first analysis counts as 0)
+    const SUB_COUNT_SQL: &'static str =
+        "SELECT reltuples::BIGINT FROM pg_class WHERE oid = 'subscriptions'::regclass";
     const MIGRATIONS_SQL: &'static str = "SELECT name FROM migrations ORDER BY name";
 
     fn run<T>(

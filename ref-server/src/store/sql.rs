@@ -202,6 +202,9 @@ pub trait Backend: Send + 'static {
     /// The table of a server's subscriptions in id order (SQLite names the index).
     const SUBS_BY_SERVER: &'static str;
 
+    /// The query of the (approximate) number of subscriptions, one integer.
+    const SUB_COUNT_SQL: &'static str;
+
     /// The query of the applied migrations' names, oldest first.
     const MIGRATIONS_SQL: &'static str;
 
@@ -615,6 +618,20 @@ impl<B: Backend> SqlStore<B> {
 }
 
 impl<B: Backend> Store for SqlStore<B> {
+    fn entity_counts(&self) -> StoreResult<crate::ntf::store::EntityCounts> {
+        let count = |tx: &mut B::Tx<'_>, sql: &str| -> StoreResult<u64> {
+            let n = tx.query_opt(sql, &[], |r| r.int(0))?.unwrap_or(0);
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        self.with_read(|tx| {
+            Ok(crate::ntf::store::EntityCounts {
+                tokens: count(tx, "SELECT count(1) FROM tokens")?,
+                subscriptions: count(tx, B::SUB_COUNT_SQL)?,
+                last_notifications: count(tx, "SELECT count(1) FROM last_notifications")?,
+            })
+        })
+    }
+
     fn get_token(&self, id: &NtfEntityId) -> StoreResult<Option<TokenRecord>> {
         self.token_where("token_id = ?1", &[Val::Bytes(id.as_bytes())])
     }

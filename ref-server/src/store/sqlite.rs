@@ -210,6 +210,8 @@ impl Backend for SqliteDb {
     type Tx<'a> = SqliteTx<'a>;
     type Info = PathBuf;
     const FOR_UPDATE: &'static str = "";
+    // SQLite keeps no estimate: the count
+    const SUB_COUNT_SQL: &'static str = "SELECT count(1) FROM subscriptions";
     const SUBS_BY_SERVER: &'static str =
         "subscriptions s INDEXED BY idx_subscriptions_smp_server_id_subscription_id";
     const MIGRATIONS_SQL: &'static str = "SELECT name FROM schema_version ORDER BY version";

@@ -30,7 +30,7 @@ use smp_proto::transmission::{ForAuth, RawTransmission};
 
 use super::{PgConfig, PgStore, SqliteStore, SHOULD_SUBSCRIBE_SQL};
 use crate::ntf::{
-    Config, Effect, MemStore, NtfServerCore, PushNotification, ServerService, SessionParams, Store,
+    Config, Effect, EntityCounts, MemStore, NtfServerCore, PushNotification, ServerService, SessionParams, Store,
     StoreError,
     SubscriptionRecord, TokenRecord,
 };
@@ -805,6 +805,30 @@ fn service_association<B: Backend>(b: &B) {
 }
 on_all_backends!(service_association);
 
+/// `getEntityCounts`: tokens and last notifications counted; subscriptions counted except on
+/// PostgreSQL, where they are the planner's estimate (no more than there are).
+fn entity_counts<B: Backend>(b: &B) {
+    let mut s = b.open();
+    assert_eq!(s.entity_counts().unwrap(), EntityCounts::default());
+    s.add_token(token(b"t1", "dev1", 1)).unwrap();
+    s.add_token(token(b"t2", "dev2", 2)).unwrap();
+    for i in 0..3u8 {
+        s.add_subscription(sub(&[b's', i], b"t1", queue(1, &[b'n', i]))).unwrap();
+    }
+    for i in 0..2u8 {
+        s.add_last_notification(&eid(b"t1"), &eid(&[b's', i]), ntf(queue(1, &[b'n', i]), 100, i), 5).unwrap();
+    }
+    let c = s.entity_counts().unwrap();
+    assert_eq!((c.tokens, c.last_notifications), (2, 2), "{}", b.name());
+    if b.name() == "postgres" {
+        assert!(c.subscriptions <= 3, "{c:?}");
+    } else {
+        assert_eq!(c.subscriptions, 3, "{}", b.name());
+    }
+    s.delete_token(&eid(b"t2")).unwrap();
+    assert_eq!(s.entity_counts().unwrap().tokens, 1);
+}
+
 fn last_notifications<B: Backend>(b: &B) {
     let mut s = b.open();
     s.add_token(token(b"t1", "dev1", 1)).unwrap();
@@ -888,6 +912,7 @@ fn last_notifications<B: Backend>(b: &B) {
     }
 }
 on_all_backends!(last_notifications);
+on_all_backends!(entity_counts);
 
 // ---------------------------------------------------------------------------------------
 // Differential: random operations on the backend and on MemStore give the same results

@@ -110,6 +110,18 @@ async fn metrics_follow_the_demo_flow() {
     assert_eq!(value(&t, "simplex_ntf_notifications_failed"), 0);
     assert_eq!(value(&t, "simplex_ntf_pushes{kind=\"message\",provider=\"apns_test\",result=\"delivered\"}"), 1);
     assert_eq!(value(&t, "simplex_ntf_apns_push_queue_length"), 0);
+    // `activeTokens` (the message push), `activeSubs` (the NMSG), the store totals
+    for series in ["tokens_count_daily", "tokens_count_weekly", "tokens_count_monthly", "subscriptions_count_daily", "subscriptions_count_monthly"] {
+        assert_eq!(value(&t, &format!("simplex_ntf_{series}")), 1, "{series}");
+    }
+    assert_eq!(value(&t, "simplex_ntf_tokens_total"), 1);
+    assert_eq!(value(&t, "simplex_ntf_subscriptions_approx_total"), 1);
+    assert_eq!(value(&t, "simplex_ntf_notifications_total"), 1);
+    assert_eq!(value(&t, "simplex_ntf_notifications_received_auth"), 0);
+    assert_eq!(value(&t, &format!("simplex_ntf_smp_agent_clients_count_own{own}")), 1);
+    assert_eq!(value(&t, &format!("simplex_ntf_smp_subscribers_count_own{own}")), 1);
+    assert_eq!(value(&t, "simplex_ntf_smp_agent_clients_count_other"), 0);
+    assert!(value(&t, "simplex_ntf_threads_total") > 0);
 
     // the metrics file, rewritten every second
     let file = dir.path().join(METRICS_FILE);

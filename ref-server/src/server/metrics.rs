@@ -14,7 +14,8 @@
 //! | `simplex_ntf_tokens_replaced` | `TRPL` answered `OK` (`tknReplaced`) |
 //! | `simplex_ntf_subscriptions_created` | `SNEW` answered `IDSUB` (`subCreated`) |
 //! | `simplex_ntf_subscriptions_deleted` | `SDEL` answered `OK` (`subDeleted`) |
-//! | `simplex_ntf_notifications_received` | `NMSG` from a relay (`ntfReceived`) |
+//! | `simplex_ntf_notifications_received` | `NMSG` for a subscription of an active token (`ntfReceived`) |
+//! | `simplex_ntf_notifications_received_auth` | `NMSG` for no subscription, or a token not active (`ntfReceivedAuth`) |
 //! | `simplex_ntf_notifications_delivered` / `_failed` | message push outcome (`ntfDelivered` / `ntfFailed`) |
 //! | `simplex_ntf_notifications_periodic_delivered` / `_failed` | periodic push outcome (`ntfCron*`) |
 //! | `simplex_ntf_notifications_verification_queued` | verification push queued (`ntfVrfQueued`) |
@@ -25,15 +26,21 @@
 //! | `simplex_ntf_smp_subscription_*_server_count_own{server}` / `_other` | relays with such subscriptions |
 //! | `simplex_ntf_smp_sessions_count` | relays with a live connection (subscribed since the last disconnection) |
 //! | `simplex_ntf_apns_push_queue_length` | pushes waiting in the push queue |
+//! | `simplex_ntf_smp_service_subscription_active_sub_count_own{server}` / `_other`, `_server_count_*` | queues of the relays' service subscriptions (`SOKS` count, plus queues associated since) |
+//! | `simplex_ntf_smp_subscribers_count_own{server}` / `_other` | relays the subscriber has subscriptions on |
+//! | `simplex_ntf_smp_agent_clients_count_own{server}` / `_other` | relays with a live connection |
+//! | `simplex_ntf_tokens_count_{daily,weekly,monthly}` | tokens sent a message push (`activeTokens`, see [`super::period`]) |
+//! | `simplex_ntf_subscriptions_count_{daily,weekly,monthly}` | queues an `NMSG` came for (`activeSubs`) |
+//! | `simplex_ntf_tokens_total`, `_subscriptions_approx_total`, `_notifications_total` | the store's counts when the metrics are read (`getEntityCounts`) |
+//! | `simplex_ntf_threads_total` | the process's OS threads (the reference counts its green threads) |
 //! | `simplex_ntf_info{version,rts_options}` | always 1 |
 //!
 //! Ours, beyond the reference: `simplex_ntf_pushes{provider,kind,result}` (every push outcome
 //! by provider, kind `verification`/`message`/`periodic` and result
 //! `delivered`/`failed`/`invalid_token`).
 //!
-//! Not (yet) reported: the daily/weekly/monthly active counts (`PeriodStats`), the store totals
-//! (`tokens_total`, `subscriptions_approx_total`, `notifications_total`),
-//! `notifications_received_auth`, thread counts.
+//! Not reported: `simplex_ntf_smp_service_subscription_pending_*` (the subscriber does not
+//! report `NSUBS` sent) and `simplex_ntf_smp_agent_sub_workers_count_*` (no such workers here).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -41,7 +48,11 @@ use std::sync::Mutex;
 use prometheus::{Encoder as _, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use smp_proto::server::SmpServer;
 
-use crate::ntf::{PushKind, PushOutcome, SmpEvent};
+use super::period::PeriodStats;
+use crate::ntf::{EntityCounts, PushKind, PushOutcome, SmpEvent};
+
+/// Reads the store's counts (set by the shell, which holds the store).
+pub type EntityCountsFn = Box<dyn Fn() -> Option<EntityCounts> + Send + Sync>;
 
 /// `PushProvider::ApnsNull`'s name.
 const NULL_PROVIDER: &str = "apns_null";
@@ -57,6 +68,8 @@ pub struct NtfMetrics {
     subs_created: IntCounter,
     subs_deleted: IntCounter,
     ntf_received: IntCounter,
+    ntf_received_auth: IntCounter,
+    ntf_received_auth_own: IntCounterVec,
     ntf_delivered: IntCounter,
     ntf_failed: IntCounter,
     ntf_received_own: IntCounterVec,
@@ -80,7 +93,65 @@ pub struct NtfMetrics {
     pending_servers_other: IntGauge,
     sessions: IntGauge,
     push_queue: IntGauge,
+    service_own: IntGaugeVec,
+    service_other: IntGauge,
+    service_servers_own: IntGaugeVec,
+    service_servers_other: IntGauge,
+    subscribers_own: IntGaugeVec,
+    subscribers_other: IntGauge,
+    clients_own: IntGaugeVec,
+    clients_other: IntGauge,
+    /// `tokens_count_{daily,weekly,monthly}`, `subscriptions_count_*`
+    period_gauges: [IntGauge; 6],
+    /// `tokens_total`, `subscriptions_approx_total`, `notifications_total`
+    totals: [IntGauge; 3],
+    threads: IntGauge,
     relays: Mutex<HashMap<SmpServer, RelaySubs>>,
+    /// `activeTokens`
+    pub active_tokens: PeriodStats,
+    /// `activeSubs`
+    pub active_subs: PeriodStats,
+    entity_counts: Mutex<Option<EntityCountsFn>>,
+    started: std::time::SystemTime,
+}
+
+/// The counters the control port's `stats` prints (`NtfServerStats`), since the start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub tkn_created: u64,
+    pub tkn_verified: u64,
+    pub tkn_deleted: u64,
+    pub tkn_replaced: u64,
+    pub sub_created: u64,
+    pub sub_deleted: u64,
+    pub ntf_received: u64,
+    pub ntf_received_auth: u64,
+    pub ntf_delivered: u64,
+    pub ntf_failed: u64,
+    pub ntf_cron_delivered: u64,
+    pub ntf_cron_failed: u64,
+    pub ntf_vrf_queued: u64,
+    pub ntf_vrf_delivered: u64,
+    pub ntf_vrf_failed: u64,
+    pub ntf_vrf_invalid_tkn: u64,
+}
+
+/// What the control port's `server-info` prints of the relays.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RelayInfo {
+    /// Own relays (by host) with a live connection, and the count of other ones.
+    pub clients: (Vec<String>, usize),
+    /// Own relays with subscriptions, and the count of other ones.
+    pub subscribers: (Vec<String>, usize),
+    /// Live connections.
+    pub sessions: usize,
+    /// Service, active queue and pending queue subscriptions: (own host -> count, other
+    /// relays, other relays' count).
+    pub service: (Vec<(String, i64)>, usize, i64),
+    pub active: (Vec<(String, i64)>, usize, i64),
+    pub pending: (Vec<(String, i64)>, usize, i64),
+    /// Pushes waiting.
+    pub push_queue: i64,
 }
 
 fn len<T>(v: &[T]) -> i64 {
@@ -92,6 +163,7 @@ fn len<T>(v: &[T]) -> i64 {
 struct RelaySubs {
     active: i64,
     pending: i64,
+    service: i64,
     connected: bool,
 }
 
@@ -135,6 +207,8 @@ impl NtfMetrics {
             subs_created: counter(&r, &n("subscriptions_created"), "Subscriptions created"),
             subs_deleted: counter(&r, &n("subscriptions_deleted"), "Subscriptions deleted"),
             ntf_received: counter(&r, &n("notifications_received"), "Notifications received from relays"),
+            ntf_received_auth: counter(&r, &n("notifications_received_auth"), "Received notifications without token or subscription (AUTH error)"),
+            ntf_received_auth_own: counter_vec(&r, &n("notifications_received_auth_own"), "Received notifications without token or subscription (AUTH error)", &["server"]),
             ntf_delivered: counter(&r, &n("notifications_delivered"), "Notifications pushed"),
             ntf_failed: counter(&r, &n("notifications_failed"), "Notification pushes that failed"),
             ntf_received_own: counter_vec(&r, &n("notifications_received_own"), "Notifications received from own relays", &["server"]),
@@ -157,7 +231,33 @@ impl NtfMetrics {
             pending_servers_other: gauge(&r, &n("smp_subscription_pending_server_count_other"), "Other relays with pending SMP subscriptions"),
             sessions: gauge(&r, &n("smp_sessions_count"), "Relays with a live connection"),
             push_queue: gauge(&r, &n("apns_push_queue_length"), "Pushes waiting in the push queue"),
+            service_own: gauge_vec(&r, &n("smp_service_subscription_active_sub_count_own"), "Active SMP subscriptions count for own servers", &["server"]),
+            service_other: gauge(&r, &n("smp_service_subscription_active_sub_count_other"), "Active SMP subscriptions count for other servers"),
+            service_servers_own: gauge_vec(&r, &n("smp_service_subscription_active_server_count_own"), "Active SMP subscriptions, own server count", &["server"]),
+            service_servers_other: gauge(&r, &n("smp_service_subscription_active_server_count_other"), "Active SMP subscriptions, other server count"),
+            subscribers_own: gauge_vec(&r, &n("smp_subscribers_count_own"), "SMP subcscribers count for own servers", &["server"]),
+            subscribers_other: gauge(&r, &n("smp_subscribers_count_other"), "SMP subcscribers count for other servers"),
+            clients_own: gauge_vec(&r, &n("smp_agent_clients_count_own"), "SMP agent clients count for own servers", &["server"]),
+            clients_other: gauge(&r, &n("smp_agent_clients_count_other"), "SMP agent clients count for other servers"),
+            period_gauges: [
+                gauge(&r, &n("tokens_count_daily"), "Daily active tokens"),
+                gauge(&r, &n("tokens_count_weekly"), "Weekly active tokens"),
+                gauge(&r, &n("tokens_count_monthly"), "Monthly active tokens"),
+                gauge(&r, &n("subscriptions_count_daily"), "Daily subscriptions count"),
+                gauge(&r, &n("subscriptions_count_weekly"), "Weekly subscriptions count"),
+                gauge(&r, &n("subscriptions_count_monthly"), "Monthly subscriptions count"),
+            ],
+            totals: [
+                gauge(&r, &n("tokens_total"), "Total number of tokens stored."),
+                gauge(&r, &n("subscriptions_approx_total"), "Approximate total number of subscriptions stored."),
+                gauge(&r, &n("notifications_total"), "Total number of last notifications stored."),
+            ],
+            threads: gauge(&r, &n("threads_total"), "Thread count"),
             relays: Mutex::new(HashMap::new()),
+            active_tokens: PeriodStats::default(),
+            active_subs: PeriodStats::default(),
+            entity_counts: Mutex::new(None),
+            started: std::time::SystemTime::now(),
             own_domains,
             registry: r,
         }
@@ -249,10 +349,9 @@ impl NtfMetrics {
         // (relay, change of active, change of pending, connected now?, active lost)
         let (server, active, pending, connected, lost) = match event {
             SmpEvent::Message { queue, .. } => {
-                self.ntf_received.inc();
-                if let Some(host) = self.own_host(&queue.server) {
-                    self.ntf_received_own.with_label_values(&[host.as_str()]).inc();
-                }
+                // `receiveSMP`: every NMSG is an active subscription; received or
+                // received_auth is known after the core ([`NtfMetrics::message_result`])
+                self.active_subs.update(queue.notifier_id());
                 return;
             }
             SmpEvent::End { queue } | SmpEvent::Deleted { queue } => (&queue.server, -1, 0, None, false),
@@ -262,10 +361,22 @@ impl NtfMetrics {
             SmpEvent::Disconnected { server, .. } => (server, 0, 0, Some(false), true),
             // held by the service subscription from now on: no longer pending, and not queue
             // subscriptions (the reference counts them in activeServiceSubs, not activeQueueSubs)
-            SmpEvent::ServiceAssociated { server, notifier_ids, .. } => (server, 0, -len(notifier_ids), Some(true), false),
-            SmpEvent::ServiceSubscribed { server, .. } => (server, 0, 0, Some(true), false),
-            SmpEvent::ServiceDisconnected { server } => (server, 0, 0, Some(false), false),
-            SmpEvent::ServiceUnavailable { .. } | SmpEvent::ServiceEnded { .. } => return,
+            SmpEvent::ServiceAssociated { server, notifier_ids, .. } => {
+                self.relay(server, |r| r.service += len(notifier_ids));
+                (server, 0, -len(notifier_ids), Some(true), false)
+            }
+            SmpEvent::ServiceSubscribed { server, count, .. } => {
+                self.relay(server, |r| r.service = i64::try_from(*count).unwrap_or(i64::MAX));
+                (server, 0, 0, Some(true), false)
+            }
+            SmpEvent::ServiceDisconnected { server } => {
+                self.relay(server, |r| r.service = 0);
+                (server, 0, 0, Some(false), false)
+            }
+            SmpEvent::ServiceUnavailable { server } | SmpEvent::ServiceEnded { server, .. } => {
+                self.relay(server, |r| r.service = 0);
+                (server, 0, 0, None, false)
+            }
         };
         let mut relays = self.relays.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let r = relays.entry(server.clone()).or_default();
@@ -277,18 +388,113 @@ impl NtfMetrics {
         self.publish_relays(&relays);
     }
 
+    fn relay(&self, server: &SmpServer, f: impl FnOnce(&mut RelaySubs)) {
+        let mut relays = self.relays.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(relays.entry(server.clone()).or_default());
+    }
+
+    /// What the core made of an `NMSG` from `server` (`addTokenLastNtf`): `pushed` when it
+    /// was for a subscription of an active token (`ntfReceived`), else `ntfReceivedAuth`.
+    pub fn message_result(&self, server: &SmpServer, pushed: bool) {
+        let (all, own) = if pushed {
+            (&self.ntf_received, &self.ntf_received_own)
+        } else {
+            (&self.ntf_received_auth, &self.ntf_received_auth_own)
+        };
+        all.inc();
+        if let Some(host) = self.own_host(server) {
+            own.with_label_values(&[host.as_str()]).inc();
+        }
+    }
+
+    /// A message push is going to `token_id` (`activeTokens`).
+    pub fn token_active(&self, token_id: &[u8]) {
+        self.active_tokens.update(token_id);
+    }
+
+    /// Where [`NtfMetrics::encode`] reads the store totals from.
+    pub fn set_entity_counts(&self, f: EntityCountsFn) {
+        *self.entity_counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(f);
+    }
+
+    /// When the counters started (`fromTime`).
+    pub fn started(&self) -> std::time::SystemTime {
+        self.started
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            tkn_created: self.tokens_created.get(),
+            tkn_verified: self.tokens_verified.get(),
+            tkn_deleted: self.tokens_deleted.get(),
+            tkn_replaced: self.tokens_replaced.get(),
+            sub_created: self.subs_created.get(),
+            sub_deleted: self.subs_deleted.get(),
+            ntf_received: self.ntf_received.get(),
+            ntf_received_auth: self.ntf_received_auth.get(),
+            ntf_delivered: self.ntf_delivered.get(),
+            ntf_failed: self.ntf_failed.get(),
+            ntf_cron_delivered: self.cron_delivered.get(),
+            ntf_cron_failed: self.cron_failed.get(),
+            ntf_vrf_queued: self.vrf_queued.get(),
+            ntf_vrf_delivered: self.vrf_delivered.get(),
+            ntf_vrf_failed: self.vrf_failed.get(),
+            ntf_vrf_invalid_tkn: self._vrf_invalid.get(),
+        }
+    }
+
+    /// The relays now (`getNtfRealTimeMetrics`).
+    pub fn relay_info(&self) -> RelayInfo {
+        let relays = self.relays.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut info = RelayInfo { push_queue: self.push_queue.get(), ..RelayInfo::default() };
+        let add = |t: &mut (Vec<(String, i64)>, usize, i64), own: &Option<String>, n: i64| match own {
+            Some(h) if n > 0 => t.0.push((h.clone(), n)),
+            None if n > 0 => {
+                t.1 += 1;
+                t.2 += n;
+            }
+            _ => {}
+        };
+        for (server, r) in relays.iter() {
+            let own = self.own_host(server);
+            info.sessions += usize::from(r.connected);
+            for (t, on) in [(&mut info.clients, r.connected), (&mut info.subscribers, r.active + r.pending + r.service > 0)] {
+                match (&own, on) {
+                    (Some(h), true) => t.0.push(h.clone()),
+                    (None, true) => t.1 += 1,
+                    _ => {}
+                }
+            }
+            add(&mut info.service, &own, r.service);
+            add(&mut info.active, &own, r.active);
+            add(&mut info.pending, &own, r.pending);
+        }
+        info
+    }
+
     fn publish_relays(&self, relays: &HashMap<SmpServer, RelaySubs>) {
         let (mut active_other, mut pending_other, mut active_srv, mut pending_srv, mut sessions) = (0, 0, 0, 0, 0);
+        let (mut service_other, mut service_srv, mut subscribers, mut clients) = (0, 0, 0, 0);
         for (server, r) in relays {
             sessions += i64::from(r.connected);
+            let subscribed = r.active + r.pending + r.service > 0;
             match self.own_host(server) {
                 Some(host) => {
+                    self.service_own.with_label_values(&[host.as_str()]).set(r.service);
+                    self.service_servers_own.with_label_values(&[host.as_str()]).set(i64::from(r.service > 0));
+                    self.subscribers_own.with_label_values(&[host.as_str()]).set(i64::from(subscribed));
+                    self.clients_own.with_label_values(&[host.as_str()]).set(i64::from(r.connected));
                     self.active_own.with_label_values(&[host.as_str()]).set(r.active);
                     self.pending_own.with_label_values(&[host.as_str()]).set(r.pending);
                     self.active_servers_own.with_label_values(&[host.as_str()]).set(i64::from(r.active > 0));
                     self.pending_servers_own.with_label_values(&[host.as_str()]).set(i64::from(r.pending > 0));
                 }
                 None => {
+                    service_other += r.service;
+                    service_srv += i64::from(r.service > 0);
+                    subscribers += i64::from(subscribed);
+                    clients += i64::from(r.connected);
                     active_other += r.active;
                     pending_other += r.pending;
                     active_srv += i64::from(r.active > 0);
@@ -301,6 +507,29 @@ impl NtfMetrics {
         self.active_servers_other.set(active_srv);
         self.pending_servers_other.set(pending_srv);
         self.sessions.set(sessions);
+        self.service_other.set(service_other);
+        self.service_servers_other.set(service_srv);
+        self.subscribers_other.set(subscribers);
+        self.clients_other.set(clients);
+    }
+
+    /// The gauges read when the metrics are: the period counts, the store totals, threads.
+    fn refresh(&self) {
+        let g = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        let (td, tw, tm) = self.active_tokens.counts();
+        let (sd, sw, sm) = self.active_subs.counts();
+        for (gauge, v) in self.period_gauges.iter().zip([td, tw, tm, sd, sw, sm]) {
+            gauge.set(g(v));
+        }
+        let counts = self.entity_counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().and_then(|f| f());
+        if let Some(c) = counts {
+            for (gauge, v) in self.totals.iter().zip([c.tokens, c.subscriptions, c.last_notifications]) {
+                gauge.set(i64::try_from(v).unwrap_or(i64::MAX));
+            }
+        }
+        if let Some(n) = os_threads() {
+            self.threads.set(n);
+        }
     }
 
     /// The push queue length now.
@@ -310,11 +539,18 @@ impl NtfMetrics {
 
     /// The text exposition (Prometheus text format 0.0.4).
     pub fn encode(&self) -> String {
+        self.refresh();
         let mut buf = Vec::new();
         // encoding our own registry into a Vec cannot fail
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// The `Threads:` line of `/proc/self/status` (Linux).
+fn os_threads() -> Option<i64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|l| l.strip_prefix("Threads:")?.trim().parse().ok())
 }
 
 #[cfg(test)]
@@ -364,6 +600,35 @@ mod tests {
             assert_eq!(value(&t, series), Some(want), "{series}\n{t}");
         }
         assert!(t.contains("# TYPE simplex_ntf_tokens_created counter"), "{t}");
+        // NMSGs: one pushed, one for no subscription (AUTH); two queues active, one token
+        let q = |n: u8| ntf_proto::queue::SmpQueueNtf::new(own.clone(), vec![n; 24]).unwrap();
+        for n in [1, 2, 1] {
+            m.smp_event(&SmpEvent::Message { queue: q(n), nonce: [0; 24], enc_meta: vec![] });
+        }
+        m.message_result(&own, true);
+        m.message_result(&own, false);
+        m.message_result(&other, false);
+        m.token_active(b"t1");
+        m.token_active(b"t1");
+        m.smp_event(&SmpEvent::ServiceSubscribed { server: other.clone(), service_id: vec![1], count: 7 });
+        let t = m.encode();
+        for (series, want) in [
+            ("simplex_ntf_notifications_received", 1),
+            ("simplex_ntf_notifications_received_own{server=\"smp1.simplex.im\"}", 1),
+            ("simplex_ntf_notifications_received_auth", 2),
+            ("simplex_ntf_notifications_received_auth_own{server=\"smp1.simplex.im\"}", 1),
+            ("simplex_ntf_subscriptions_count_daily", 2),
+            ("simplex_ntf_tokens_count_monthly", 1),
+            ("simplex_ntf_smp_service_subscription_active_sub_count_other", 7),
+            ("simplex_ntf_smp_agent_clients_count_other", 1),
+            ("simplex_ntf_smp_subscribers_count_own{server=\"smp1.simplex.im\"}", 1),
+        ] {
+            assert_eq!(value(&t, series), Some(want), "{series}\n{t}");
+        }
+        let info = m.relay_info();
+        assert_eq!(info.pending, (vec![("smp1.simplex.im".to_string(), 1)], 1, 1));
+        assert_eq!((info.service.1, info.service.2, info.sessions), (1, 7, 1));
+        assert_eq!(m.stats().ntf_received_auth, 2);
         m.smp_event(&SmpEvent::Disconnected { server: other, notifier_ids: vec![] });
         let t = m.encode();
         assert_eq!(value(&t, "simplex_ntf_smp_subscription_active_sub_count_other"), Some(0));

@@ -7,6 +7,7 @@ pub mod ini;
 pub mod exporter;
 pub mod lease;
 pub mod metrics;
+pub mod period;
 pub mod shell;
 pub mod subscriber;
 

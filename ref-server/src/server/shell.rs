@@ -84,6 +84,9 @@ impl<S: Store> Shared<S> {
             match e {
                 Effect::Push { token, notification } => {
                     self.metrics.push_queued(token.token.provider_name(), notification.kind());
+                    if let PushNotification::Messages(_) = notification {
+                        self.metrics.token_active(token.id.as_bytes());
+                    }
                     self.metrics.set_push_queue(self.pushes.max_capacity() - self.pushes.capacity());
                     if self.pushes.send(PushJob { token, notification }).await.is_err() {
                         warn!("push worker stopped; push dropped");
@@ -241,6 +244,7 @@ pub fn start<S: Store + Send + 'static>(
     let metrics = config.ops.metrics.clone().unwrap_or_else(|| Arc::new(NtfMetrics::new(Vec::new())));
     let leases = config.ops.scale_out.as_ref().map(|_| Arc::new(Leases::new()));
     let shared = Arc::new(Shared { core: Mutex::new(core), pushes: push_tx, metrics: metrics.clone(), smp: OnceLock::new(), leases });
+    metrics.set_entity_counts(entity_counts_of(Arc::downgrade(&shared)));
     let (release_tx, release_rx) = mpsc::unbounded_channel();
     let (shutdown, shutdown_rx) = watch::channel(false);
     let key_hash = config.tls.key_hash();
@@ -262,7 +266,15 @@ pub fn start<S: Store + Send + 'static>(
                     }
                 }
                 shared.metrics.smp_event(&event);
+                let nmsg_from = match &event {
+                    SmpEvent::Message { queue, .. } => Some(queue.server.clone()),
+                    _ => None,
+                };
                 let effects = shared.with_core(|c| c.smp_event(unix_now(), event));
+                if let (Some(server), Ok(effects)) = (nmsg_from, &effects) {
+                    let pushed = effects.iter().any(|e| matches!(e, Effect::Push { .. }));
+                    shared.metrics.message_result(&server, pushed);
+                }
                 match effects {
                     Ok(effects) => {
                         let (again, effects): (Vec<_>, Vec<_>) = effects.into_iter().partition(|e| matches!(e, Effect::SmpResubscribe { .. }));
@@ -310,6 +322,20 @@ pub fn start<S: Store + Send + 'static>(
         }
     };
     Ok(RunningServer { addr, key_hash, metrics_addr: None, shutdown, accept, tasks, clients, metrics, service_stats, scale_out })
+}
+
+/// The store totals for the metrics (`getEntityCounts`), read from the core's store when the
+/// metrics are read; a weak reference, so the store is never dropped here.
+fn entity_counts_of<S: Store + Send + 'static>(shared: std::sync::Weak<Shared<S>>) -> super::metrics::EntityCountsFn {
+    Box::new(move || {
+        let s = shared.upgrade()?;
+        let read = || s.core.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entity_counts();
+        // a store call may block: hand the worker over where the runtime allows it
+        let multi = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let counts = if multi { tokio::task::block_in_place(read) } else { read() };
+        counts.map_err(|e| warn!("store counts: {e:?}")).ok()
+    })
 }
 
 /// What every connection needs.

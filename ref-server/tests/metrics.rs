@@ -50,6 +50,52 @@ async fn until(addr: std::net::SocketAddr, series: &str, want: i64) -> String {
     panic!("{series} never reached {want}:\n{}", scrape(addr).await);
 }
 
+/// The control port (`runCPClient`): on loopback, `AUTH` before `auth`, then the counters.
+async fn control_port_reports_the_same(addr: std::net::SocketAddr) {
+    use tokio::io::AsyncBufReadExt as _;
+    assert!(addr.ip().is_loopback(), "{addr}");
+    let c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (r, mut w) = c.into_split();
+    let mut r = tokio::io::BufReader::new(r);
+    let read_until = |end: &'static str| {
+        let mut text = String::new();
+        async move {
+            while !text.ends_with(end) {
+                if r.read_line(&mut text).await.unwrap() == 0 {
+                    break;
+                }
+            }
+            (text, r)
+        }
+    };
+    let (greeting, mut r2) = read_until("commands\n").await;
+    assert_eq!(greeting, "Ntf server control port\n'help' for supported commands\n");
+    w.write_all(b"stats\r\nauth wrong\nauth usr-pw\nauth wrong\n").await.unwrap();
+    let mut lines = Vec::new();
+    for _ in 0..4 {
+        let mut l = String::new();
+        r2.read_line(&mut l).await.unwrap();
+        lines.push(l);
+    }
+    let kept = "Current role is CPRUser, start new session to change.\n";
+    assert_eq!(lines, ["AUTH\n", "Current role is CPRNone\n", "Current role is CPRUser\n", kept]);
+    // a new session
+    let c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (r, mut w) = c.into_split();
+    let mut r = tokio::io::BufReader::new(r);
+    w.write_all(b"auth usr-pw\nstats\nserver-info\nquit\n").await.unwrap();
+    let mut all = String::new();
+    r.read_to_string(&mut all).await.unwrap();
+    assert!(all.contains("Current role is CPRUser\n"), "{all}");
+    for line in ["tknCreated: 1", "tknVerified: 1", "subCreated: 1", "ntfReceived: 1", "ntfDelivered: 1", "ntfVrfDelivered: 1",
+        "daily active tokens: 1", "daily active subscriptions: 1", "SMP sessions count: 1", "SMP queue subscriptions total: 1",
+        "SMP queue subscriptions on own servers: 1", "Push notifications queue length: 0"] {
+        assert!(all.contains(&format!("\n{line}\n")), "{line} in\n{all}");
+    }
+    // a user is not shown the own relays' names; quit closed the connection (read_to_string ended)
+    assert!(!all.contains("on 127.0.0.1:"), "{all}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_follow_the_demo_flow() {
     let mock = Arc::new(env::start_mock().await.unwrap());
@@ -66,6 +112,9 @@ async fn metrics_follow_the_demo_flow() {
     config.store.prometheus_interval = Some(1);
     // the relay on loopback counts as an own server, reported by host
     config.subscriber.own_server_domains = vec!["127.0.0.1".into()];
+    // the control port on a free port, with a user password only
+    config.server.control_port = Some(0);
+    config.auth.user_password = Some("usr-pw".into());
     config.save(dir.path()).unwrap();
     let config = Config::load(dir.path()).unwrap();
     let server = ref_server::server::run_config(&ServerPaths::same(dir.path()), &config).await.unwrap();
@@ -122,6 +171,8 @@ async fn metrics_follow_the_demo_flow() {
     assert_eq!(value(&t, &format!("simplex_ntf_smp_subscribers_count_own{own}")), 1);
     assert_eq!(value(&t, "simplex_ntf_smp_agent_clients_count_other"), 0);
     assert!(value(&t, "simplex_ntf_threads_total") > 0);
+
+    control_port_reports_the_same(server.control_addr.unwrap()).await;
 
     // the metrics file, rewritten every second
     let file = dir.path().join(METRICS_FILE);

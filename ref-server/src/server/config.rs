@@ -27,14 +27,15 @@
 //! log_stats = off
 //! prometheus_interval = 60      # [none: no metrics file] seconds between metrics file writes
 //! [AUTH]
-//! control_port_admin_password = # [none]
-//! control_port_user_password =  # [none]
+//! control_port_admin_password = # [none] `auth` with it on the control port: admin role
+//! control_port_user_password =  # [none] user role (stats, server-info without relay names)
 //! [TRANSPORT]
 //! host = <hostnames>            # only printed in the server address
 //! port = 443                    # required, as in the reference
 //! log_tls_errors = off
 //! websockets = off              # only `off`: websockets are not served
-//! control_port = 5227           # [none]
+//! control_port = 5227           # [none] on 127.0.0.1 only: auth, stats, stats-rts,
+//!                               # server-info, help, quit (see `server/control.rs`)
 //! [SUBSCRIBER]
 //! socks_proxy = 127.0.0.1:9050  # [none] SOCKS5 proxy for relays: [user:password@ or @]
 //!                               # [IP address][:port] (127.0.0.1, 9050); without credentials

@@ -3,6 +3,7 @@
 //! [`init`] and [`run`].
 
 pub mod config;
+pub mod control;
 pub mod ini;
 pub mod exporter;
 pub mod lease;
@@ -439,6 +440,12 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
         let listener = exporter::bind(addr).await.with_context(|| format!("[STORE_LOG] prometheus_port: cannot listen on {addr}"))?;
         server.metrics_addr = Some(listener.local_addr()?);
         server.spawn_until_shutdown(exporter::serve(server.metrics().clone(), listener));
+    }
+    if let Some(port) = config.server.control_port {
+        let listener = control::bind(port).await.with_context(|| format!("[TRANSPORT] control_port: cannot listen on 127.0.0.1:{port}"))?;
+        server.control_addr = Some(listener.local_addr()?);
+        let auth = control::ControlAuth { admin: config.auth.admin_password.clone(), user: config.auth.user_password.clone() };
+        server.spawn_until_shutdown(control::serve(listener, auth, server.metrics().clone()));
     }
     Ok(server)
 }

@@ -152,6 +152,8 @@ pub struct RunningServer {
     pub key_hash: KeyHash,
     /// Where the metrics are served over HTTP, when they are.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the control port listens (on 127.0.0.1), when it does.
+    pub control_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     accept: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
@@ -321,7 +323,7 @@ pub fn start<S: Store + Send + 'static>(
             None
         }
     };
-    Ok(RunningServer { addr, key_hash, metrics_addr: None, shutdown, accept, tasks, clients, metrics, service_stats, scale_out })
+    Ok(RunningServer { addr, key_hash, metrics_addr: None, control_addr: None, shutdown, accept, tasks, clients, metrics, service_stats, scale_out })
 }
 
 /// The store totals for the metrics (`getEntityCounts`), read from the core's store when the

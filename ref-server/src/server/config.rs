@@ -9,6 +9,7 @@
 //! CFG/fingerprint       the key hash, base64url
 //! LOG/ntf-store.db      SQLite store (our `db_backend = sqlite`)
 //! LOG/ntf-server-metrics.txt   Prometheus metrics, every `prometheus_interval` seconds
+//! LOG/ntf-server-stats.daily.log  daily statistics CSV (`log_stats = on`)
 //! ```
 //!
 //! CFG and LOG are the reference's `NTF_SERVER_CFG_PATH` (default
@@ -24,7 +25,8 @@
 //! db_schema = ntf_server
 //! db_pool_size = 10
 //! db_deleted_ttl = 1814400      # read as given (the reference's code reads the number as is)
-//! log_stats = off
+//! log_stats = off               # on: a CSV line a day in LOG/ntf-server-stats.daily.log
+//!                               # (see `server/stats_log.rs`)
 //! prometheus_interval = 60      # [none: no metrics file] seconds between metrics file writes
 //! [AUTH]
 //! control_port_admin_password = # [none] `auth` with it on the control port: admin role

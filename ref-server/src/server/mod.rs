@@ -10,6 +10,7 @@ pub mod lease;
 pub mod metrics;
 pub mod period;
 pub mod shell;
+pub mod stats_log;
 pub mod subscriber;
 
 use std::path::Path;
@@ -440,6 +441,11 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
         let listener = exporter::bind(addr).await.with_context(|| format!("[STORE_LOG] prometheus_port: cannot listen on {addr}"))?;
         server.metrics_addr = Some(listener.local_addr()?);
         server.spawn_until_shutdown(exporter::serve(server.metrics().clone(), listener));
+    }
+    if config.store.log_stats {
+        std::fs::create_dir_all(&paths.log).with_context(|| format!("cannot create {}", paths.log.display()))?;
+        let file = paths.log.join(stats_log::STATS_DAILY_FILE);
+        server.spawn_until_shutdown(stats_log::run(server.metrics().clone(), file));
     }
     if let Some(port) = config.server.control_port {
         let listener = control::bind(port).await.with_context(|| format!("[TRANSPORT] control_port: cannot listen on 127.0.0.1:{port}"))?;

@@ -26,6 +26,7 @@ use std::vec::Vec;
 use ntf_proto::command::NtfEntityId;
 use ntf_proto::push::PnMessageData;
 use ntf_proto::queue::SmpQueueNtf;
+use ntf_proto::store_log::TokenRec;
 use ntf_proto::subscription::NtfSubStatus;
 use ntf_proto::token::{DeviceToken, NtfRegCode, NtfTknStatus};
 use smp_proto::error_type::ErrorType;
@@ -42,7 +43,10 @@ pub const fn system_date(now: i64) -> i64 {
     now - now.rem_euclid(DAY_SECONDS)
 }
 
-/// A device token registration (the reference's `NtfTknRec`).
+/// A device token registration (the reference's `NtfTknRec`): the store log's
+/// [`TokenRec`](ntf_proto::store_log::TokenRec) (the codec crate's type, whose fields these
+/// are) and `cron_sent_at`, which the store log does not keep; [`TokenRecord::from_log`] and
+/// `TokenRec::from` convert.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenRecord {
     /// Token id (24 random bytes by default).
@@ -68,9 +72,23 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
+    /// A store log token, with when its last periodic push was delivered.
+    pub fn from_log(t: TokenRec, cron_sent_at: Option<i64>) -> Self {
+        let TokenRec { id, token, status, verify_key, dh_private, dh_secret, reg_code, cron_interval, updated_at } = t;
+        Self { id, token, status, verify_key, dh_private, dh_secret, reg_code, cron_interval, cron_sent_at, updated_at }
+    }
+
     /// The server's X25519 public key for this token (`C.publicKey tknDhPrivKey`).
     pub fn dh_public(&self) -> X25519PublicKey {
         X25519PublicKey(smp_proto::crypto::x25519_public(&self.dh_private))
+    }
+}
+
+/// The store log's form of a token: all but `cron_sent_at`.
+impl From<TokenRecord> for TokenRec {
+    fn from(t: TokenRecord) -> Self {
+        let TokenRecord { id, token, status, verify_key, dh_private, dh_secret, reg_code, cron_interval, cron_sent_at: _, updated_at } = t;
+        Self { id, token, status, verify_key, dh_private, dh_secret, reg_code, cron_interval, updated_at }
     }
 }
 

@@ -238,18 +238,7 @@ fn token_rec(r: &Row) -> Result<TokenRec, PgError> {
         cron_sent_at: None,
         updated_at: r.try_get(9).map_err(&e)?,
     };
-    let t = row.into_record().map_err(store_err)?;
-    Ok(TokenRec {
-        id: t.id,
-        token: t.token,
-        status: t.status,
-        verify_key: t.verify_key,
-        dh_private: t.dh_private,
-        dh_secret: t.dh_secret,
-        reg_code: t.reg_code,
-        cron_interval: t.cron_interval,
-        updated_at: t.updated_at,
-    })
+    Ok(TokenRec::from(row.into_record().map_err(store_err)?))
 }
 
 fn server(r: &Row, at: usize, what: &str) -> Result<SmpServer, PgError> {

@@ -39,18 +39,7 @@ fn enc(id: &NtfEntityId) -> String {
 /// A token as the server stores it. The periodic interval is reset to 0 (the reference
 /// does so on import, so that only clients that set it again get periodic pushes).
 pub fn token_record(t: &TokenRec) -> TokenRecord {
-    TokenRecord {
-        id: t.id.clone(),
-        token: t.token.clone(),
-        status: t.status,
-        verify_key: t.verify_key,
-        dh_private: t.dh_private,
-        dh_secret: t.dh_secret,
-        reg_code: t.reg_code.clone(),
-        cron_interval: 0,
-        cron_sent_at: None,
-        updated_at: t.updated_at,
-    }
+    TokenRecord::from_log(TokenRec { cron_interval: 0, ..t.clone() }, None)
 }
 
 /// A subscription as the server stores it.

@@ -546,5 +546,8 @@ fn read_dh_secret(r: &mut Reader<'_>) -> DecodeResult<[u8; 32]> {
         .map_err(|_| DecodeError::new(DecodeErrorKind::BadKey, at, "X25519 shared secret of 32 bytes"))
 }
 
+#[cfg(feature = "serde")]
+mod json;
+
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,7 @@ use ntf_proto::handshake::{NtfClientHello, NtfServerHello};
 use ntf_proto::push::PnMessages;
 use ntf_proto::queue::SmpQueueNtf;
 use ntf_proto::response::NtfResponse;
+use ntf_proto::store_log::{LastNtfRecord, StoreLogRecord};
 use ntf_proto::token::DeviceToken;
 
 use crate::codecs::{from_hex, Codec, CodecError, Ctx, Kat, Typed};
@@ -43,6 +44,12 @@ static DEVICE_TOKEN_STR: Typed<DeviceToken> =
 
 static SMP_QUEUE_STR: Typed<SmpQueueNtf> =
     Typed::new("smp_queue.str", |b, _| Ok(SmpQueueNtf::from_text(b)?), |v, _| Ok(v.to_text()));
+
+static STORE_LOG_RECORD: Typed<StoreLogRecord> =
+    Typed::new("store_log.record", |b, _| Ok(StoreLogRecord::decode(b)?), |v, _| Ok(v.to_bytes()));
+
+static STORE_LOG_LAST_NTF: Typed<LastNtfRecord> =
+    Typed::new("store_log.last_ntf", |b, _| Ok(LastNtfRecord::decode(b)?), |v, _| Ok(v.to_bytes()));
 
 static PN_MESSAGES: Typed<PnMessages> = Typed::new("pn.messages", |b, _| Ok(PnMessages::decode(b)?), |v, _| Ok(v.to_bytes()));
 
@@ -236,6 +243,8 @@ pub(crate) static CODECS: &[&dyn Codec] = &[
     &DEVICE_TOKEN_STR,
     &SMP_QUEUE_STR,
     &PN_MESSAGES,
+    &STORE_LOG_RECORD,
+    &STORE_LOG_LAST_NTF,
     &SMP_COMMAND,
     &SMP_BROKER_MSG,
     &NMSG_META,

@@ -16,6 +16,7 @@ mod crypto;
 mod errors;
 mod ntf;
 mod smp;
+mod store_log;
 mod text;
 mod transport;
 mod webpush;
@@ -29,13 +30,14 @@ use serde_json::Value;
 pub use build::VectorOut;
 
 /// The vector files and the seeds of their random streams.
-pub const SEEDS: [(&str, u64); 6] = [
+pub const SEEDS: [(&str, u64); 7] = [
     ("ntf.json", 0x4e54_4601),
     ("smp.json", 0x534d_5001),
     ("text.json", 0x5445_5854),
     ("transport.json", 0x5452_4e53),
     ("crypto.json", 0x4352_5950),
     ("webpush.json", 0x5750_5553),
+    ("store_log.json", 0x5354_4c47),
 ];
 
 /// One generated vector file.
@@ -102,6 +104,7 @@ pub fn generate() -> anyhow::Result<Vec<VectorFile>> {
             "text.json" => text::generate(seed),
             "transport.json" => transport::generate(seed),
             "webpush.json" => webpush::generate(seed),
+            "store_log.json" => store_log::generate(seed),
             _ => crypto::generate(seed),
         }
         .with_context(|| format!("generating {name}"))?;

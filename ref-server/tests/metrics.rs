@@ -115,6 +115,8 @@ async fn metrics_follow_the_demo_flow() {
     // the control port on a free port, with a user password only
     config.server.control_port = Some(0);
     config.auth.user_password = Some("usr-pw".into());
+    // the counters kept across restarts (and the daily CSV, written at 00:00 UTC)
+    config.store.log_stats = true;
     config.save(dir.path()).unwrap();
     let config = Config::load(dir.path()).unwrap();
     let server = ref_server::server::run_config(&ServerPaths::same(dir.path()), &config).await.unwrap();
@@ -190,4 +192,19 @@ async fn metrics_follow_the_demo_flow() {
     router_task.abort();
     // the endpoint stops with the server
     assert!(tokio::net::TcpStream::connect(m).await.is_err());
+
+    // `saveServerStats` at the stop, `restoreServerStats` at the next start (the file then `.bak`)
+    let stats = dir.path().join("ntf-server-stats.log");
+    let saved = std::fs::read_to_string(&stats).unwrap();
+    assert!(saved.contains("\nntfDelivered=1\n") && saved.contains("\nntfDeliveredOwn=127.0.0.1 1\n"), "{saved}");
+    let again = ref_server::server::run_config(&ServerPaths::same(dir.path()), &config).await.unwrap();
+    assert!(!stats.exists() && dir.path().join("ntf-server-stats.log.bak").exists());
+    let t = again.metrics().encode();
+    assert_eq!(value(&t, "simplex_ntf_notifications_delivered"), 1);
+    assert_eq!(value(&t, "simplex_ntf_tokens_count_daily"), 1);
+    again.shutdown().await;
+    // a broken file stops the start with one line
+    std::fs::write(&stats, "fromTime=x\n").unwrap();
+    let e = ref_server::server::run_config(&ServerPaths::same(dir.path()), &config).await.err().unwrap();
+    assert!(format!("{e:#}").contains("error restoring server stats"), "{e:#}");
 }

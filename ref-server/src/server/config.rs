@@ -26,7 +26,8 @@
 //! db_pool_size = 10
 //! db_deleted_ttl = 1814400      # read as given (the reference's code reads the number as is)
 //! log_stats = off               # on: a CSV line a day in LOG/ntf-server-stats.daily.log
-//!                               # (see `server/stats_log.rs`)
+//!                               # (`server/stats_log.rs`), and the counters saved to
+//!                               # LOG/ntf-server-stats.log at the stop, restored at the start
 //! prometheus_interval = 60      # [none: no metrics file] seconds between metrics file writes
 //! [AUTH]
 //! control_port_admin_password = # [none] `auth` with it on the control port: admin role

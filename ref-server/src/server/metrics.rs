@@ -112,7 +112,7 @@ pub struct NtfMetrics {
     /// `activeSubs`
     pub active_subs: PeriodStats,
     entity_counts: Mutex<Option<EntityCountsFn>>,
-    started: std::time::SystemTime,
+    started: Mutex<std::time::SystemTime>,
 }
 
 /// The counters the control port's `stats` prints (`NtfServerStats`), since the start.
@@ -257,7 +257,7 @@ impl NtfMetrics {
             active_tokens: PeriodStats::default(),
             active_subs: PeriodStats::default(),
             entity_counts: Mutex::new(None),
-            started: std::time::SystemTime::now(),
+            started: Mutex::new(std::time::SystemTime::now()),
             own_domains,
             registry: r,
         }
@@ -419,7 +419,58 @@ impl NtfMetrics {
 
     /// When the counters started (`fromTime`).
     pub fn started(&self) -> std::time::SystemTime {
-        self.started
+        *self.started.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The `_own{server}` counters (received, received_auth, delivered, failed), by host.
+    pub fn own_stats(&self) -> [Vec<(String, u64)>; 4] {
+        [&self.ntf_received_own, &self.ntf_received_auth_own, &self.ntf_delivered_own, &self.ntf_failed_own].map(|c| {
+            use prometheus::core::Collector as _;
+            let mut v: Vec<(String, u64)> = c
+                .collect()
+                .iter()
+                .flat_map(|f| f.get_metric().iter())
+                .filter_map(|m| Some((m.get_label().first()?.value().to_string(), m.get_counter().get_value() as u64)))
+                .collect();
+            v.sort();
+            v
+        })
+    }
+
+    /// `setNtfServerStats`: the counters saved by a previous run, on a fresh start.
+    pub fn restore(&self, saved: &super::stats_file::Saved) {
+        if let Some(t) = saved.from {
+            *self.started.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = t;
+        }
+        let s = &saved.stats;
+        for (c, v) in [
+            (&self.tokens_created, s.tkn_created),
+            (&self.tokens_verified, s.tkn_verified),
+            (&self.tokens_deleted, s.tkn_deleted),
+            (&self.tokens_replaced, s.tkn_replaced),
+            (&self.subs_created, s.sub_created),
+            (&self.subs_deleted, s.sub_deleted),
+            (&self.ntf_received, s.ntf_received),
+            (&self.ntf_received_auth, s.ntf_received_auth),
+            (&self.ntf_delivered, s.ntf_delivered),
+            (&self.ntf_failed, s.ntf_failed),
+            (&self.cron_delivered, s.ntf_cron_delivered),
+            (&self.cron_failed, s.ntf_cron_failed),
+            (&self.vrf_queued, s.ntf_vrf_queued),
+            (&self.vrf_delivered, s.ntf_vrf_delivered),
+            (&self.vrf_failed, s.ntf_vrf_failed),
+            (&self._vrf_invalid, s.ntf_vrf_invalid_tkn),
+        ] {
+            c.inc_by(v);
+        }
+        let own = [&self.ntf_received_own, &self.ntf_received_auth_own, &self.ntf_delivered_own, &self.ntf_failed_own];
+        for (c, saved) in own.into_iter().zip(&saved.own) {
+            for (host, v) in saved {
+                c.with_label_values(&[host.as_str()]).inc_by(*v);
+            }
+        }
+        self.active_tokens.restore(&saved.hashes[0]);
+        self.active_subs.restore(&saved.hashes[1]);
     }
 
     /// The counters now.

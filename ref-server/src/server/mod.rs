@@ -10,6 +10,7 @@ pub mod lease;
 pub mod metrics;
 pub mod period;
 pub mod shell;
+pub mod stats_file;
 pub mod stats_log;
 pub mod subscriber;
 
@@ -372,6 +373,10 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
     if let Some(c) = &push.web_push {
         tracing::info!("VAPID: {}", c.config().vapid.public_b64());
     }
+    let metrics = Arc::new(metrics::NtfMetrics::new(config.subscriber.own_server_domains.clone()));
+    if config.store.log_stats {
+        restore_stats(&paths.log, &metrics)?;
+    }
     let addr = config.listen_addr();
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (port in use?)"))?;
     let shell_config = shell::ShellConfig {
@@ -381,7 +386,7 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
         subscriber: Some(subscriber_config(&creds, config)?),
         ops: shell::ShellOps {
             inactive_clients: config.inactive_clients.map(|c| std::time::Duration::from_secs(c.ttl)),
-            metrics: Some(Arc::new(metrics::NtfMetrics::new(config.subscriber.own_server_domains.clone()))),
+            metrics: Some(metrics.clone()),
             scale_out: None,
         },
     };
@@ -446,6 +451,14 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
         std::fs::create_dir_all(&paths.log).with_context(|| format!("cannot create {}", paths.log.display()))?;
         let file = paths.log.join(stats_log::STATS_DAILY_FILE);
         server.spawn_until_shutdown(stats_log::run(server.metrics().clone(), file));
+        let (path, m) = (paths.log.join(stats_file::STATS_FILE), metrics.clone());
+        server.on_shutdown(Box::new(move || {
+            // `saveServerStats`
+            tracing::info!("saving server stats to file {}", path.display());
+            if let Err(e) = std::fs::write(&path, stats_file::encode(&m)) {
+                tracing::error!("cannot save server stats to {}: {e}", path.display());
+            }
+        }));
     }
     if let Some(port) = config.server.control_port {
         let listener = control::bind(port).await.with_context(|| format!("[TRANSPORT] control_port: cannot listen on 127.0.0.1:{port}"))?;
@@ -454,6 +467,25 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
         server.spawn_until_shutdown(control::serve(listener, auth, server.metrics().clone()));
     }
     Ok(server)
+}
+
+/// `restoreServerStats`: the counters of `ntf-server-stats.log`, when there is one, which is
+/// then renamed `.bak`.
+///
+/// # Errors
+/// A file that cannot be read or does not parse (the reference exits too).
+fn restore_stats(log: &Path, metrics: &metrics::NtfMetrics) -> anyhow::Result<()> {
+    let path = log.join(stats_file::STATS_FILE);
+    if !path.exists() {
+        return Ok(());
+    }
+    tracing::info!("restoring server stats from file {}", path.display());
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let saved = stats_file::decode(&text).map_err(|e| anyhow::anyhow!("error restoring server stats: {e} ({})", path.display()))?;
+    metrics.restore(&saved);
+    let bak = path.with_extension("log.bak");
+    std::fs::rename(&path, &bak).with_context(|| format!("cannot rename {} to {}", path.display(), bak.display()))?;
+    Ok(())
 }
 
 /// `s` on one line.

@@ -36,7 +36,7 @@ pub struct PeriodCounts {
     pub month: Option<usize>,
 }
 
-fn id_hash(id: &[u8]) -> u64 {
+pub(crate) fn id_hash(id: &[u8]) -> u64 {
     // SipHash with fixed keys: the same entity always has the same hash
     #[allow(deprecated)]
     let mut h = std::hash::SipHasher::new();
@@ -54,6 +54,23 @@ impl PeriodStats {
         let h = id_hash(id);
         for s in [&self.day, &self.week, &self.month] {
             lock(s).insert(h);
+        }
+    }
+
+    /// The three sets (day, week, month), each in the reference's order (`IntSet`: ascending
+    /// as signed 64-bit numbers).
+    pub fn hashes(&self) -> [Vec<u64>; 3] {
+        [&self.day, &self.week, &self.month].map(|s| {
+            let mut v: Vec<u64> = lock(s).iter().copied().collect();
+            v.sort_by_key(|h| *h as i64);
+            v
+        })
+    }
+
+    /// `setPeriodStats`: the sets as saved.
+    pub fn restore(&self, sets: &[Vec<u64>; 3]) {
+        for (s, saved) in [&self.day, &self.week, &self.month].into_iter().zip(sets) {
+            *lock(s) = saved.iter().copied().collect();
         }
     }
 

@@ -163,6 +163,8 @@ pub struct RunningServer {
     /// With several instances: the leases this one holds, and the lease connection to give
     /// them up with at shutdown.
     scale_out: Option<(Arc<Leases>, ScaleOut)>,
+    /// Run at the end of [`RunningServer::shutdown`] (saving the stats file).
+    after_stop: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 impl RunningServer {
@@ -174,6 +176,11 @@ impl RunningServer {
     /// Runs `task` until the server shuts down (metrics writers and endpoints).
     pub fn spawn_until_shutdown(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         self.tasks.push(tokio::spawn(task));
+    }
+
+    /// Runs `f` once the server has stopped (at the end of [`RunningServer::shutdown`]).
+    pub fn on_shutdown(&mut self, f: Box<dyn FnOnce() + Send>) {
+        self.after_stop.push(f);
     }
 
     /// The `ntf://` address for `host`.
@@ -218,6 +225,9 @@ impl RunningServer {
         }
         if let Some((leases, scale)) = self.scale_out {
             lease::release_all(&leases, &scale, RELEASE_LIMIT).await;
+        }
+        for f in self.after_stop {
+            f();
         }
         info!("Server stopped");
     }
@@ -323,7 +333,7 @@ pub fn start<S: Store + Send + 'static>(
             None
         }
     };
-    Ok(RunningServer { addr, key_hash, metrics_addr: None, control_addr: None, shutdown, accept, tasks, clients, metrics, service_stats, scale_out })
+    Ok(RunningServer { addr, key_hash, metrics_addr: None, control_addr: None, shutdown, accept, tasks, clients, metrics, service_stats, scale_out, after_stop: Vec::new() })
 }
 
 /// The store totals for the metrics (`getEntityCounts`), read from the core's store when the

@@ -9,6 +9,8 @@
 //! - a store whose count of associated subscriptions differs from the relay's: the server falls
 //!   back to one `NSUB` per queue, counts it, and never reports ACTIVE a subscription the relay
 //!   does not hold;
+//! - `SDEL` without the app's `NDEL`: the relay's larger count confirms (the reference's
+//!   `CAServiceSubscribed`), with the service subscription gauges;
 //! - `ENDS` when another session of the same service subscribes: counted, no status change.
 
 mod common;
@@ -291,6 +293,47 @@ async fn soks_count_unlike_the_store_falls_back_to_one_nsub_per_queue() {
     env.until("NSUBS confirmed", |e| e.ntf().service_stats().subscribed == 1).await;
     app.reconnect(&env).await;
     app.send_pushed_once(&env, b"after the next start").await;
+    env.stop_ntf().await;
+}
+
+/// A gauge of the server's metrics text.
+fn gauge(env: &Env, series: &str) -> Option<i64> {
+    let text = env.ntf().metrics().encode();
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `SDEL` deletes the subscription here, but only the app's `NDEL` removes the queue's
+/// association at the relay: after a restart `SOKS` counts one more than the store. As the
+/// reference's `CAServiceSubscribed`, that count is confirmed (counted), not a fallback to one
+/// `NSUB` per queue at every start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdel_without_ndel_gives_a_larger_soks_count_which_confirms() {
+    let mut env = Env::start().await;
+    let mut app = env.app().await;
+    let gone = env.app().await;
+    assert_eq!(stored_service(&env).map(|s| s.count), Some(2));
+    gone.ntf.sdel(&gone.key, &gone.sub_id).await.unwrap();
+    assert_eq!(stored_service(&env).map(|s| s.count), Some(1));
+    for restart in 0..2 {
+        env.stop_ntf().await;
+        env.start_ntf().await;
+        env.until("NSUBS confirmed", |e| e.ntf().service_stats().subscribed == 1).await;
+        let st = env.ntf().service_stats();
+        assert_eq!((st.count_larger, st.count_mismatches, st.unavailable, st.subscribed_subs), (1, 0, 0, 1), "restart {restart}: {st:?}");
+        // the service subscription's gauges: the relay's count, nothing pending
+        assert_eq!(gauge(&env, "simplex_ntf_smp_service_subscription_active_sub_count_other"), Some(2));
+        assert_eq!(gauge(&env, "simplex_ntf_smp_service_subscription_active_server_count_other"), Some(1));
+        assert_eq!(gauge(&env, "simplex_ntf_smp_service_subscription_pending_sub_count_other"), Some(0));
+        assert_eq!(gauge(&env, "simplex_ntf_smp_subscription_active_sub_count_other"), Some(0));
+        app.reconnect(&env).await;
+        app.wait_sub(NtfSubStatus::Active).await;
+        assert_eq!(stored_service(&env).map(|s| s.count), Some(1));
+        app.send_pushed_once(&env, b"after the restart").await;
+        // the deleted subscription's queue still notifies the service: nothing is pushed
+        gone.smp.send_message(&gone.queue.snd_id, None, MsgFlags { notification: true }, b"deleted").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(env.mock.try_next_push().is_none(), "a push for a deleted subscription");
+    }
     env.stop_ntf().await;
 }
 

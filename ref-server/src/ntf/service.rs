@@ -10,12 +10,19 @@
 //! The rules here:
 //! - at start, a relay with a stored service id gets one [`Effect::SmpSubscribeService`] with the
 //!   store's count; its associated subscriptions are not paged out one by one;
-//! - `SOKS n` confirms the service subscription only when the service id is the stored one and
-//!   `n` equals the store's count of associated subscriptions (in the statuses that should be
-//!   subscribed); otherwise (and when the service is unavailable) the association is removed:
-//!   the associated subscriptions become INACTIVE and not associated, and the relay's
+//! - `SOKS n` confirms the service subscription when the service id is the stored one and `n`
+//!   is at least the store's count of associated subscriptions (in the statuses that should be
+//!   subscribed). A larger `n` is expected: `SDEL` and `TDEL` delete subscriptions here, but
+//!   only the app's `NDEL` (a recipient command) removes the queue's association at the relay,
+//!   which keeps counting it; the reference confirms whatever the count
+//!   (`CAServiceSubscribed` only logs a count unlike the expected one), so a larger count is
+//!   confirmed and counted ([`ServiceStats::count_larger`]), and the `NMSG`s of the deleted
+//!   subscriptions are dropped as before (no subscription). A smaller `n`, another service id
+//!   (the relay lost its services) or an unavailable service removes the association: the
+//!   associated subscriptions become INACTIVE and not associated, and the relay's
 //!   subscriptions are subscribed again one by one ([`Effect::SmpResubscribe`]), so that a
-//!   subscription is never reported ACTIVE when the relay may not hold it;
+//!   subscription is not reported ACTIVE when the relay surely does not hold all of them
+//!   (the count proves no more than that: which queues are counted is not known);
 //! - `ENDS` is counted and changes nothing (the reference has no handler for it: the queues are
 //!   still subscribed, by another session of the same service).
 //!
@@ -46,11 +53,14 @@ use super::store::{ServerService, Store, StoreResult, SubscriptionRecord};
 pub struct ServiceStats {
     /// `SOKS` answers that agreed with the store: the service subscription confirmed.
     pub subscribed: u64,
-    /// Associated subscriptions confirmed by those answers.
+    /// Associated subscriptions confirmed by those answers (the store's counts).
     pub subscribed_subs: u64,
-    /// `SOKS` answers whose count (or service id) differed from the store's: fallback to
+    /// `SOKS` answers with a count below the store's (or another service id): fallback to
     /// one `NSUB` per queue.
     pub count_mismatches: u64,
+    /// `SOKS` answers with a count above the store's, confirmed (queues of subscriptions
+    /// deleted here without the app's `NDEL` stay associated at the relay).
+    pub count_larger: u64,
     /// Service subscriptions that could not be made (no service session, `NSUBS` failed):
     /// fallback to one `NSUB` per queue.
     pub unavailable: u64,
@@ -128,14 +138,17 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
             }
             SmpEvent::ServiceSubscribed { server, service_id, count } => {
                 let stored = self.store().server_service(&server)?;
-                let agrees = match &stored {
-                    Some(s) => s.service_id == service_id && s.count == count,
-                    // nothing associated here: only an empty service subscription agrees
-                    None => count == 0,
+                // nothing associated here: any count holds all of ours (none)
+                let (same_id, expected) = match &stored {
+                    Some(s) => (s.service_id == service_id, s.count),
+                    None => (true, 0),
                 };
-                if agrees {
+                if same_id && count >= expected {
+                    if count > expected {
+                        self.services.stats.count_larger += 1;
+                    }
                     self.services.stats.subscribed += 1;
-                    self.services.stats.subscribed_subs += count;
+                    self.services.stats.subscribed_subs += expected;
                     self.services.state.insert(server, ServiceState::Active);
                     Ok(Vec::new())
                 } else {

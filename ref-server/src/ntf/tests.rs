@@ -1398,9 +1398,9 @@ fn service_resubscription_is_one_nsubs_and_soks_with_the_stored_count_confirms()
 }
 
 #[test]
-fn service_soks_with_another_count_or_service_id_falls_back_to_nsub() {
+fn service_soks_with_a_smaller_count_or_another_service_id_falls_back_to_nsub() {
     use NtfSubStatus::{Active, Inactive, Pending};
-    for (service_id, count) in [(&b"svc"[..], 3), (b"svc", 1), (b"other", 2)] {
+    for (service_id, count) in [(&b"svc"[..], 1), (b"svc", 0), (b"other", 2), (b"other", 3)] {
         let mut c = restarted(core_with_service());
         c.resubscribe().unwrap();
         let e = c.smp_event(T0, SmpEvent::ServiceSubscribed { server: server(), service_id: service_id.to_vec(), count }).unwrap();
@@ -1429,6 +1429,33 @@ fn service_soks_with_another_count_or_service_id_falls_back_to_nsub() {
         assert_eq!(sub_state(&c, 0), (Active, Active, true));
         assert_eq!(c.store().server_service(&server()).unwrap(), Some(ServerService { service_id: b"new".to_vec(), count: 3 }));
     }
+}
+
+/// `SDEL` deletes the subscription here but the relay keeps the queue associated until the
+/// app's `NDEL`: the next `SOKS` counts it. The reference's `CAServiceSubscribed` confirms
+/// whatever the count, so a larger count confirms (counted), with no fallback.
+#[test]
+fn service_soks_with_a_larger_count_after_sdel_confirms() {
+    use NtfSubStatus::{Active, Pending};
+    let mut c = core_with_service();
+    let cl = Client::new(CURRENT, ed(1), "abcd");
+    let sid = c.store().subscription_by_queue(&queue(&[b'q', 1])).unwrap().unwrap().id;
+    let (r, _) = cl.send(&mut c, T0, "d", sid.as_bytes(), &NtfCommand::Sdel);
+    assert_eq!(r.resp, NtfResponse::Ok);
+    let mut c = restarted(c);
+    let effects = c.resubscribe().unwrap();
+    assert!(effects.contains(&Effect::SmpSubscribeService { server: server(), service_id: b"svc".to_vec(), count: 1 }), "{effects:?}");
+    assert_eq!(sub_state(&c, 0), (Active, Pending, true));
+    // the relay still counts q1
+    let e = c.smp_event(T0, SmpEvent::ServiceSubscribed { server: server(), service_id: b"svc".to_vec(), count: 2 }).unwrap();
+    assert!(e.is_empty(), "{e:?}");
+    assert_eq!(sub_state(&c, 0), (Active, Active, true));
+    assert_eq!(c.store().server_service(&server()).unwrap(), Some(ServerService { service_id: b"svc".to_vec(), count: 1 }));
+    let st = c.service_stats();
+    assert_eq!((st.subscribed, st.subscribed_subs, st.count_larger, st.count_mismatches), (1, 1, 1, 0), "{st:?}");
+    // an NMSG for the deleted subscription's queue is not pushed
+    let e = c.smp_event(T0, SmpEvent::Message { queue: queue(&[b'q', 1]), nonce: [0; 24], enc_meta: vec![1; 16] }).unwrap();
+    assert!(!e.iter().any(|e| matches!(e, Effect::Push { .. })), "{e:?}");
 }
 
 #[test]

@@ -26,7 +26,8 @@
 //! | `simplex_ntf_smp_subscription_*_server_count_own{server}` / `_other` | relays with such subscriptions |
 //! | `simplex_ntf_smp_sessions_count` | relays with a live connection (subscribed since the last disconnection) |
 //! | `simplex_ntf_apns_push_queue_length` | pushes waiting in the push queue |
-//! | `simplex_ntf_smp_service_subscription_active_sub_count_own{server}` / `_other`, `_server_count_*` | queues of the relays' service subscriptions (`SOKS` count, plus queues associated since) |
+//! | `simplex_ntf_smp_service_subscription_active_sub_count_own{server}` / `_other`, `_server_count_*` | queues of the relays' service subscriptions (`SOKS` count, plus queues associated since; `activeServiceSubs`) |
+//! | `simplex_ntf_smp_service_subscription_pending_sub_count_own{server}` / `_other`, `_server_count_*` | the count of a service subscription asked for and not answered yet (`pendingServiceSubs`): the store's count when `NSUBS` is to be sent (`subscribeServiceNtfs`), the held count once the session is lost (`removeClientAndSubs`); 0 on `SOKS` and when the service is unavailable |
 //! | `simplex_ntf_smp_subscribers_count_own{server}` / `_other` | relays the subscriber has subscriptions on |
 //! | `simplex_ntf_smp_agent_clients_count_own{server}` / `_other` | relays with a live connection |
 //! | `simplex_ntf_tokens_count_{daily,weekly,monthly}` | tokens sent a message push (`activeTokens`, see [`super::period`]) |
@@ -39,8 +40,7 @@
 //! by provider, kind `verification`/`message`/`periodic` and result
 //! `delivered`/`failed`/`invalid_token`).
 //!
-//! Not reported: `simplex_ntf_smp_service_subscription_pending_*` (the subscriber does not
-//! report `NSUBS` sent) and `simplex_ntf_smp_agent_sub_workers_count_*` (no such workers here).
+//! Not reported: `simplex_ntf_smp_agent_sub_workers_count_*` (no such workers here).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -97,6 +97,11 @@ pub struct NtfMetrics {
     service_other: IntGauge,
     service_servers_own: IntGaugeVec,
     service_servers_other: IntGauge,
+    /// `smp_service_subscription_pending_{sub,server}_count_{own,other}`
+    service_pending_own: IntGaugeVec,
+    service_pending_other: IntGauge,
+    service_pending_servers_own: IntGaugeVec,
+    service_pending_servers_other: IntGauge,
     subscribers_own: IntGaugeVec,
     subscribers_other: IntGauge,
     clients_own: IntGaugeVec,
@@ -164,6 +169,8 @@ struct RelaySubs {
     active: i64,
     pending: i64,
     service: i64,
+    /// the count of the service subscription asked for (`pendingServiceSubs`' count)
+    service_pending: i64,
     connected: bool,
 }
 
@@ -235,6 +242,10 @@ impl NtfMetrics {
             service_other: gauge(&r, &n("smp_service_subscription_active_sub_count_other"), "Active SMP subscriptions count for other servers"),
             service_servers_own: gauge_vec(&r, &n("smp_service_subscription_active_server_count_own"), "Active SMP subscriptions, own server count", &["server"]),
             service_servers_other: gauge(&r, &n("smp_service_subscription_active_server_count_other"), "Active SMP subscriptions, other server count"),
+            service_pending_own: gauge_vec(&r, &n("smp_service_subscription_pending_sub_count_own"), "Pending SMP subscriptions count for own servers", &["server"]),
+            service_pending_other: gauge(&r, &n("smp_service_subscription_pending_sub_count_other"), "Pending SMP subscriptions count for other servers"),
+            service_pending_servers_own: gauge_vec(&r, &n("smp_service_subscription_pending_server_count_own"), "Pending SMP subscriptions, own server count", &["server"]),
+            service_pending_servers_other: gauge(&r, &n("smp_service_subscription_pending_server_count_other"), "Pending SMP subscriptions, other server count"),
             subscribers_own: gauge_vec(&r, &n("smp_subscribers_count_own"), "SMP subcscribers count for own servers", &["server"]),
             subscribers_other: gauge(&r, &n("smp_subscribers_count_other"), "SMP subcscribers count for other servers"),
             clients_own: gauge_vec(&r, &n("smp_agent_clients_count_own"), "SMP agent clients count for own servers", &["server"]),
@@ -365,15 +376,33 @@ impl NtfMetrics {
                 self.relay(server, |r| r.service += len(notifier_ids));
                 (server, 0, -len(notifier_ids), Some(true), false)
             }
+            // `processSubscription`: active with the relay's count, no longer pending
             SmpEvent::ServiceSubscribed { server, count, .. } => {
-                self.relay(server, |r| r.service = i64::try_from(*count).unwrap_or(i64::MAX));
+                self.relay(server, |r| {
+                    r.service = i64::try_from(*count).unwrap_or(i64::MAX);
+                    r.service_pending = 0;
+                });
                 (server, 0, 0, Some(true), false)
             }
+            // `removeClientAndSubs`' `updateServiceSub`: the held count is pending again
             SmpEvent::ServiceDisconnected { server } => {
-                self.relay(server, |r| r.service = 0);
+                self.relay(server, |r| {
+                    if r.service > 0 {
+                        r.service_pending = r.service;
+                    }
+                    r.service = 0;
+                });
                 (server, 0, 0, Some(false), false)
             }
-            SmpEvent::ServiceUnavailable { server } | SmpEvent::ServiceEnded { server, .. } => {
+            // `notifyUnavailable`
+            SmpEvent::ServiceUnavailable { server } => {
+                self.relay(server, |r| {
+                    r.service = 0;
+                    r.service_pending = 0;
+                });
+                (server, 0, 0, None, false)
+            }
+            SmpEvent::ServiceEnded { server, .. } => {
                 self.relay(server, |r| r.service = 0);
                 (server, 0, 0, None, false)
             }
@@ -391,6 +420,29 @@ impl NtfMetrics {
     fn relay(&self, server: &SmpServer, f: impl FnOnce(&mut RelaySubs)) {
         let mut relays = self.relays.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(relays.entry(server.clone()).or_default());
+    }
+
+    /// [`NtfMetrics::relay`], then the gauges published.
+    fn update_relay(&self, server: &SmpServer, f: impl FnOnce(&mut RelaySubs)) {
+        let mut relays = self.relays.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(relays.entry(server.clone()).or_default());
+        self.publish_relays(&relays);
+    }
+
+    /// A service subscription of `count` associated queues is asked for on `server`
+    /// (`subscribeServiceNtfs`' `setPendingServiceSub`).
+    pub fn service_pending(&self, server: &SmpServer, count: u64) {
+        self.update_relay(server, |r| r.service_pending = i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// The core removed the service association of `server` (`removeServiceAssociation`, or
+    /// our fallback on a smaller `SOKS` count): its queues are subscribed one by one from now
+    /// on, and counted as queue subscriptions.
+    pub fn service_removed(&self, server: &SmpServer) {
+        self.update_relay(server, |r| {
+            r.service = 0;
+            r.service_pending = 0;
+        });
     }
 
     /// What the core made of an `NMSG` from `server` (`addTokenLastNtf`): `pushed` when it
@@ -527,6 +579,7 @@ impl NtfMetrics {
     fn publish_relays(&self, relays: &HashMap<SmpServer, RelaySubs>) {
         let (mut active_other, mut pending_other, mut active_srv, mut pending_srv, mut sessions) = (0, 0, 0, 0, 0);
         let (mut service_other, mut service_srv, mut subscribers, mut clients) = (0, 0, 0, 0);
+        let (mut service_pending_other, mut service_pending_srv) = (0, 0);
         for (server, r) in relays {
             sessions += i64::from(r.connected);
             let subscribed = r.active + r.pending + r.service > 0;
@@ -534,6 +587,8 @@ impl NtfMetrics {
                 Some(host) => {
                     self.service_own.with_label_values(&[host.as_str()]).set(r.service);
                     self.service_servers_own.with_label_values(&[host.as_str()]).set(i64::from(r.service > 0));
+                    self.service_pending_own.with_label_values(&[host.as_str()]).set(r.service_pending);
+                    self.service_pending_servers_own.with_label_values(&[host.as_str()]).set(i64::from(r.service_pending > 0));
                     self.subscribers_own.with_label_values(&[host.as_str()]).set(i64::from(subscribed));
                     self.clients_own.with_label_values(&[host.as_str()]).set(i64::from(r.connected));
                     self.active_own.with_label_values(&[host.as_str()]).set(r.active);
@@ -544,6 +599,8 @@ impl NtfMetrics {
                 None => {
                     service_other += r.service;
                     service_srv += i64::from(r.service > 0);
+                    service_pending_other += r.service_pending;
+                    service_pending_srv += i64::from(r.service_pending > 0);
                     subscribers += i64::from(subscribed);
                     clients += i64::from(r.connected);
                     active_other += r.active;
@@ -560,6 +617,8 @@ impl NtfMetrics {
         self.sessions.set(sessions);
         self.service_other.set(service_other);
         self.service_servers_other.set(service_srv);
+        self.service_pending_other.set(service_pending_other);
+        self.service_pending_servers_other.set(service_pending_srv);
         self.subscribers_other.set(subscribers);
         self.clients_other.set(clients);
     }
@@ -684,5 +743,47 @@ mod tests {
         let t = m.encode();
         assert_eq!(value(&t, "simplex_ntf_smp_subscription_active_sub_count_other"), Some(0));
         assert_eq!(value(&t, "simplex_ntf_smp_sessions_count"), Some(0));
+    }
+
+    /// The reference's `ntfActiveServiceSubs` / `ntfPendingServiceSubs` through a service
+    /// subscription's life: asked for, confirmed by `SOKS`, grown by service-signed `NSUB`s,
+    /// session lost, confirmed again, unavailable, association removed.
+    #[test]
+    fn service_subscription_gauges_follow_the_reference_agent() {
+        let m = NtfMetrics::new(vec!["simplex.im".into()]);
+        let own: SmpServer = SmpServer::parse_text(b"smp://AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=@smp1.simplex.im").unwrap();
+        let other: SmpServer = SmpServer::parse_text(b"smp://AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=@relay.example").unwrap();
+        let p = "simplex_ntf_smp_service_subscription_";
+        let own_l = "{server=\"smp1.simplex.im\"}";
+        let get = |t: &str, s: &str| value(t, &format!("{p}{s}"));
+        m.service_pending(&other, 5);
+        m.service_pending(&own, 2);
+        let t = m.encode();
+        assert_eq!(get(&t, "pending_sub_count_other"), Some(5), "{t}");
+        assert_eq!(get(&t, "pending_server_count_other"), Some(1));
+        assert_eq!(get(&t, &format!("pending_sub_count_own{own_l}")), Some(2));
+        assert_eq!(get(&t, &format!("pending_server_count_own{own_l}")), Some(1));
+        assert_eq!(get(&t, "active_sub_count_other"), Some(0));
+        // SOKS 6 (one more than the store's): the relay's count is what is active
+        m.smp_event(&SmpEvent::ServiceSubscribed { server: other.clone(), service_id: b"s".to_vec(), count: 6 });
+        m.smp_event(&SmpEvent::ServiceAssociated { server: other.clone(), service_id: b"s".to_vec(), notifier_ids: vec![vec![1], vec![2]] });
+        let t = m.encode();
+        assert_eq!(get(&t, "active_sub_count_other"), Some(8), "{t}");
+        assert_eq!(get(&t, "active_server_count_other"), Some(1));
+        assert_eq!(get(&t, "pending_sub_count_other"), Some(0));
+        assert_eq!(get(&t, "pending_server_count_other"), Some(0));
+        // the session lost: pending again with the count held
+        m.smp_event(&SmpEvent::ServiceDisconnected { server: other.clone() });
+        let t = m.encode();
+        assert_eq!((get(&t, "active_sub_count_other"), get(&t, "pending_sub_count_other")), (Some(0), Some(8)), "{t}");
+        m.smp_event(&SmpEvent::ServiceSubscribed { server: other.clone(), service_id: b"s".to_vec(), count: 8 });
+        m.smp_event(&SmpEvent::ServiceUnavailable { server: own.clone() });
+        let t = m.encode();
+        assert_eq!((get(&t, "active_sub_count_other"), get(&t, "pending_sub_count_other")), (Some(8), Some(0)), "{t}");
+        assert_eq!(get(&t, &format!("pending_sub_count_own{own_l}")), Some(0));
+        m.service_removed(&other);
+        let t = m.encode();
+        assert_eq!((get(&t, "active_sub_count_other"), get(&t, "active_server_count_other")), (Some(0), Some(0)), "{t}");
+        assert!(t.contains(&format!("# TYPE {p}pending_sub_count_other gauge")), "{t}");
     }
 }

@@ -102,6 +102,9 @@ impl<S: Store> Shared<S> {
                 }
                 other => match self.smp.get() {
                     Some(tx) => {
+                        if let Effect::SmpSubscribeService { server, count, .. } = &other {
+                            self.metrics.service_pending(server, *count);
+                        }
                         let _ = tx.send(other);
                     }
                     None => debug!(?other, "no SMP subscriber configured"),
@@ -294,6 +297,7 @@ pub fn start<S: Store + Send + 'static>(
                         for e in again {
                             if let Effect::SmpResubscribe { server } = e {
                                 warn!(relay = %server, "service association removed: subscribing its queues one by one");
+                                shared.metrics.service_removed(&server);
                                 tokio::spawn(resubscribe_server(shared.clone(), server));
                             }
                         }

@@ -1,5 +1,5 @@
 //! `ntf-load`: a load generator for the notification server and the SMP relay on loopback.
-//! It starts the mock APNS, an SMP relay (or uses `--relay`) and a notification server in
+//! It starts the mock APNS (or with `--provider webpush` the mock Web Push service), an SMP relay (or uses `--relay`) and a notification server in
 //! this process, runs bounded phases and prints a table of figures. See
 //! [`ref_server::load`] for the phases.
 
@@ -54,6 +54,10 @@ struct Args {
     /// Use this SMP relay (`smp://<key hash>@127.0.0.1:<port>`) instead of starting one.
     #[arg(long)]
     relay: Option<String>,
+    /// Where the pushes go: `apns` (AT tokens, the mock APNS) or `webpush` (WP tokens, the mock
+    /// Web Push service: RFC 8291 bodies decrypted by each device).
+    #[arg(long, default_value = "apns", value_parser = ["apns", "webpush"])]
+    provider: String,
     /// Upper bound on the whole run in seconds.
     #[arg(long, default_value_t = 600)]
     time_cap: u64,
@@ -91,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         scale_subs: args.scale_subs,
         smp_server_bin: args.smp_server_bin.clone(),
         services: args.services,
+        web_push: args.provider == "webpush",
         time_cap: Duration::from_secs(args.time_cap),
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();

@@ -10,7 +10,7 @@ use ntf_proto::queue::SmpQueueNtf;
 use ntf_proto::response::NtfResponse;
 use ntf_proto::token::{DeviceToken, PushProvider};
 use ref_client::client::{ClientError, NtfClient};
-use ref_client::device::{Device, DevicePush};
+use ref_client::device::{Device, DevicePush, WebPushKeys};
 use ref_client::smp::{SmpClient, SmpClientError};
 use ref_transport::random_array;
 use smp_proto::command::{SmpCommand, SubscriptionMode};
@@ -29,7 +29,7 @@ pub struct Token {
     pub key: AuthPrivateKey,
     /// The token id.
     pub id: NtfEntityId,
-    /// The device token (hex text, as in the push path).
+    /// The device token (hex text, as in the push path; for Web Push the push resource path).
     pub text: String,
     /// The device (decrypts pushes).
     pub device: Device,
@@ -106,6 +106,28 @@ pub fn random_token_text() -> Result<String, FleetError> {
     Ok(b.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// A new device token for the router's push service: a random `apns_test` token, or with a
+/// Web Push router a `WP` token for `/push/<random hex>` with fresh subscription keys. The
+/// text the router knows it by, the token, the Web Push keys.
+fn device_token(router: &PushRouter) -> Result<(String, DeviceToken, Option<WebPushKeys>), FleetError> {
+    let text = random_token_text()?;
+    match router.web_push_provider() {
+        None => {
+            let token = DeviceToken::new(PushProvider::ApnsTest, text.clone().into_bytes())
+                .ok_or_else(|| FleetError::Local("device token".into()))?;
+            Ok((text, token, None))
+        }
+        Some(provider) => {
+            let keys = WebPushKeys::generate();
+            let path = format!("/push/{text}");
+            let token = keys
+                .token(provider, path.clone())
+                .ok_or_else(|| FleetError::Local("device token".into()))?;
+            Ok((path, DeviceToken::WebPush(token), Some(keys)))
+        }
+    }
+}
+
 /// `TNEW` for `n` new tokens in one batch; the verification pushes are awaited by
 /// [`verify_tokens`].
 ///
@@ -120,12 +142,12 @@ pub async fn new_tokens(
     let mut cmds = Vec::with_capacity(n);
     let mut texts = Vec::with_capacity(n);
     let mut dhs = Vec::with_capacity(n);
+    let mut wps = Vec::with_capacity(n);
     for _ in 0..n {
         let (key, verify_key) = ed25519_key()?;
         let dh = random_array::<32>().map_err(|e| FleetError::Local(e.to_string()))?;
-        let text = random_token_text()?;
-        let token = DeviceToken::new(PushProvider::ApnsTest, text.clone().into_bytes())
-            .ok_or_else(|| FleetError::Local("device token".into()))?;
+        let (text, token, wp) = device_token(router)?;
+        wps.push(wp);
         cmds.push(NtfCommand::Tnew(NewNtfToken {
             token,
             verify_key,
@@ -143,17 +165,21 @@ pub async fn new_tokens(
         .collect();
     let replies = client.send_commands(&batch).await?;
     let mut out = Vec::with_capacity(n);
-    for ((((r, key), text), dh), push) in replies
+    for (((((r, key), text), dh), push), wp) in replies
         .into_iter()
         .zip(keys)
         .zip(texts)
         .zip(dhs)
         .zip(pushes)
+        .zip(wps)
     {
         match r? {
             NtfResponse::IdTkn { id, dh_key } => {
-                let device = Device::from_idtkn(&dh, &PublicKey::X25519(dh_key.0))
+                let mut device = Device::from_idtkn(&dh, &PublicKey::X25519(dh_key.0))
                     .map_err(|e| FleetError::Local(e.to_string()))?;
+                if let Some(k) = wp {
+                    device = device.with_web_push(k);
+                }
                 out.push(PendingToken {
                     key,
                     id,

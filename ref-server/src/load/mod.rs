@@ -18,6 +18,11 @@
 //!
 //! With `scale_subs` > 0 only [`scale`] runs: a store of that many subscriptions resubscribed
 //! after a restart, with the relay in its own process.
+//!
+//! With `web_push` the tokens are Web Push (`WP`) tokens for the mock Web Push service (HTTP/2,
+//! TLS) instead of the mock APNS: every push is an RFC 8291 body the device decrypts with its
+//! subscription's keys, and the latency is `SEND` written -> the push request's body read by
+//! the mock push service. The restart phase is APNS only.
 
 pub mod env;
 pub mod fleet;
@@ -68,6 +73,8 @@ pub struct LoadConfig {
     pub smp_server_bin: Option<std::path::PathBuf>,
     /// The scale phase with service subscriptions (see [`scale`]).
     pub services: bool,
+    /// Web Push tokens and the mock Web Push service instead of APNS (not with `scale_subs`).
+    pub web_push: bool,
     /// Upper bound on the whole run; phases stop early when it is reached.
     pub time_cap: Duration,
 }
@@ -87,6 +94,7 @@ impl Default for LoadConfig {
             scale_subs: 0,
             smp_server_bin: None,
             services: false,
+            web_push: false,
             time_cap: Duration::from_secs(600),
         }
     }
@@ -211,8 +219,23 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
         report.add("total run time", format!("{:.1}", started.elapsed().as_secs_f64()), "s");
         return Ok(report);
     }
-    let router = PushRouter::new();
-    let router_task = router.start(mock.clone());
+    // with Web Push: the mock push service, WP tokens for it, its pushes read by the router
+    let web_push = match config.web_push {
+        true => Some(Arc::new(crate::webpush::mock::MockWebPush::start().await?)),
+        false => None,
+    };
+    let (router, router_task) = match &web_push {
+        None => {
+            let r = PushRouter::new();
+            let t = r.start(mock.clone());
+            (r, t)
+        }
+        Some(wp) => {
+            let r = PushRouter::web_push(wp.provider());
+            let t = r.start_web_push(wp.clone());
+            (r, t)
+        }
+    };
     let (relay, relay_server) = match &config.relay {
         Some(s) => (None, s.clone()),
         None => {
@@ -221,12 +244,16 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
             (Some(r), s)
         }
     };
-    let ntf = env::start_ntf(&mock, crate::ntf::MemStore::new(), None).await?;
+    let ntf = match &web_push {
+        None => env::start_ntf(&mock, crate::ntf::MemStore::new(), None).await?,
+        Some(wp) => env::start_ntf_web_push(&mock, wp, Duration::from_secs(10), crate::ntf::MemStore::new()).await?,
+    };
+    report.add("push provider", if web_push.is_some() { "webpush" } else { "apns" }, if web_push.is_some() { "WP tokens, mock Web Push service (HTTP/2, TLS, RFC 8291 bodies)" } else { "AT tokens, mock APNS" });
     let rss1 = rss_kib();
     report.add(
         "rss with services up",
         kib(rss1),
-        "KiB (mock APNS, relay, NTF server)",
+        "KiB (mock push service, relay, NTF server)",
     );
 
     // --- phase 1: connections, tokens, queues, subscriptions ---
@@ -439,7 +466,9 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
 
     // --- phase 4: restart over SQLite ---
     drop(clients);
-    if config.restart_subs > 0 {
+    if config.restart_subs > 0 && web_push.is_some() {
+        report.add("restart", "skipped", "(APNS only)");
+    } else if config.restart_subs > 0 {
         if let Err(e) = restart_phase(
             config,
             &mut report,
@@ -598,7 +627,7 @@ async fn send_phase(
     report.add(
         "latency p50",
         ms(lat.p50),
-        "ms SEND written -> push at mock",
+        "ms SEND written -> push at the mock push service",
     );
     report.add("latency p90", ms(lat.p90), "ms");
     report.add("latency p99", ms(lat.p99), "ms");

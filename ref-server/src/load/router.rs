@@ -1,4 +1,5 @@
-//! Reads every push the mock APNS receives, as the devices would: verification pushes go to
+//! Reads every push the mock APNS (or the mock Web Push service) receives, as the devices
+//! would: verification pushes go to
 //! whoever waits for that token's code; message pushes are decrypted (payload with the
 //! token's DH secret, metadata with the queue's notifier DH secret) and counted per message,
 //! with the time from `SEND` to the push.
@@ -13,6 +14,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::apns::mock::{MockApns, MockResponse};
+use crate::webpush::mock::MockWebPush;
+use ntf_proto::webpush::WebPushProvider;
 
 /// Counts of what the mock received.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -49,6 +52,8 @@ struct State {
     counts: PushCounts,
     /// Pushes per token text (any kind, delivered or not).
     per_token: HashMap<String, u64>,
+    /// With Web Push: the push service new tokens are for (see [`PushRouter::web_push`]).
+    web_push: Option<WebPushProvider>,
 }
 
 /// The push reader; cheap to clone.
@@ -84,6 +89,32 @@ impl PushRouter {
                 let delivered = p.response == MockResponse::Ok
                     || matches!(p.response, MockResponse::OkAfter(_));
                 router.handle(&p.token, &p.body, delivered, Instant::now());
+            }
+        })
+    }
+
+    /// A router for Web Push tokens of `provider` (the mock Web Push service): the fleet makes
+    /// `WP` tokens for it, keyed here by their push resource path; read pushes with
+    /// [`PushRouter::start_web_push`].
+    pub fn web_push(provider: WebPushProvider) -> Self {
+        let r = Self::default();
+        r.lock().web_push = Some(provider);
+        r
+    }
+
+    /// The push service new tokens are for, when this router is for Web Push.
+    pub fn web_push_provider(&self) -> Option<WebPushProvider> {
+        self.lock().web_push.clone()
+    }
+
+    /// Starts reading the mock Web Push service's pushes (until the returned task is
+    /// aborted); a push is keyed by its path. The mock answers `201` unless told otherwise.
+    pub fn start_web_push(&self, mock: Arc<MockWebPush>) -> JoinHandle<()> {
+        let router = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let p = mock.next_push().await;
+                router.handle(&p.path, &p.body, true, Instant::now());
             }
         })
     }

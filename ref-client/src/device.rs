@@ -86,6 +86,7 @@ impl std::error::Error for DeviceError {}
 pub struct WebPushKeys {
     secret: SecretKey,
     auth: [u8; 16],
+    ecdh: std::sync::Arc<Option<crate::ece::EcdhKey>>,
 }
 
 impl fmt::Debug for WebPushKeys {
@@ -104,7 +105,8 @@ impl WebPushKeys {
 
     /// Keys from their parts.
     pub fn new(secret: SecretKey, auth: [u8; 16]) -> Self {
-        Self { secret, auth }
+        let ecdh = std::sync::Arc::new(crate::ece::EcdhKey::from_secret(&secret));
+        Self { secret, auth, ecdh }
     }
 
     /// The private key.
@@ -119,8 +121,14 @@ impl WebPushKeys {
 
     /// The keys a `WP` token carries: `auth` and the uncompressed public point.
     pub fn key(&self) -> WebPushKey {
-        let mut p = [0u8; 65];
-        p.copy_from_slice(self.secret.public_key().to_encoded_point(false).as_bytes());
+        let p = match self.ecdh.as_ref() {
+            Some(k) => *k.public(),
+            None => {
+                let mut p = [0u8; 65];
+                p.copy_from_slice(self.secret.public_key().to_encoded_point(false).as_bytes());
+                p
+            }
+        };
         WebPushKey { auth: self.auth, p256dh: P256dhKey::Uncompressed(p) }
     }
 
@@ -135,7 +143,10 @@ impl WebPushKeys {
     /// # Errors
     /// [`crate::ece::EceError`] when the body is malformed or not for these keys.
     pub fn decrypt(&self, body: &[u8]) -> Result<Vec<u8>, crate::ece::EceError> {
-        crate::ece::decrypt(&self.secret, &self.auth, body)
+        match self.ecdh.as_ref() {
+            Some(k) => crate::ece::decrypt_key(k, &self.auth, body),
+            None => crate::ece::decrypt(&self.secret, &self.auth, body),
+        }
     }
 }
 

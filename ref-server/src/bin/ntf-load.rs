@@ -58,6 +58,31 @@ struct Args {
     /// Web Push service: RFC 8291 bodies decrypted by each device).
     #[arg(long, default_value = "apns", value_parser = ["apns", "webpush"])]
     provider: String,
+    /// Only several `ntf-server` processes (next to ntf-load) on one PostgreSQL database and
+    /// one relay process, with --subs subscriptions: see --instances-mode (at least 2).
+    #[arg(long)]
+    instances: Option<usize>,
+    /// With --instances: takeover (SIGKILL of the relay's owner, time until all ACTIVE
+    /// again), kills (--kills SIGKILLs in a row while sending at --rate: duplicate and lost
+    /// pushes) or commands (TCHK/SCHK /s over --connections for --check-secs, 1 instance then N).
+    #[arg(long, default_value = "takeover")]
+    instances_mode: ref_server::load::instances::Mode,
+    /// With --instances: the database (give the run a database of its own: the transaction
+    /// counts are the whole database's).
+    #[arg(long, default_value = "postgresql://postgres@127.0.0.1:5432/ntf_load")]
+    pg_url: String,
+    /// With --instances: the schema (dropped and made again).
+    #[arg(long, default_value = "ntf_load")]
+    pg_schema: String,
+    /// With --instances: the instances' lease_ttl (seconds).
+    #[arg(long, default_value_t = 6)]
+    lease_ttl: u64,
+    /// With --instances: the instances' lease_renew (seconds).
+    #[arg(long, default_value_t = 1)]
+    lease_renew: u64,
+    /// With --instances --instances-mode kills: how many kills.
+    #[arg(long, default_value_t = 20)]
+    kills: usize,
     /// Upper bound on the whole run in seconds.
     #[arg(long, default_value_t = 600)]
     time_cap: u64,
@@ -82,7 +107,19 @@ fn main() -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let instances = args.instances.map(|n| ref_server::load::instances::InstancesConfig {
+        instances: n,
+        mode: args.instances_mode,
+        subs: args.subs,
+        kills: args.kills,
+        rate: args.rate,
+        secs: args.check_secs,
+        connections: args.connections,
+        pg: ref_server::store::PgConfig::new(args.pg_url.clone()).with_schema(args.pg_schema.clone()),
+        leases: ref_server::load::cluster::Leases { ttl: args.lease_ttl, renew: args.lease_renew },
+    });
     let config = LoadConfig {
+        instances,
         connections: args.connections,
         tokens_per_conn: args.tokens,
         subscriptions: args.subs,

@@ -23,9 +23,14 @@
 //! TLS) instead of the mock APNS: every push is an RFC 8291 body the device decrypts with its
 //! subscription's keys, and the latency is `SEND` written -> the push request's body read by
 //! the mock push service. The restart phase is APNS only.
+//!
+//! With `instances`, only [`instances`] runs: several `ntf-server` processes on one
+//! PostgreSQL database.
 
+pub mod cluster;
 pub mod env;
 pub mod fleet;
+pub mod instances;
 pub mod router;
 pub mod scale;
 pub mod stats;
@@ -75,6 +80,8 @@ pub struct LoadConfig {
     pub services: bool,
     /// Web Push tokens and the mock Web Push service instead of APNS (not with `scale_subs`).
     pub web_push: bool,
+    /// Only several instances on one PostgreSQL database (see [`instances`]).
+    pub instances: Option<instances::InstancesConfig>,
     /// Upper bound on the whole run; phases stop early when it is reached.
     pub time_cap: Duration,
 }
@@ -95,6 +102,7 @@ impl Default for LoadConfig {
             smp_server_bin: None,
             services: false,
             web_push: false,
+            instances: None,
             time_cap: Duration::from_secs(600),
         }
     }
@@ -213,6 +221,11 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
     report.add("rss at start", kib(rss0), "KiB (generator + runtime)");
 
     let mock = Arc::new(env::start_mock().await?);
+    if let Some(x) = &config.instances {
+        instances::instances_phase(x, &mock, &mut report).await?;
+        report.add("total run time", format!("{:.1}", started.elapsed().as_secs_f64()), "s");
+        return Ok(report);
+    }
     if config.scale_subs > 0 {
         let deadline = config.time_cap.saturating_sub(started.elapsed());
         scale::scale_phase(config.scale_subs, config.smp_server_bin.as_deref(), config.services, &mock, &mut report, deadline).await?;

@@ -51,26 +51,26 @@ use crate::store::{SqliteConfig, SqliteStore, Synchronous};
 const SERVICE_ID: &[u8] = b"scale-service-id-0000001";
 
 /// Distinct notifier keys used.
-const KEYS: usize = 1024;
+pub(super) const KEYS: usize = 1024;
 /// Subscriptions per token.
-const SUBS_PER_TOKEN: usize = 50;
+pub(super) const SUBS_PER_TOKEN: usize = 50;
 
 /// The `i`-th id of a kind: 24 bytes, the kind byte then `i`.
-fn id(kind: u8, i: usize) -> Vec<u8> {
+pub(super) fn id(kind: u8, i: usize) -> Vec<u8> {
     let mut v = vec![kind; 24];
     v[16..].copy_from_slice(&(i as u64).to_be_bytes());
     v
 }
 
-fn seed(k: usize) -> [u8; 32] {
+pub(super) fn seed(k: usize) -> [u8; 32] {
     let mut s = [0x5eu8; 32];
     s[..8].copy_from_slice(&(k as u64).to_be_bytes());
     s
 }
 
 /// The relay child process; killed when dropped.
-struct RelayProcess {
-    child: Child,
+pub(super) struct RelayProcess {
+    pub(super) child: Child,
 }
 
 impl RelayProcess {
@@ -91,7 +91,7 @@ impl Drop for RelayProcess {
 }
 
 /// The `smp-server` binary: `explicit`, else next to this executable.
-fn relay_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub(super) fn relay_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     let path = match explicit {
         Some(p) => p.to_path_buf(),
         None => std::env::current_exe()?.with_file_name("smp-server"),
@@ -104,12 +104,12 @@ fn relay_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(super) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// `smp-server init`; returns the relay's address.
-fn init_relay(bin: &Path, dir: &Path, port: u16) -> anyhow::Result<SmpServer> {
+pub(super) fn init_relay(bin: &Path, dir: &Path, port: u16) -> anyhow::Result<SmpServer> {
     let out = Command::new(bin)
         .args(["init", "--dir"])
         .arg(dir)
@@ -123,7 +123,7 @@ fn init_relay(bin: &Path, dir: &Path, port: u16) -> anyhow::Result<SmpServer> {
 
 /// Writes `n` queues with notifier credentials into the relay's database, associated with the
 /// service `service` when given (its service id is [`SERVICE_ID`]).
-fn preload_relay(dir: &Path, n: usize, keys: &[AuthPublicKey], service: Option<&ServerCredentials>) -> anyhow::Result<()> {
+pub(super) fn preload_relay(dir: &Path, n: usize, keys: &[AuthPublicKey], service: Option<&ServerCredentials>) -> anyhow::Result<()> {
     let sqlite = SqliteConfig { synchronous: Synchronous::Normal, ..SqliteConfig::default() };
     let mut store = SqliteQueueStore::open_with(dir.join(crate::smp::sqlite_store::DB_FILE), &sqlite)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -211,7 +211,7 @@ fn preload_ntf(path: &Path, relay: &SmpServer, n: usize, keys: &[AuthPublicKey],
 }
 
 /// The bytes of an Ed25519 public key.
-fn public_bytes(k: &AuthPublicKey) -> &[u8] {
+pub(super) fn public_bytes(k: &AuthPublicKey) -> &[u8] {
     match k.key() {
         PublicKey::Ed25519(p) => p,
         _ => &[],

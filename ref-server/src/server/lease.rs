@@ -187,6 +187,8 @@ pub async fn run<S: Shell>(
     let ScaleOut { config, store } = scale;
     let id = config.instance_id.clone();
     let mut relays: HashMap<String, SmpServer> = HashMap::new();
+    // the resubscription of each relay gained, while it runs
+    let mut subscribing: HashMap<String, AbortOnDrop> = HashMap::new();
     loop {
         let round = Instant::now();
         let st = store.clone();
@@ -205,6 +207,7 @@ pub async fn run<S: Shell>(
                 let (gained, lost) = leases.claimed(started, config.hold(), &claimed);
                 for r in lost {
                     info!(instance = %id, "lease lost: {r}");
+                    subscribing.remove(&r);
                     if let Some(s) = relays.get(&r) {
                         let _ = release.send(s.clone());
                     }
@@ -212,8 +215,14 @@ pub async fn run<S: Shell>(
                 for r in gained {
                     info!(instance = %id, "lease gained: {r}");
                     if let Some(s) = relays.get(&r) {
-                        let n = shell.resubscribe_relay(s).await;
-                        info!(instance = %id, relay = %s, "subscribing the relay's {n} subscriptions");
+                        // on a task of its own: paging a large relay out of the store takes
+                        // longer than a lease holds, and the renewals must go on meanwhile
+                        let (sh, s, id) = (shell.clone(), s.clone(), id.clone());
+                        let task = tokio::spawn(async move {
+                            let n = sh.resubscribe_relay(&s).await;
+                            info!(instance = %id, relay = %s, "subscribed the relay's {n} subscriptions");
+                        });
+                        subscribing.insert(r, AbortOnDrop(task));
                     }
                 }
             }
@@ -221,10 +230,12 @@ pub async fn run<S: Shell>(
         }
         for r in leases.expire() {
             warn!(instance = %id, "lease ran out (not renewed in time): {r}");
+            subscribing.remove(&r);
             if let Some(s) = relays.get(&r) {
                 let _ = release.send(s.clone());
             }
         }
+        subscribing.retain(|_, t| !t.0.is_finished());
         for (r, server) in &relays {
             if leases.holds(r) {
                 poll_new(&*shell, &store, server, config.renew).await;
@@ -247,6 +258,16 @@ pub async fn release_all(leases: &Leases, scale: &ScaleOut, limit: Duration) {
     match blocking(limit, move || st.release_leases(&owner, None)).await {
         Ok(()) => info!(instance = %scale.config.instance_id, "leases given up"),
         Err(e) => warn!(instance = %scale.config.instance_id, "leases not given up (they run out after lease_ttl): {e}"),
+    }
+}
+
+/// A task ended when this is dropped (a relay's resubscription: ended when the lease is lost,
+/// or with the lease task).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

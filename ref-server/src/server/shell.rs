@@ -589,9 +589,11 @@ async fn resubscribe_server<S: Store + Send + 'static>(shared: Arc<Shared<S>>, s
 async fn resubscribe_pages<S: Store + Send + 'static>(shared: &Shared<S>, server: &smp_proto::server::SmpServer) -> usize {
     let mut total = 0;
     let mut after = None;
+    let mut tries = 0;
     loop {
         match shared.with_core(|c| c.resubscribe_page(server, after.as_ref())) {
             Ok((effects, next)) => {
+                tries = 0;
                 total += effects.len();
                 shared.dispatch(effects).await;
                 match next {
@@ -599,13 +601,22 @@ async fn resubscribe_pages<S: Store + Send + 'static>(shared: &Shared<S>, server
                     None => return total,
                 }
             }
+            Err(e) if tries < RESUBSCRIBE_TRIES => {
+                // e.g. a deadlock or a lost database connection: the same page again
+                tries += 1;
+                warn!(relay = %server, "resubscribe: {e:?}; trying the page again");
+                tokio::time::sleep(Duration::from_millis(200) * tries).await;
+            }
             Err(e) => {
-                warn!(relay = %server, "resubscribe: {e:?}");
+                warn!(relay = %server, "resubscribe: {e:?}; {RESUBSCRIBE_TRIES} tries, giving up");
                 return total;
             }
         }
     }
 }
+
+/// Tries of one page of [`resubscribe_pages`] (waiting 0.2 s, 0.4 s, ... between them).
+const RESUBSCRIBE_TRIES: u32 = 5;
 
 /// The relay an SMP event came from.
 fn event_server(e: &SmpEvent) -> Option<&smp_proto::server::SmpServer> {

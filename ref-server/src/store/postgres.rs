@@ -153,14 +153,29 @@ type SubMoreColumns = (Vec<Vec<u8>>, Vec<String>, Vec<bool>, Vec<Option<Vec<u8>>
 /// of migrations stays the reference's: an index for paging a server's subscriptions, and
 /// the notifier keys' Ed25519 public keys (NULL in rows written without it, then derived when
 /// read; the reference names its columns, so it reads and writes the table as before).
-const EXTRA_INDEXES: &str = "CREATE INDEX IF NOT EXISTS \
-     idx_subscriptions_smp_server_id_subscription_id ON subscriptions(smp_server_id, subscription_id); \
-     ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS smp_notifier_public_key BYTEA; \
+///
+/// Each is made only when missing (looked up in the catalog first): `CREATE INDEX` and
+/// `ALTER TABLE ... IF NOT EXISTS` lock the table even when there is nothing to do, and an
+/// instance starting next to running ones (several instances on one database) would then
+/// deadlock with their writes to `subscriptions`.
+const EXTRA_INDEXES: &str = "DO $$ BEGIN \
+     IF to_regclass('idx_subscriptions_smp_server_id_subscription_id') IS NULL THEN \
+       CREATE INDEX idx_subscriptions_smp_server_id_subscription_id ON subscriptions(smp_server_id, subscription_id); \
+     END IF; \
+     IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() \
+         AND table_name = 'subscriptions' AND column_name = 'smp_notifier_public_key') THEN \
+       ALTER TABLE subscriptions ADD COLUMN smp_notifier_public_key BYTEA; \
+     END IF; \
+     END $$; \
      CREATE TABLE IF NOT EXISTS ntf_leases (resource TEXT NOT NULL PRIMARY KEY, \
        owner TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL)";
 
 fn db(e: ::postgres::Error) -> StoreError {
-    StoreError::Backend(format!("postgres: {e}"))
+    // the server's message (e.g. "deadlock detected"), not only "db error"
+    match e.as_db_error() {
+        Some(d) => StoreError::Backend(format!("postgres: {}", d.message())),
+        None => StoreError::Backend(format!("postgres: {e}")),
+    }
 }
 
 /// Maps a unique-key violation to `Duplicate` and a foreign-key violation to `NotFound`.

@@ -163,7 +163,7 @@ async fn metrics_follow_the_demo_flow() {
     assert_eq!(value(&t, "simplex_ntf_apns_push_queue_length"), 0);
     // `activeTokens` (the message push), `activeSubs` (the NMSG), the store totals
     for series in ["tokens_count_daily", "tokens_count_weekly", "tokens_count_monthly", "subscriptions_count_daily", "subscriptions_count_monthly"] {
-        assert_eq!(value(&t, &format!("simplex_ntf_{series}")), 1, "{series}");
+        assert_eq!(value(&t, &format!("simplex_ntf_{series}")), 1, "{series} in\n{t}");
     }
     assert_eq!(value(&t, "simplex_ntf_tokens_total"), 1);
     assert_eq!(value(&t, "simplex_ntf_subscriptions_approx_total"), 1);

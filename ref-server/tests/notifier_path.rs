@@ -9,14 +9,13 @@
 //! keys. The other server tests use Ed25519.
 
 mod common;
-use common::{check_message_push, fast_subscriber, loopback_relay, mock_push_clients, verification_code, AppToken, Cut};
+use common::{check_message_push, fast_subscriber, loopback_relay, mock_push_clients, verified_token, new_subscription, AppToken, Cut};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ntf_proto::command::{NewNtfSubscription, NtfEntityId};
-use ntf_proto::queue::SmpQueueNtf;
+use ntf_proto::command::NtfEntityId;
 use ntf_proto::subscription::NtfSubStatus;
 use ref_client::client::{NtfClient, NtfClientConfig};
 use ref_client::device::Device;
@@ -85,18 +84,9 @@ impl Env {
         let creds = smp.enable_notifications(&queue).await.unwrap();
 
         let ntf = NtfClient::connect_addr(self.ntf.addr, &self.ntf.key_hash, &NtfClientConfig::default()).await.unwrap();
-        let t = AppToken::generate();
-        let (token_id, server_dh) = ntf.tnew(&t.key, t.new_token.clone()).await.unwrap();
-        let device = t.device(&server_dh);
-        let push = tokio::time::timeout(WAIT, self.mock.next_push_for(&t.token_text)).await.unwrap();
-        ntf.tvfy(&t.key, &token_id, verification_code(&device, &push)).await.unwrap();
-        let AppToken { key, token_text, .. } = t;
+        let (AppToken { key, token_text, .. }, token_id, device) = verified_token(&ntf, &self.mock, WAIT).await;
 
-        let sub = NewNtfSubscription {
-            token_id: token_id.clone(),
-            queue: SmpQueueNtf::new(self.relay_server(), creds.notifier_id.clone()).unwrap(),
-            notifier_key: creds.notifier_key.private.clone(),
-        };
+        let sub = new_subscription(&token_id, self.relay_server(), &creds);
         let sub_id = ntf.snew(&key, sub).await.unwrap();
         let app = App { smp, ntf, queue, creds, key, token_text, device, sub_id };
         app.wait_sub(NtfSubStatus::Active).await;

@@ -10,17 +10,15 @@
 //!   delivered on the next `NSUB`.
 
 mod common;
-use common::{Cut, Relay};
+use common::{loopback_relay, new_subscription, verified_token, AppToken, Cut, Relay};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ntf_proto::command::{NewNtfSubscription, NewNtfToken, NtfEntityId};
-use ntf_proto::queue::SmpQueueNtf;
+use ntf_proto::command::NtfEntityId;
 use ntf_proto::subscription::NtfSubStatus;
-use ntf_proto::token::{DeviceToken, PushProvider};
 use ref_client::client::{NtfClient, NtfClientConfig};
 use ref_client::device::{Device, DevicePush};
 use ref_client::smp::{decrypt_nmsg, NotifierCreds, RecipientQueue, SmpClient, SmpClientConfig};
@@ -30,12 +28,11 @@ use ref_server::server::shell::{self, RunningServer, ShellConfig};
 use ref_server::server::subscriber::SubscriberConfig;
 use ref_server::smp::sqlite_store::DB_FILE;
 use ref_server::smp::SmpRelayServer;
-use ref_transport::{random_array, ServerCredentials, TlsServerConfig};
+use ref_transport::{ServerCredentials, TlsServerConfig};
 use smp_proto::command::SubscriptionMode;
-use smp_proto::crypto::{ed25519_public, x25519_public};
-use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X25519PublicKey};
+use smp_proto::keys::AuthPrivateKey;
 use smp_proto::message::{MsgFlags, RcvMsgBody};
-use smp_proto::server::{SmpServer, TransportHost};
+use smp_proto::server::SmpServer;
 use tokio::net::{TcpListener, TcpStream};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -117,12 +114,7 @@ impl Env {
 
     /// The relay's address as the notification server reaches it (through the cut).
     fn relay_server(&self) -> SmpServer {
-        SmpServer::new(
-            vec![TransportHost::Ipv4([127, 0, 0, 1])],
-            self.cut.addr.port().to_string(),
-            self.relay().key_hash(),
-        )
-        .unwrap()
+        loopback_relay(self.cut.addr.port(), self.relay().key_hash())
     }
 
     async fn smp_client(&self) -> SmpClient {
@@ -161,36 +153,9 @@ impl Env {
         )
         .await
         .unwrap();
-        let seed = random_array::<32>().unwrap();
-        let key = AuthPrivateKey::new(PrivateKey::Ed25519(seed)).unwrap();
-        let dh_private = random_array::<32>().unwrap();
-        let token_text: String = random_array::<32>()
-            .unwrap()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let token =
-            DeviceToken::new(PushProvider::ApnsTest, token_text.clone().into_bytes()).unwrap();
-        let new_token = NewNtfToken {
-            token,
-            verify_key: AuthPublicKey::new(PublicKey::Ed25519(ed25519_public(&seed))).unwrap(),
-            dh_key: X25519PublicKey(x25519_public(&dh_private)),
-        };
-        let (token_id, server_dh) = ntf.tnew(&key, new_token).await.unwrap();
-        let device = Device::from_idtkn(&dh_private, &PublicKey::X25519(server_dh.0)).unwrap();
-        let push = tokio::time::timeout(WAIT, self.mock.next_push_for(&token_text))
-            .await
-            .unwrap();
-        let DevicePush::Verification(code) = device.receive(&push.body).unwrap() else {
-            panic!("not a verification push")
-        };
-        ntf.tvfy(&key, &token_id, code).await.unwrap();
+        let (AppToken { key, token_text, .. }, token_id, device) = verified_token(&ntf, &self.mock, WAIT).await;
 
-        let sub = NewNtfSubscription {
-            token_id: token_id.clone(),
-            queue: SmpQueueNtf::new(self.relay_server(), creds.notifier_id.clone()).unwrap(),
-            notifier_key: creds.notifier_key.private.clone(),
-        };
+        let sub = new_subscription(&token_id, self.relay_server(), &creds);
         let sub_id = ntf.snew(&key, sub).await.unwrap();
         let app = App {
             smp,

@@ -6,15 +6,14 @@
 //! instance takes its relay over.
 
 mod common;
-use common::{check_message_push, fast_subscriber, loopback_relay, mock_push_clients, verification_code, AppToken, Cut};
+use common::{check_message_push, fast_subscriber, loopback_relay, mock_push_clients, verification_code, new_subscription, AppToken, Cut};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ntf_proto::command::{NewNtfSubscription, NtfEntityId};
-use ntf_proto::queue::SmpQueueNtf;
+use ntf_proto::command::NtfEntityId;
 use ntf_proto::subscription::NtfSubStatus;
 use ref_client::client::{NtfClient, NtfClientConfig};
 use ref_client::device::Device;
@@ -163,11 +162,7 @@ impl Env {
         let other = (home + 1) % ntf.len();
         ntf[other].tvfy(&t.key, &token_id, verification_code(&device, &push)).await.unwrap();
         let AppToken { key, token_text, .. } = t;
-        let sub = NewNtfSubscription {
-            token_id: token_id.clone(),
-            queue: SmpQueueNtf::new(self.relay_server(), creds.notifier_id.clone()).unwrap(),
-            notifier_key: creds.notifier_key.private.clone(),
-        };
+        let sub = new_subscription(&token_id, self.relay_server(), &creds);
         let sub_id = ntf[home].snew(&key, sub).await.unwrap();
         let app = App { smp, ntf, queue, creds, key, token_text, device, sub_id };
         app.wait_active(other).await;

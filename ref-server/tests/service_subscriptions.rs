@@ -14,14 +14,14 @@
 //! - `ENDS` when another session of the same service subscribes: counted, no status change.
 
 mod common;
-use common::{bind, fast_subscriber, loopback_relay, mock_push_clients, verification_code, AppToken, Relay};
+use common::{bind, fast_subscriber, loopback_relay, mock_push_clients, verified_token, new_subscription, AppToken, Relay};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ntf_proto::command::{NewNtfSubscription, NtfEntityId};
+use ntf_proto::command::NtfEntityId;
 use ntf_proto::queue::SmpQueueNtf;
 use ntf_proto::subscription::NtfSubStatus;
 use ref_client::client::{NtfClient, NtfClientConfig};
@@ -145,17 +145,8 @@ impl Env {
         let queue = smp.create_queue(SubscriptionMode::OnlyCreate, true).await.unwrap();
         let creds = smp.enable_notifications(&queue).await.unwrap();
         let ntf = NtfClient::connect_addr(self.ntf_addr, &self.ntf().key_hash, &NtfClientConfig::default()).await.unwrap();
-        let t = AppToken::generate();
-        let (token_id, server_dh) = ntf.tnew(&t.key, t.new_token.clone()).await.unwrap();
-        let device = t.device(&server_dh);
-        let push = tokio::time::timeout(WAIT, self.mock.next_push_for(&t.token_text)).await.unwrap();
-        ntf.tvfy(&t.key, &token_id, verification_code(&device, &push)).await.unwrap();
-        let AppToken { key, token_text, .. } = t;
-        let sub = NewNtfSubscription {
-            token_id: token_id.clone(),
-            queue: SmpQueueNtf::new(self.relay_server(), creds.notifier_id.clone()).unwrap(),
-            notifier_key: creds.notifier_key.private.clone(),
-        };
+        let (AppToken { key, token_text, .. }, token_id, device) = verified_token(&ntf, &self.mock, WAIT).await;
+        let sub = new_subscription(&token_id, self.relay_server(), &creds);
         let sub_id = ntf.snew(&key, sub).await.unwrap();
         let app = App { smp, ntf, queue, creds, key, token_text, device, sub_id, token_id };
         app.wait_sub(NtfSubStatus::Active).await;

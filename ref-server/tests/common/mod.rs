@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use ntf_proto::command::NewNtfToken;
+use ntf_proto::command::{NewNtfSubscription, NewNtfToken, NtfEntityId};
+use ntf_proto::queue::SmpQueueNtf;
+use ref_client::client::NtfClient;
 use ntf_proto::token::{DeviceToken, PushProvider};
 use ref_client::device::{Device, DevicePush};
 use ref_client::smp::{decrypt_nmsg, NotifierCreds, RecipientQueue, SmpClient};
@@ -155,6 +157,27 @@ pub fn verification_code(device: &Device, push: &MockPush) -> ntf_proto::token::
     match device.receive(&push.body).unwrap() {
         DevicePush::Verification(code) => code,
         other => panic!("not a verification push: {other:?}"),
+    }
+}
+
+/// An app's token registered on `ntf` (`TNEW`) and verified (`TVFY`) with the code of its
+/// verification push, taken from `mock` within `wait`: the token, its id and its device.
+pub async fn verified_token(ntf: &NtfClient, mock: &MockApns, wait: Duration) -> (AppToken, NtfEntityId, Device) {
+    let t = AppToken::generate();
+    let (token_id, server_dh) = ntf.tnew(&t.key, t.new_token.clone()).await.unwrap();
+    let device = t.device(&server_dh);
+    let push = tokio::time::timeout(wait, mock.next_push_for(&t.token_text)).await.unwrap();
+    ntf.tvfy(&t.key, &token_id, verification_code(&device, &push)).await.unwrap();
+    (t, token_id, device)
+}
+
+/// What `SNEW` sends for `creds`' queue on `relay` (as the notification server reaches it),
+/// for the token `token_id`.
+pub fn new_subscription(token_id: &NtfEntityId, relay: SmpServer, creds: &NotifierCreds) -> NewNtfSubscription {
+    NewNtfSubscription {
+        token_id: token_id.clone(),
+        queue: SmpQueueNtf::new(relay, creds.notifier_id.clone()).unwrap(),
+        notifier_key: creds.notifier_key.private.clone(),
     }
 }
 

@@ -1,7 +1,9 @@
 //! The `ntf-server` binary as an operator runs it: a directory laid out as the reference's
 //! `ntf-server init` leaves it (`tests/fixtures/reference-init.ini`), `start` with its server
-//! information block, SIGTERM/SIGINT, `cert`, `delete`, and bad input (one line, exit 1,
-//! nothing written over).
+//! information block, SIGTERM/SIGINT, `cert`, `delete`, several ports, and bad input (one
+//! line, exit 1, nothing written over).
+
+mod common;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
@@ -36,7 +38,7 @@ fn reference_dir(dir: &Path, port: u16, edit: impl FnOnce(String) -> String) -> 
     creds.key_hash()
 }
 
-/// `start`, with the information block read up to the "Serving" line.
+/// `start`, with the information block read up to the last "Serving" line.
 struct Server {
     child: Child,
     info: Vec<String>,
@@ -44,6 +46,11 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Self {
+        Self::start_serving(dir, 1)
+    }
+
+    /// `start` on `ports` ports: one "Serving" line each.
+    fn start_serving(dir: &Path, ports: usize) -> Self {
         let mut child = Command::new(BIN)
             .arg("--dir")
             .arg(dir)
@@ -54,11 +61,12 @@ impl Server {
             .unwrap();
         let mut info = Vec::new();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut serving = 0;
         for line in lines.by_ref() {
             let line = line.unwrap();
-            let done = line.starts_with("Serving NTF protocol");
+            serving += usize::from(line.starts_with("Serving NTF protocol"));
             info.push(line);
-            if done {
+            if serving == ports {
                 break;
             }
         }
@@ -142,6 +150,77 @@ async fn reference_directory_starts_and_sigterm_stops_it() {
         .join()
         .unwrap();
     }
+}
+
+/// Two free ports, different.
+fn two_free_ports() -> (u16, u16) {
+    loop {
+        let (a, b) = (free_port(), free_port());
+        if a != b {
+            return (a, b);
+        }
+    }
+}
+
+/// `[TRANSPORT] port = A,B` (`iniTransports`, one TLS server per port in `runNtfServer`): the
+/// information block has a "Serving" line for each port and the address as the reference
+/// prints it (the list as given); a token registered through one port is verified and checked
+/// through the other, each port serves a whole registration of its own, and SIGTERM closes both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_ports_serve_one_server() {
+    use common::{verification_code, verified_token, AppToken};
+    use ntf_proto::token::NtfTknStatus;
+    let mock = ref_server::apns::mock::MockApns::start(Default::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mock-ca.pem"), mock.ca_pem()).unwrap();
+    let (a, b) = two_free_ports();
+    let apns_test = format!("\n[APNS_TEST]\nhost = 127.0.0.1\nport = {}\nca_file = mock-ca.pem\n", mock.addr().port());
+    let kh = reference_dir(dir.path(), a, |ini| {
+        ini.replace(&format!("port = {a}\n"), &format!("port = {a},{b}\n")).replace("[STORE_LOG]\n", "[STORE_LOG]\ndb_backend = sqlite\n") + &apns_test
+    });
+    let mut server = Server::start_serving(dir.path(), 2);
+    let info = &server.info;
+    assert_eq!(info[2], format!("Server address: ntf://{kh}@<hostnames>:{a},{b}"), "{info:?}");
+    assert_eq!(info[5..], [format!("Serving NTF protocol on port {a} (TLS)..."), format!("Serving NTF protocol on port {b} (TLS)...")], "{info:?}");
+
+    let on = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let cfg = NtfClientConfig::default();
+    let (ca, cb) = (NtfClient::connect_addr(on(a), &kh, &cfg).await.unwrap(), NtfClient::connect_addr(on(b), &kh, &cfg).await.unwrap());
+    // TNEW through A, its verification push, TVFY through B: one server behind both ports
+    let t = AppToken::generate();
+    let (token_id, server_dh) = ca.tnew(&t.key, t.new_token.clone()).await.unwrap();
+    let device = t.device(&server_dh);
+    let push = tokio::time::timeout(Duration::from_secs(10), mock.next_push_for(&t.token_text)).await.unwrap();
+    cb.tvfy(&t.key, &token_id, verification_code(&device, &push)).await.unwrap();
+    assert_eq!(ca.tchk(&t.key, &token_id).await.unwrap(), NtfTknStatus::Active);
+    assert_eq!(cb.tchk(&t.key, &token_id).await.unwrap(), NtfTknStatus::Active);
+    // each port on its own: a whole registration, checked through the other port
+    for (this, other) in [(&ca, &cb), (&cb, &ca)] {
+        let (t, id, _) = verified_token(this, &mock, Duration::from_secs(10)).await;
+        assert_eq!(other.tchk(&t.key, &id).await.unwrap(), NtfTknStatus::Active);
+    }
+    drop((ca, cb));
+    let (status, _) = server.signal("-TERM");
+    assert_eq!(status.code(), Some(0), "SIGTERM: {status:?}");
+    for port in [a, b] {
+        assert!(std::net::TcpStream::connect(on(port)).is_err(), "port {port} still open after the stop");
+    }
+}
+
+/// A port of the list that cannot be bound stops `start` with one line naming it, exit 1.
+#[test]
+fn a_taken_port_of_the_list_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_free_ports();
+    let _taken = std::net::TcpListener::bind(("0.0.0.0", b)).unwrap();
+    reference_dir(dir.path(), a, |ini| {
+        ini.replace(&format!("port = {a}\n"), &format!("port = {a},{b}\n")).replace("[STORE_LOG]\n", "[STORE_LOG]\ndb_backend = sqlite\n")
+    });
+    let o = run(dir.path(), &["start"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains(&format!("[TRANSPORT] port: cannot listen on 0.0.0.0:{b}")), "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
 }
 
 #[test]

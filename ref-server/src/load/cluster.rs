@@ -145,7 +145,7 @@ pub fn init_instances(
         let port = super::scale::free_port()?;
         let id = format!("i{i}");
         let mut config = Config::load(&dir)?;
-        config.server.port = port;
+        config.server.ports = crate::server::config::Ports::one(port);
         config.server.listen = [127, 0, 0, 1].into();
         config.store.backend = StoreBackend::Postgres;
         config.store.url.clone_from(&pg.url);

@@ -34,9 +34,12 @@
 //! control_port_user_password =  # [none] user role (stats, server-info without relay names)
 //! [TRANSPORT]
 //! host = <hostnames>            # only printed in the server address
-//! port = 443                    # required, as in the reference
+//! port = 443                    # required, as in the reference; several: `443,5223`, each
+//!                               # served the same way (TLS, the same ALPN and identity);
+//!                               # a port at most once, 0 to 65535 (0: a free port, for tests)
 //! log_tls_errors = off
-//! websockets = off              # only `off`: websockets are not served
+//! websockets = off              # `off`, or ports that are all in `port` (for which the
+//!                               # reference serves no websockets either): none are served
 //! control_port = 5227           # [none] on 127.0.0.1 only: auth, stats, stats-rts,
 //!                               # server-info, help, quit (see `server/control.rs`)
 //! [SUBSCRIBER]
@@ -89,6 +92,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::ini::{Entry, Ini};
+
+mod ports;
+pub use ports::Ports;
 
 /// The configuration file name in the configuration directory.
 pub const CONFIG_FILE: &str = "ntf-server.ini";
@@ -191,8 +197,9 @@ pub struct ScaleOutSection {
 pub struct ServerSection {
     /// Host name or address put in the printed server address (`<hostnames>` when absent).
     pub host: String,
-    /// TCP port.
-    pub port: u16,
+    /// The TCP ports (`port`: one, or several separated by commas), each served the same way.
+    #[serde(rename = "port")]
+    pub ports: Ports,
     /// Address to bind (ours).
     #[serde(default = "default_listen")]
     pub listen: IpAddr,
@@ -436,7 +443,7 @@ impl Config {
     /// A new configuration for `host:port`, as our `init` writes it (SQLite store).
     pub fn new(host: &str, port: u16) -> Self {
         Self {
-            server: ServerSection { host: host.into(), port, listen: default_listen(), log_tls_errors: false, control_port: None },
+            server: ServerSection { host: host.into(), ports: Ports::one(port), listen: default_listen(), log_tls_errors: false, control_port: None },
             store: StoreSection { backend: StoreBackend::Sqlite, ..StoreSection::default() },
             auth: AuthSection::default(),
             subscriber: SubscriberSection::default(),
@@ -448,9 +455,9 @@ impl Config {
         }
     }
 
-    /// The socket address to bind.
-    pub fn listen_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.server.listen, self.server.port)
+    /// The socket addresses to bind, one for each port, in the order of `port`.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.server.ports.as_slice().iter().map(|p| SocketAddr::new(self.server.listen, *p)).collect()
     }
 
     /// Reads `DIR/ntf-server.ini` (or an older `DIR/ntf-server.toml`).
@@ -521,7 +528,7 @@ impl Config {
         opt(&mut o, "control_port_admin_password", self.auth.admin_password.clone(), "");
         opt(&mut o, "control_port_user_password", self.auth.user_password.clone(), "");
         let _ = writeln!(o, "\n[TRANSPORT]\n# The host is only printed in the server address.");
-        let _ = writeln!(o, "host = {}\nport = {}\nlog_tls_errors = {}\n", s.host, s.port, on(s.log_tls_errors));
+        let _ = writeln!(o, "host = {}\nport = {}\nlog_tls_errors = {}\n", s.host, s.ports, on(s.log_tls_errors));
         let _ = writeln!(o, "# Websockets are not served.\nwebsockets = off\n");
         opt(&mut o, "control_port", s.control_port.map(|v| v.to_string()), "5227");
         let _ = writeln!(o, "# Address to bind.");
@@ -635,21 +642,12 @@ impl FromIni<'_> {
             user_password: self.password("control_port_user_password")?,
         };
         let port_entry = self.ini.entry("TRANSPORT", "port").ok_or_else(|| anyhow::anyhow!("[TRANSPORT] port: required setting is missing"))?;
-        let port = port_entry.value.parse::<u16>().map_err(|_| {
-            if port_entry.value.contains(',') {
-                bad("TRANSPORT", port_entry, "one port (several ports are not supported)")
-            } else {
-                bad("TRANSPORT", port_entry, "a TCP port")
-            }
-        })?;
-        if let Some(e) = self.ini.entry("TRANSPORT", "websockets") {
-            if e.value != "off" {
-                return Err(bad("TRANSPORT", e, "`off` (websockets are not served)"));
-            }
-        }
+        let ports = Ports::parse(&port_entry.value)
+            .map_err(|why| bad("TRANSPORT", port_entry, &format!("expected a TCP port or ports separated by commas: {why}")))?;
+        self.websockets(&ports)?;
         let server = ServerSection {
             host: self.text("TRANSPORT", "host").filter(|h| !h.is_empty()).unwrap_or(NO_HOST).to_string(),
-            port,
+            ports,
             listen: self.parse("TRANSPORT", "listen", "an IP address", |v| v.parse().ok())?.unwrap_or_else(default_listen),
             log_tls_errors: self.on_off("TRANSPORT", "log_tls_errors")?.unwrap_or(false),
             control_port: self.number("TRANSPORT", "control_port")?,
@@ -705,6 +703,26 @@ impl FromIni<'_> {
         let webpush = self.webpush()?;
         let scale_out = self.scale_out(&store)?;
         Ok(Config { server, store, auth, subscriber, inactive_clients, apns, apns_test, scale_out, webpush })
+    }
+
+    /// `[TRANSPORT] websockets`: `iniTransports` serves websockets on port 80 for `on`, and for
+    /// a list of ports on those that are not TLS ports (`ports ws \\ smpPorts`). We serve no
+    /// websockets, so only the values for which the reference serves none either are taken:
+    /// `off`, or ports that are all TLS ports.
+    fn websockets(&self, tls: &Ports) -> anyhow::Result<()> {
+        let Some(e) = self.ini.entry("TRANSPORT", "websockets") else { return Ok(()) };
+        if e.value == "off" {
+            return Ok(());
+        }
+        let why = match Ports::parse(&e.value) {
+            _ if e.value == "on" => "`on` serves them on port 80".to_string(),
+            Ok(ws) => match ws.as_slice().iter().find(|p| !tls.contains(**p)) {
+                None => return Ok(()),
+                Some(p) => format!("port {p} is not one of `port`"),
+            },
+            Err(why) => why,
+        };
+        Err(bad("TRANSPORT", e, &format!("`off` or ports among `port` (websockets are not served; {why})")))
     }
 
     /// `[WEBPUSH]`: absent -> no Web Push; every key has a default.

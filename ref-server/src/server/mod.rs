@@ -135,15 +135,18 @@ pub fn init_paths(paths: &ServerPaths, opts: &InitOptions) -> anyhow::Result<Str
     config.store.schema.clone_from(&opts.db_schema);
     config.store.pool_size = opts.db_pool_size;
     config.save(&paths.cfg)?;
-    Ok(server_address(&creds.key_hash(), &host, opts.port))
+    Ok(server_address(&creds.key_hash(), &host, &config::Ports::one(opts.port)))
 }
 
-/// `ntf://<key hash>@host[:port]`, the port left out when it is 443 (as the reference prints it).
-pub fn server_address(key_hash: &smp_proto::server::KeyHash, host: &str, port: u16) -> String {
-    if port == 443 {
+/// `ntf://<key hash>@host[:port]`, as the reference's `runServer` prints it: the `port` value
+/// as it is, left out when it is `443`. With several ports that is the list (`host:443,5223`),
+/// which is what the reference prints, though a client takes one port: give clients
+/// `host:PORT` with one of them (or `host` alone for 443).
+pub fn server_address(key_hash: &smp_proto::server::KeyHash, host: &str, ports: &config::Ports) -> String {
+    if ports.as_slice() == [443] {
         format!("ntf://{key_hash}@{host}")
     } else {
-        format!("ntf://{key_hash}@{host}:{port}")
+        format!("ntf://{key_hash}@{host}:{ports}")
     }
 }
 
@@ -157,7 +160,7 @@ pub fn server_info(paths: &ServerPaths, config: &Config, key_hash: &smp_proto::s
     let mut o = String::new();
     let _ = writeln!(o, "{}", version_line());
     let _ = writeln!(o, "Fingerprint: {key_hash}");
-    let _ = writeln!(o, "Server address: {}", server_address(key_hash, &config.server.host, config.server.port));
+    let _ = writeln!(o, "Server address: {}", server_address(key_hash, &config.server.host, &config.server.ports));
     let st = &config.store;
     match st.backend {
         StoreBackend::Postgres => {
@@ -179,9 +182,17 @@ pub fn server_info(paths: &ServerPaths, config: &Config, key_hash: &smp_proto::s
     } else {
         let _ = writeln!(o, "Store log disabled.");
     }
-    let _ = writeln!(o, "Serving NTF protocol on port {} (TLS)...", config.server.port);
-    if config.server.port != 443 {
-        let _ = writeln!(o, "\nWARNING: the clients will use port 443 by default soon.\nSet `port` in ntf-server.ini section [TRANSPORT] to 443\n");
+    // `printServerTransports`: a line for each port in the order given, then the warning when
+    // none is 443 (the reference's names smp-server.ini and suggests `5223,443`)
+    for port in config.server.ports.as_slice() {
+        let _ = writeln!(o, "Serving NTF protocol on port {port} (TLS)...");
+    }
+    if !config.server.ports.contains(443) {
+        let _ = writeln!(
+            o,
+            "\nWARNING: the clients will use port 443 by default soon.\nSet `port` in ntf-server.ini section [TRANSPORT] to `{},443`\n",
+            config.server.ports
+        );
     }
     o
 }
@@ -377,8 +388,11 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
     if config.store.log_stats {
         restore_stats(&paths.log, &metrics)?;
     }
-    let addr = config.listen_addr();
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (port in use?)"))?;
+    let mut listeners = Vec::new();
+    for addr in config.listen_addrs() {
+        let l = TcpListener::bind(addr).await.with_context(|| format!("[TRANSPORT] port: cannot listen on {addr} (port in use?)"))?;
+        listeners.push(l);
+    }
     let shell_config = shell::ShellConfig {
         tls,
         versions: ntf_proto::version::SUPPORTED,
@@ -406,7 +420,7 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
                 tracing::info!("store log imported into {}: {t} tokens, {s} subscriptions, {n} last notifications; the original is {}", path.display(), i.original.display());
             }
             let store = SqliteStore::open(&path).map_err(|e| anyhow::anyhow!("store {}: {e:?}", path.display()))?;
-            shell::start(listener, shell_config, core, store)?
+            shell::start_on(listeners, shell_config, core, store)?
         }
         StoreBackend::Postgres => {
             let url = pg_url_with_default_host(&config.store.url);
@@ -432,9 +446,9 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
                     store: Arc::new(leases),
                 });
             }
-            shell::start(listener, shell_config, core, store)?
+            shell::start_on(listeners, shell_config, core, store)?
         }
-        StoreBackend::Memory => shell::start(listener, shell_config, core, crate::ntf::MemStore::new())?,
+        StoreBackend::Memory => shell::start_on(listeners, shell_config, core, crate::ntf::MemStore::new())?,
     };
     let mut server = server;
     if let Some(interval) = config.store.prometheus_interval {

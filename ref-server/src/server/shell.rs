@@ -3,6 +3,7 @@
 //! and runs the periodic sweep. All protocol decisions are the core's.
 //!
 //! Tasks:
+//! - an accept loop per listening port (`[TRANSPORT] port = 443,5223`), all feeding one core;
 //! - one per client connection: read a block, hand each transmission to the core (holding the
 //!   core's lock only for the calls, never across IO), write the responses as one block;
 //! - a push worker: takes push effects from a bounded queue (the reference's push queue of
@@ -149,8 +150,10 @@ pub const RELEASE_LIMIT: Duration = Duration::from_secs(3);
 
 /// A running server.
 pub struct RunningServer {
-    /// The bound address.
+    /// The bound address (the first of [`RunningServer::addrs`]).
     pub addr: SocketAddr,
+    /// Every bound address, in the order of the listeners given to [`start_on`].
+    pub addrs: Vec<SocketAddr>,
     /// The server identity.
     pub key_hash: KeyHash,
     /// Where the metrics are served over HTTP, when they are.
@@ -252,7 +255,24 @@ pub fn start<S: Store + Send + 'static>(
     core_config: crate::ntf::Config,
     store: S,
 ) -> std::io::Result<RunningServer> {
-    let addr = listener.local_addr()?;
+    start_on(vec![listener], config, core_config, store)
+}
+
+/// [`start`] on several listeners (`[TRANSPORT] port = 443,5223`; the reference runs one
+/// transport server per port, `runNtfServer`): each accepts the same way into the one core, so
+/// a client may use any of them, and a token registered through one port is the same token
+/// through another.
+///
+/// # Errors
+/// No listener, or one whose address cannot be read.
+pub fn start_on<S: Store + Send + 'static>(
+    listeners: Vec<TcpListener>,
+    config: ShellConfig,
+    core_config: crate::ntf::Config,
+    store: S,
+) -> std::io::Result<RunningServer> {
+    let addrs = listeners.iter().map(TcpListener::local_addr).collect::<std::io::Result<Vec<_>>>()?;
+    let addr = *addrs.first().ok_or_else(|| std::io::Error::other("no listener to serve on"))?;
     let rng = ChaCha20Rng::from_rng(OsRng).map_err(|e| std::io::Error::other(e.to_string()))?;
     let core = NtfServerCore::new(core_config, store, rng, unix_now());
     let (push_tx, push_rx) = mpsc::channel(PUSH_QUEUE_SIZE);
@@ -311,8 +331,14 @@ pub fn start<S: Store + Send + 'static>(
         tasks.push(task);
     }
     let clients = Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
-    let conn = Conn { tls, versions: config.versions, inactive: config.ops.inactive_clients };
-    let accept = tokio::spawn(accept_loop(listener, conn, shared.clone(), shutdown_rx, clients.clone()));
+    let conn = Arc::new(Conn { tls, versions: config.versions, inactive: config.ops.inactive_clients });
+    let loops: Vec<_> = listeners
+        .into_iter()
+        .map(|l| accept_loop(l, conn.clone(), shared.clone(), shutdown_rx.clone(), clients.clone()))
+        .collect();
+    let accept = tokio::spawn(async move {
+        futures_util::future::join_all(loops).await;
+    });
     // a weak reference: the last reference to the core (and its store) stays where it was,
     // so a blocking store is never dropped here; a short read of the core's counters, no store
     // call, so no block_in_place (callable from any runtime flavour)
@@ -337,7 +363,7 @@ pub fn start<S: Store + Send + 'static>(
             None
         }
     };
-    Ok(RunningServer { addr, key_hash, metrics_addr: None, control_addr: None, shutdown, accept, tasks, clients, metrics, service_stats, scale_out, after_stop: Vec::new() })
+    Ok(RunningServer { addr, addrs, key_hash, metrics_addr: None, control_addr: None, shutdown, accept, tasks, clients, metrics, service_stats, scale_out, after_stop: Vec::new() })
 }
 
 /// The store totals for the metrics (`getEntityCounts`), read from the core's store when the
@@ -363,12 +389,11 @@ struct Conn {
 
 async fn accept_loop<S: Store + Send + 'static>(
     listener: TcpListener,
-    conn: Conn,
+    conn: Arc<Conn>,
     shared: Arc<Shared<S>>,
     mut shutdown: watch::Receiver<bool>,
     clients: Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
 ) {
-    let conn = Arc::new(conn);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,

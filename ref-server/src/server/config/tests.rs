@@ -19,7 +19,7 @@ fn reference_init_file_reads_with_the_reference_defaults() {
     assert_eq!(c.store.deleted_ttl, 86400 * 21);
     assert!(!c.store.log_stats);
     assert_eq!(c.store.prometheus_interval, None);
-    assert_eq!((c.server.host.as_str(), c.server.port), ("<hostnames>", 443));
+    assert_eq!((c.server.host.as_str(), c.server.ports.as_slice()), ("<hostnames>", &[443][..]));
     assert!(!c.server.log_tls_errors);
     assert_eq!(c.server.control_port, None);
     assert_eq!(c.auth, AuthSection::default());
@@ -47,7 +47,7 @@ fn every_reference_setting_is_read() {
     assert_eq!(c2.store.prometheus_http, Some("0.0.0.0:9100".parse().unwrap()));
     assert_eq!(c.auth.admin_password.as_deref(), Some("adm1n"));
     assert_eq!(c.auth.user_password.as_deref(), Some("us3r"));
-    assert_eq!((c.server.host.as_str(), c.server.port, c.server.log_tls_errors), ("ntf.example.com", 5443, true));
+    assert_eq!((c.server.host.as_str(), c.server.ports.as_slice(), c.server.log_tls_errors), ("ntf.example.com", &[5443][..], true));
     assert_eq!(c.server.control_port, Some(5227));
     let s = &c.subscriber;
     assert_eq!(s.socks_proxy.as_ref().map(|p| p.addr), Some("127.0.0.1:9150".parse().unwrap()));
@@ -99,8 +99,7 @@ fn bad_settings_name_file_section_key_and_line() {
         ("[TRANSPORT]\nport = 1\nbogus = 2\n", "[TRANSPORT] bogus (line 3): unknown setting"),
         ("[TRANSPORT]\nport = 1\n[WEIRD]\n", "[WEIRD] (line 3): unknown section"),
         ("[TRANSPORT]\nhost = h\n", "[TRANSPORT] port: required setting is missing"),
-        ("[TRANSPORT]\nport = 99999\n", "[TRANSPORT] port (line 2): a TCP port"),
-        ("[TRANSPORT]\nport = 5223,443\n", "several ports are not supported"),
+        ("[TRANSPORT]\nport = 99999\n", "[TRANSPORT] port (line 2): expected a TCP port or ports separated by commas: 99999 is out of range"),
         ("[TRANSPORT]\nport = 1\nwebsockets = on\n", "[TRANSPORT] websockets (line 3)"),
         ("[TRANSPORT]\nport = 1\n[SUBSCRIBER]\nsocks_mode = sometimes\n", "[SUBSCRIBER] socks_mode (line 4): expected onion or always"),
         ("[TRANSPORT]\nport = 1\n[SUBSCRIBER]\nhost_mode = tor\n", "[SUBSCRIBER] host_mode (line 4)"),
@@ -129,7 +128,7 @@ fn missing_file_says_init_and_legacy_toml_still_reads() {
     )
     .unwrap();
     let c = Config::load(dir.path()).unwrap();
-    assert_eq!((c.server.host.as_str(), c.server.port, c.store.backend), ("h", 7, StoreBackend::Sqlite));
+    assert_eq!((c.server.host.as_str(), c.server.ports.as_slice(), c.store.backend), ("h", &[7][..], StoreBackend::Sqlite));
     std::fs::write(dir.path().join(LEGACY_CONFIG_FILE), "[server]\nhost='h'\nport=1\nbogus=2\n").unwrap();
     let e = Config::load(dir.path()).unwrap_err().to_string();
     assert!(e.contains("bad configuration") && e.contains("bogus"), "{e}");
@@ -195,5 +194,52 @@ fn webpush_section() {
         assert!(e.starts_with("/etc/x/ntf-server.ini: [WEBPUSH] "), "{body:?}: {e}");
         assert!(e.contains(want), "{body:?}: {e}");
         assert!(!e.contains('\n'), "one line: {e}");
+    }
+}
+
+/// `iniTransports`: `port` is split on commas and each port is served, in the order given.
+#[test]
+fn several_ports_read_in_order_and_write_back() {
+    let c = parse("[TRANSPORT]\nhost = ntf.example.com\nport = 5223,443\n").unwrap();
+    assert_eq!(c.server.ports.as_slice(), [5223, 443]);
+    let addrs: Vec<String> = c.listen_addrs().iter().map(ToString::to_string).collect();
+    assert_eq!(addrs, ["0.0.0.0:5223", "0.0.0.0:443"]);
+    let c = parse("[TRANSPORT]\nport = 443, 5223 ,8443\nlisten = 127.0.0.1\n").unwrap();
+    assert_eq!(c.listen_addrs(), ["127.0.0.1:443".parse().unwrap(), "127.0.0.1:5223".parse().unwrap(), "127.0.0.1:8443".parse().unwrap()]);
+    assert!(c.to_ini().contains("\nport = 443,5223,8443\n"), "{}", c.to_ini());
+    assert_eq!(parse(&c.to_ini()).unwrap(), c);
+}
+
+/// A malformed list: one line naming the file, section, key, line and value, and what is wrong.
+#[test]
+fn bad_port_lists_name_file_section_key_line_and_value() {
+    for (value, why) in [
+        ("443,", "port 2 of the list is empty"),
+        ("443,,5223", "port 2 of the list is empty"),
+        ("", "port 1 of the list is empty"),
+        ("443,tls", "\"tls\" is not a port number"),
+        ("443,5223,443", "443 is given twice (port 3 of the list)"),
+        ("443,65536", "65536 is out of range (0 to 65535)"),
+    ] {
+        let text = format!("[STORE_LOG]\nenable = off\n\n[TRANSPORT]\nhost = h\nport = {value}\n");
+        let e = parse(&text).unwrap_err().to_string();
+        let want = format!(
+            "/etc/x/ntf-server.ini: [TRANSPORT] port (line 6): expected a TCP port or ports separated by commas: {why}, found {value:?}"
+        );
+        assert_eq!(e, want, "{value:?}");
+    }
+}
+
+/// `websockets`: the reference serves websockets on the ports of the list that are not TLS
+/// ports (and on 80 for `on`); we serve none, so only what serves none there is taken.
+#[test]
+fn websockets_only_where_the_reference_serves_none() {
+    for ok in ["off", "443", "5223,443"] {
+        let text = format!("[TRANSPORT]\nport = 443,5223\nwebsockets = {ok}\n");
+        assert!(parse(&text).is_ok(), "{ok}: {:?}", parse(&text).err());
+    }
+    for (bad, why) in [("on", "`on` serves them on port 80"), ("443,80", "port 80 is not one of `port`"), ("443,", "port 2 of the list is empty")] {
+        let e = parse(&format!("[TRANSPORT]\nport = 443,5223\nwebsockets = {bad}\n")).unwrap_err().to_string();
+        assert!(e.contains("[TRANSPORT] websockets (line 3)") && e.contains(why) && e.contains(&format!("found {bad:?}")), "{bad}: {e}");
     }
 }

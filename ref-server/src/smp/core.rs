@@ -361,7 +361,7 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
         ctx: &Ctx<'_>,
         cmd: &SmpCommand,
         check: &mut dyn KeyCheck,
-    ) -> Result<Option<QueueId>, ErrorType> {
+    ) -> Result<Option<Verified>, ErrorType> {
         let party = cmd.party();
         // verifyQueueTransmission: the service role, then the service signature
         if !role_allows(ctx.service.map(|s| s.role), party) {
@@ -430,23 +430,31 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
             },
             _ => false,
         };
-        if ok {
-            Ok(Some(q))
-        } else {
-            Err(ErrorType::Auth)
+        if !ok {
+            return Err(ErrorType::Auth);
         }
+        // the notifier's service association, for `NSUB`, from the record found here
+        // rather than by a second lookup
+        let ntf_service = match party {
+            Party::Notifier => rec.notifier.as_ref().and_then(|n| n.ntf_service_id.clone()),
+            _ => None,
+        };
+        Ok(Some(Verified { rid: q, ntf_service }))
     }
 
-    fn process(&mut self, ctx: &Ctx<'_>, cmd: SmpCommand, rid: Option<QueueId>, out: &mut Out) {
+    fn process(&mut self, ctx: &Ctx<'_>, cmd: SmpCommand, v: Option<Verified>, out: &mut Out) {
         let (client, corr, ent) = (ctx.client, ctx.corr, ctx.ent);
-        let rid = match (cmd, rid) {
+        let rid = match (cmd, v) {
             (SmpCommand::Ping, _) => return out.push(reply(client, corr, b"", BrokerMsg::Pong)),
             (SmpCommand::Nsubs, _) => return self.subscribe_service_notifications(ctx, out),
             (SmpCommand::New(req), _) => {
                 let r = self.create_queue(ctx, *req, out);
                 return out.push(reply(client, corr, ent, r));
             }
-            (cmd, Some(rid)) => (cmd, rid),
+            (SmpCommand::Nsub, Some(v)) => {
+                return self.subscribe_notifications(ctx, &v.rid, v.ntf_service, out)
+            }
+            (cmd, Some(v)) => (cmd, v.rid),
             (_, None) => return out.push(reply(client, corr, ent, ErrorType::Internal.into())),
         };
         let (cmd, rid) = rid;
@@ -488,7 +496,6 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
                 out.extend(deliveries);
                 return;
             }
-            SmpCommand::Nsub => return self.subscribe_notifications(ctx, &rid, out),
             _ => ErrorType::Internal.into(),
         };
         out.push(reply(client, corr, ent, r));
@@ -691,6 +698,14 @@ pub struct Preverified {
 
 /// Keys, and whether a transmission's authorization verified with each.
 type KeyResults = Vec<(AuthPublicKey, bool)>;
+
+/// An authorized queue command's queue.
+struct Verified {
+    /// its recipient id
+    rid: QueueId,
+    /// its notifier's service association (`ntfServiceId`), for a notifier command
+    ntf_service: Option<QueueId>,
+}
 
 /// The parts of a transmission the command handlers need.
 struct Ctx<'a> {
@@ -1230,16 +1245,16 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
     /// `NSUB` (`subscribeNotifications`): `SOK` (`OK` below v16; `SOK service-id` from a
     /// service session), `END`/`ENDS` to the subscribers it replaces, then the kept
     /// notifications, oldest first.
-    fn subscribe_notifications(&mut self, ctx: &Ctx<'_>, rid: &[u8], out: &mut Out) {
+    ///
+    /// `prev` is the queue's service association when it was authorized.
+    fn subscribe_notifications(
+        &mut self,
+        ctx: &Ctx<'_>,
+        rid: &[u8],
+        prev: Option<QueueId>,
+        out: &mut Out,
+    ) {
         let (client, corr, nid) = (ctx.client, ctx.corr, ctx.ent);
-        let Some(prev) = self
-            .store
-            .queue(rid)
-            .and_then(|q| q.notifier.as_ref())
-            .map(|n| n.ntf_service_id.clone())
-        else {
-            return out.push(reply(client, corr, nid, ErrorType::Internal.into()));
-        };
         let mut events = Vec::new();
         let sok = match ctx.service.map(|s| s.service_id.clone()) {
             Some(sid) => {
@@ -1257,18 +1272,13 @@ impl<S: QueueStore, R: RngCore> Relay<S, R> {
                 Some(sid)
             }
             None => {
-                let subscribed = self
-                    .clients
-                    .get(&client)
-                    .is_some_and(|c| c.ntf_subs.contains(nid));
                 if prev.is_some() {
                     if let Err(e) = self.store.set_ntf_service(rid, None) {
                         return out.push(reply(client, corr, nid, e.into()));
                     }
-                    self.new_queue_sub(client, nid, prev.as_deref(), &mut events);
-                } else if !subscribed {
-                    self.new_queue_sub(client, nid, None, &mut events);
                 }
+                // the same subscriber again changes nothing and ends no one (`newSub`)
+                self.new_queue_sub(client, nid, prev.as_deref(), &mut events);
                 None
             }
         };

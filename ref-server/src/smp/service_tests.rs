@@ -268,6 +268,34 @@ fn association_lifecycle() {
     assert_eq!(seen(&n.nsubs(c, &svc)), vec![e(c, &svc, "SOKS 0")]);
 }
 
+/// `newSub` for plain sessions: the same session again gets only `SOK`; another session
+/// takes the queue over and the previous subscriber gets `END`.
+#[test]
+fn plain_nsub_again_and_from_another_session() {
+    let mut n = Net::new(MemQueueStore::new());
+    let rcp = n.plain();
+    let (_r1, s1, n1) = n.queue(rcp);
+    let a = n.plain();
+    let b = n.plain();
+    assert_eq!(seen(&n.nsub_plain(a, &n1)), vec![e(a, &n1, "SOK false")]);
+    assert_eq!(seen(&n.nsub_plain(a, &n1)), vec![e(a, &n1, "SOK false")]);
+    assert_eq!(
+        seen(&n.nsub_plain(b, &n1)),
+        vec![e(a, &n1, "END"), e(b, &n1, "SOK false")]
+    );
+    assert_eq!(
+        seen(&n.notify(rcp, &s1)),
+        vec![e(rcp, &s1, "OK"), e(b, &n1, "NMSG")]
+    );
+    // the session that was ended no longer has the queue: after `b` leaves, `a` again
+    n.r.disconnect(b);
+    assert_eq!(seen(&n.nsub_plain(a, &n1)), vec![e(a, &n1, "SOK false")]);
+    assert_eq!(
+        seen(&n.notify(rcp, &s1)),
+        vec![e(rcp, &s1, "OK"), e(a, &n1, "NMSG")]
+    );
+}
+
 #[test]
 fn another_service_takes_a_queue_over() {
     let mut n = Net::new(MemQueueStore::new());

@@ -197,6 +197,12 @@ async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink
         let mut initial: VecDeque<Vec<u8>> = subs.queues.keys().cloned().collect();
         let mut queued: VecDeque<Vec<u8>> = VecDeque::new();
         let mut in_flight = FuturesUnordered::new();
+        // NSUBs that timed out, sent again after `min_backoff` on this connection (the
+        // reference's `reconnectClient` after a temporary error keeps them pending and its
+        // worker subscribes the pending queues again on the connected client)
+        let mut retry: Vec<Vec<u8>> = Vec::new();
+        let retry_sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(retry_sleep);
         while ok {
             // keep `pipeline` NSUB batches in flight while subscribes are queued, so that
             // signing the next batches overlaps the relay verifying the sent ones
@@ -222,8 +228,14 @@ async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink
             }
             tokio::select! {
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                    let BatchDone { ok: batch_ok, associated } = done;
+                    let BatchDone { ok: batch_ok, associated, timed_out } = done;
                     ok = batch_ok;
+                    if !timed_out.is_empty() {
+                        if retry.is_empty() {
+                            retry_sleep.as_mut().reset(tokio::time::Instant::now() + config.min_backoff);
+                        }
+                        retry.extend(timed_out);
+                    }
                     // the service subscription covers these from now on
                     if !associated.is_empty() {
                         subs.service = true;
@@ -231,6 +243,12 @@ async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink
                             subs.queues.remove(id);
                         }
                     }
+                }
+                () = &mut retry_sleep, if !retry.is_empty() => {
+                    // still wanted (not unsubscribed, not covered by the service meanwhile)
+                    let again: Vec<Vec<u8>> = retry.drain(..).filter(|id| subs.queues.contains_key(id)).collect();
+                    info!(relay = %server, "subscribing {} queues again after NSUB timeouts", again.len());
+                    queued.extend(again);
                 }
                 cmd = cmds.recv() => match cmd {
                     None => return,
@@ -372,6 +390,8 @@ struct BatchDone {
     ok: bool,
     /// Queues the relay associated with the service (`SOK` with the service id).
     associated: Vec<Vec<u8>>,
+    /// Queues whose `NSUB` timed out (`temporaryClientError`): still pending, to be sent again.
+    timed_out: Vec<Vec<u8>>,
 }
 
 /// One `NSUB` batch.
@@ -381,7 +401,7 @@ async fn subscribe_batch(
     sink: &EventSink,
     items: Vec<(Vec<u8>, NotifierKey)>,
 ) -> BatchDone {
-    let failed = BatchDone { ok: false, associated: Vec::new() };
+    let failed = BatchDone { ok: false, associated: Vec::new(), timed_out: Vec::new() };
     let sent: Vec<Vec<u8>> = items.iter().map(|(id, _)| id.clone()).collect();
     sink(SmpEvent::Pending { server: server.clone(), notifier_ids: sent.clone() }).await;
     // signing a batch is the costly part: it runs on the blocking pool, so that the batches in
@@ -414,6 +434,7 @@ async fn subscribe_batch(
     let mut active = Vec::new();
     let mut associated = Vec::new();
     let mut errors = Vec::new();
+    let mut timed_out = Vec::new();
     let mut lost = false;
     for (id, r) in sent.into_iter().zip(results) {
         // `SOK` with this session's service id: associated (`groupSub`)
@@ -425,6 +446,8 @@ async fn subscribe_batch(
         }
         match subscribed(r) {
             Ok(()) => active.push(id),
+            // left PENDING, not an error: sent again (`groupSub`'s temporary errors)
+            Err(SmpClientError::Timeout) => timed_out.push(id),
             Err(e) => {
                 lost |= matches!(e, SmpClientError::Closed | SmpClientError::Transport(_));
                 errors.push((id, sub_error(&e)));
@@ -441,7 +464,7 @@ async fn subscribe_batch(
     if !errors.is_empty() {
         sink(SmpEvent::SubscriptionErrors { server: server.clone(), errors }).await;
     }
-    BatchDone { ok: !lost, associated }
+    BatchDone { ok: !lost, associated, timed_out }
 }
 
 /// `NMSG` / `END` / `DELD` for a notifier id, `ENDS` for the service.

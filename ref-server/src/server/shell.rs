@@ -290,7 +290,8 @@ pub fn start_on<S: Store + Send + 'static>(
         let sink: EventSink = Arc::new(move |event| {
             let shared = core.clone();
             Box::pin(async move {
-                if let (Some(l), Some(server)) = (&shared.leases, event_server(&event)) {
+                if let Some(l) = &shared.leases {
+                    let server = event_server(&event);
                     // an `NMSG` is handled whatever the lease: the relay delivers a notification
                     // to one subscriber once and keeps no copy (`deliverNtfsThread`), so this
                     // instance is the only one that can push it (dropping it would lose it)
@@ -643,16 +644,20 @@ async fn resubscribe_pages<S: Store + Send + 'static>(shared: &Shared<S>, server
 /// Tries of one page of [`resubscribe_pages`] (waiting 0.2 s, 0.4 s, ... between them).
 const RESUBSCRIBE_TRIES: u32 = 5;
 
-/// The relay an SMP event came from.
-fn event_server(e: &SmpEvent) -> Option<&smp_proto::server::SmpServer> {
+/// The relay an SMP event came from (service events too: a service session's `SOKS` or
+/// association after the lease ran out must not mark subscriptions another instance owns).
+fn event_server(e: &SmpEvent) -> &smp_proto::server::SmpServer {
     match e {
-        SmpEvent::Message { queue, .. } | SmpEvent::End { queue } | SmpEvent::Deleted { queue } => Some(&queue.server),
+        SmpEvent::Message { queue, .. } | SmpEvent::End { queue } | SmpEvent::Deleted { queue } => &queue.server,
         SmpEvent::Pending { server, .. }
         | SmpEvent::Subscribed { server, .. }
         | SmpEvent::SubscriptionErrors { server, .. }
-        | SmpEvent::Disconnected { server, .. } => Some(server),
-        #[allow(unreachable_patterns)]
-        _ => None,
+        | SmpEvent::Disconnected { server, .. }
+        | SmpEvent::ServiceAssociated { server, .. }
+        | SmpEvent::ServiceSubscribed { server, .. }
+        | SmpEvent::ServiceUnavailable { server }
+        | SmpEvent::ServiceDisconnected { server }
+        | SmpEvent::ServiceEnded { server, .. } => server,
     }
 }
 

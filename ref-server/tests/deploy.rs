@@ -1,8 +1,8 @@
 //! `deploy/`: the systemd unit and the container file. What can run here runs: the unit goes
 //! through `systemd-analyze verify` (when installed), its `ExecStart` and `Environment` drive
 //! the built binary (init, start, the unit's `KillSignal`, exit 0 within `TimeoutStopSec`),
-//! and the container file is checked for a non-root user and the same command and paths. No
-//! container engine runs in the test environment, so the image is not built here.
+//! and the container file is checked for a non-root user and the same command and paths. The
+//! image itself is built and run by `deploy/test-container.sh` where a container engine answers.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use ntf_proto::command::NtfEntityId;
 use ntf_proto::subscription::NtfSubStatus;
 use ref_client::client::{NtfClient, NtfClientConfig};
-use ref_client::device::Device;
-use ref_client::smp::{NotifierCreds, RecipientQueue, SmpClient, SmpClientConfig};
+use ref_client::device::{Device, DevicePush};
+use ref_client::smp::{decrypt_nmsg, NotifierCreds, RecipientQueue, SmpClient, SmpClientConfig};
 use ref_server::apns::mock::{MockApns, MockConfig, MockPush};
 use ref_server::server::lease::{LeaseConfig, ScaleOut};
 use ref_server::server::shell::{self, RunningServer, ShellConfig, ShellOps};
@@ -377,5 +377,74 @@ async fn owner_cut_from_the_database_stops_acting_before_another_takes_over() {
     }
     assert_eq!(sent, 4);
     // i0 cannot give its leases up (cut): its shutdown gives up after RELEASE_LIMIT
+    env.stop_all_and_drop_schema().await;
+}
+
+/// Runs `q` on the test's schema (one text or byte column per row, as `T`).
+async fn pg_rows<T: for<'a> postgres::types::FromSql<'a> + Send + 'static>(pg: &PgConfig, q: &'static str) -> Vec<Vec<T>> {
+    let (url, schema) = (pg.url.clone(), pg.schema.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("SET search_path TO \"{schema}\"")).unwrap();
+        c.query(q, &[]).unwrap().iter().map(|r| (0..r.len()).map(|i| r.get::<_, T>(i)).collect()).collect()
+    })
+    .await
+    .unwrap()
+}
+
+async fn journal_rows(pg: &PgConfig) -> usize {
+    pg_rows::<String>(pg, "SELECT run FROM ntf_nmsg_journal").await.len()
+}
+
+/// An `NMSG` in the journal of a process that ended (a row of a run without a live `run`
+/// lease, as a SIGKILL between its receipt and its push leaves it) is handled again by the
+/// holder of `cron`: pushed once and its row deleted; a row of a live run is left to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nmsg_journaled_by_an_ended_process_is_pushed_by_the_cron_holder() {
+    let Ok(url) = std::env::var("NTF_TEST_PG_URL") else {
+        eprintln!("SKIPPED nmsg_journaled_by_an_ended_process_is_pushed_by_the_cron_holder: NTF_TEST_PG_URL is not set");
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let lease = LeaseConfig { ttl: Duration::from_secs(2), renew: Duration::from_millis(500), ..LeaseConfig::new("-") };
+    let mut env = start(url, "journal", lease).await;
+    let pg = env.pg.clone();
+    for _ in 0..2 {
+        env.add_instance(&pg).await;
+    }
+    let app = env.app(0).await;
+    app.send(b"journaled").await;
+    let push = env.push_for(&app.token_text).await;
+    let (first, _) = check_message_push(&push, &app.device, &app.creds, &app.smp, &app.queue).await;
+    let end = Instant::now() + WAIT;
+    while journal_rows(&pg).await > 0 {
+        assert!(Instant::now() < end, "the journal row of a pushed NMSG stays");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // the same NMSG as the store kept it
+    let stored = pg_rows::<Vec<u8>>(&pg, "SELECT nmsg_nonce, nmsg_data FROM last_notifications").await;
+    let [nmsg] = &stored[..] else { panic!("one last notification: {stored:?}") };
+    let runs = pg_rows::<String>(&pg, "SELECT substr(resource, 5) FROM ntf_leases WHERE resource LIKE 'run %'").await;
+    assert_eq!(runs.len(), 2, "a run lease per instance: {runs:?}");
+    let store = Arc::new(open(&pg).await);
+    let relay = env.relay_server();
+    let journal = |run: String| {
+        let (st, srv, nid, nmsg) = (store.clone(), relay.clone(), app.creds.notifier_id.clone(), nmsg.clone());
+        tokio::task::spawn_blocking(move || st.journal_nmsg(&run, &srv, &nid, &nmsg[0], &nmsg[1]).unwrap())
+    };
+    // a live run's row: left to that run
+    journal(runs[0][0].clone()).await.unwrap();
+    assert_eq!(env.extra_pushes(&app.token_text).await, 0, "a live run's NMSG taken by another");
+    assert_eq!(journal_rows(&pg).await, 1);
+    // a row of a run that ended: pushed by the holder of cron
+    journal("i9.00000000000000ff".into()).await.unwrap();
+    let push = env.push_for(&app.token_text).await;
+    let DevicePush::Messages(list) = app.device.receive(&push.body).unwrap() else { panic!("not a message push") };
+    let item = list.messages().last().unwrap();
+    let meta = decrypt_nmsg(&app.creds.rcv_ntf_dh_secret, &item.nonce, item.enc_meta()).unwrap();
+    assert_eq!(meta.msg_id, first.msg_id, "the journaled NMSG pushed");
+    assert_eq!(env.extra_pushes(&app.token_text).await, 0, "pushed once");
+    assert_eq!(journal_rows(&pg).await, 1, "the ended run's row deleted, the live run's kept");
+    drop(store);
     env.stop_all_and_drop_schema().await;
 }

@@ -75,11 +75,14 @@ struct Args {
     #[arg(long, default_value = "ntf_load")]
     pg_schema: String,
     /// With --instances: the instances' lease_ttl (seconds).
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 4)]
     lease_ttl: u64,
     /// With --instances: the instances' lease_renew (seconds).
     #[arg(long, default_value_t = 1)]
     lease_renew: u64,
+    /// With --instances: keep the instances' directories (their logs) and print where.
+    #[arg(long)]
+    keep_logs: bool,
     /// With --instances --instances-mode kills: how many kills.
     #[arg(long, default_value_t = 20)]
     kills: usize,
@@ -117,6 +120,7 @@ fn main() -> anyhow::Result<()> {
         connections: args.connections,
         pg: ref_server::store::PgConfig::new(args.pg_url.clone()).with_schema(args.pg_schema.clone()),
         leases: ref_server::load::cluster::Leases { ttl: args.lease_ttl, renew: args.lease_renew },
+        keep_logs: args.keep_logs,
     });
     let config = LoadConfig {
         instances,

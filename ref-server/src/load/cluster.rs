@@ -14,15 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ntf_proto::command::NtfEntityId;
-use ntf_proto::queue::SmpQueueNtf;
-use ntf_proto::subscription::NtfSubStatus;
-use ntf_proto::token::{DeviceToken, NtfRegCode, NtfTknStatus, PushProvider};
-use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey};
+use smp_proto::keys::AuthPublicKey;
 use smp_proto::server::{KeyHash, SmpServer};
 
-use super::scale::{id, public_bytes, seed, KEYS, SUBS_PER_TOKEN};
-use crate::ntf::{NotifierKey, Store, SubscriptionRecord, TokenRecord};
 use crate::server::config::{ApnsTestSection, Config, ScaleOutSection, ServerPaths, StoreBackend};
 use crate::server::{init_paths, InitOptions};
 use crate::store::{PgConfig, PgStore};
@@ -168,40 +162,7 @@ pub fn preload_pg(pg: &PgConfig, relay: &SmpServer, n: usize, keys: &[AuthPublic
     let e = |e| anyhow::anyhow!("{e:?}");
     PgStore::open(pg.clone()).map_err(e)?.drop_schema().map_err(e)?;
     let mut store = PgStore::open(pg.clone()).map_err(e)?;
-    let tokens = n.div_ceil(SUBS_PER_TOKEN);
-    for t in 0..tokens {
-        let device = DeviceToken::new(PushProvider::ApnsTest, format!("{t:064x}").into_bytes()).ok_or_else(|| anyhow::anyhow!("device token"))?;
-        store
-            .add_token(TokenRecord {
-                id: NtfEntityId::new(id(b't', t)).ok_or_else(|| anyhow::anyhow!("token id"))?,
-                token: device,
-                status: NtfTknStatus::Active,
-                verify_key: keys[t % KEYS],
-                dh_private: [3; 32],
-                dh_secret: TOKEN_DH_SECRET,
-                reg_code: NtfRegCode::new(vec![5; 32]).ok_or_else(|| anyhow::anyhow!("code"))?,
-                cron_interval: 0,
-                cron_sent_at: None,
-                updated_at: None,
-            })
-            .map_err(e)?;
-    }
-    let mut subs = Vec::with_capacity(n);
-    for i in 0..n {
-        let key = AuthPrivateKey::new(PrivateKey::Ed25519(seed(i % KEYS))).ok_or_else(|| anyhow::anyhow!("key"))?;
-        subs.push(SubscriptionRecord {
-            id: NtfEntityId::new(id(b'u', i)).ok_or_else(|| anyhow::anyhow!("sub id"))?,
-            token_id: NtfEntityId::new(id(b't', i / SUBS_PER_TOKEN)).ok_or_else(|| anyhow::anyhow!("token id"))?,
-            queue: SmpQueueNtf::new(relay.clone(), id(b'n', i)).ok_or_else(|| anyhow::anyhow!("queue"))?,
-            notifier_key: NotifierKey::from_stored(key, Some(public_bytes(&keys[i % KEYS]))),
-            status: NtfSubStatus::Inactive,
-            service_assoc: false,
-        });
-    }
-    for chunk in subs.chunks(10_000) {
-        store.import_subscriptions(chunk).map_err(e)?;
-    }
-    Ok(())
+    super::scale::seed_ntf(&mut store, relay, n, keys, false, PgStore::import_subscriptions)
 }
 
 /// The DH secret of the preloaded tokens (their devices decrypt the pushes with it).

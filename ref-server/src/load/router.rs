@@ -32,6 +32,10 @@ pub struct PushCounts {
     pub unreadable: u64,
     /// Messages pushed more than once (as the newest item of a push).
     pub duplicates: u64,
+    /// Distinct messages carried by a push as any item (the newest or an older one).
+    pub carried: u64,
+    /// Message pushes that carried no message not carried by an earlier push.
+    pub nothing_new: u64,
 }
 
 struct QueueTrack {
@@ -39,6 +43,10 @@ struct QueueTrack {
     secret: [u8; 32],
     /// When each message not yet pushed was sent, oldest first.
     sent: VecDeque<Instant>,
+    /// Messages sent (accepted by the relay).
+    sent_total: u64,
+    /// Distinct messages carried by a push as any item.
+    carried: u64,
 }
 
 #[derive(Default)]
@@ -48,6 +56,8 @@ struct State {
     queues: HashMap<Vec<u8>, QueueTrack>,
     /// (notifier id, message id) -> pushes that carried it as the newest item
     seen: HashMap<(Vec<u8>, Vec<u8>), u32>,
+    /// (notifier id, message id) carried by a push as any item
+    carried: std::collections::HashSet<(Vec<u8>, Vec<u8>)>,
     latencies: Vec<Duration>,
     counts: PushCounts,
     /// Pushes per token text (any kind, delivered or not).
@@ -139,6 +149,8 @@ impl PushRouter {
             QueueTrack {
                 secret: rcv_ntf_dh_secret,
                 sent: VecDeque::new(),
+                sent_total: 0,
+                carried: 0,
             },
         );
     }
@@ -147,6 +159,7 @@ impl PushRouter {
     pub fn note_sent(&self, notifier_id: &[u8], at: Instant) {
         if let Some(q) = self.lock().queues.get_mut(notifier_id) {
             q.sent.push_back(at);
+            q.sent_total += 1;
         }
     }
 
@@ -154,6 +167,7 @@ impl PushRouter {
     pub fn unnote_sent(&self, notifier_id: &[u8]) {
         if let Some(q) = self.lock().queues.get_mut(notifier_id) {
             q.sent.pop_back();
+            q.sent_total = q.sent_total.saturating_sub(1);
         }
     }
 
@@ -180,6 +194,22 @@ impl PushRouter {
             DevicePush::CheckMessages => st.counts.check_messages += 1,
             DevicePush::Verification(_) => st.counts.unreadable += 1,
             DevicePush::Messages(list) => {
+                let mut new = false;
+                for item in list.messages() {
+                    let nid = item.queue.notifier_id().to_vec();
+                    let Some(secret) = st.queues.get(&nid).map(|q| q.secret) else { continue };
+                    let Ok(meta) = decrypt_nmsg(&secret, &item.nonce, item.enc_meta()) else { continue };
+                    if st.carried.insert((nid.clone(), meta.msg_id)) {
+                        new = true;
+                        st.counts.carried += 1;
+                        if let Some(q) = st.queues.get_mut(&nid) {
+                            q.carried += 1;
+                        }
+                    }
+                }
+                if !new {
+                    st.counts.nothing_new += 1;
+                }
                 // the newest item is the message that caused this push (oldest first)
                 let Some(item) = list.messages().last() else {
                     st.counts.unreadable += 1;
@@ -219,6 +249,12 @@ impl PushRouter {
     /// Pushes received for `token` so far (any kind, delivered or not).
     pub fn pushes_for(&self, token: &str) -> u64 {
         self.lock().per_token.get(token).copied().unwrap_or(0)
+    }
+
+    /// Messages sent that no push carried as any item (per queue: sent less the distinct
+    /// messages carried).
+    pub fn never_carried(&self) -> u64 {
+        self.lock().queues.values().map(|q| q.sent_total.saturating_sub(q.carried)).sum()
     }
 
     /// Messages sent but not pushed yet.

@@ -168,6 +168,25 @@ pub(super) fn preload_relay(dir: &Path, n: usize, keys: &[AuthPublicKey], servic
 fn preload_ntf(path: &Path, relay: &SmpServer, n: usize, keys: &[AuthPublicKey], services: bool) -> anyhow::Result<()> {
     let sqlite = SqliteConfig { synchronous: Synchronous::Normal, ..SqliteConfig::default() };
     let mut store = SqliteStore::open_with(path, &sqlite).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    seed_ntf(&mut store, relay, n, keys, services, SqliteStore::import_subscriptions)
+}
+
+/// The NTF side of the layout: `n / SUBS_PER_TOKEN` ACTIVE tokens (device token `t` as 64 hex
+/// digits, DH secret `[4; 32]`, key `t % KEYS`), `n` subscriptions `u<i>` of token
+/// `i / SUBS_PER_TOKEN` on `relay` (notifier `n<i>`, key `i % KEYS`), INACTIVE, or with
+/// `services` ACTIVE and associated with the relay's service [`SERVICE_ID`]; the
+/// subscriptions written by `import` in chunks of 10,000.
+///
+/// # Errors
+/// Store failures.
+pub(super) fn seed_ntf<S: Store>(
+    store: &mut S,
+    relay: &SmpServer,
+    n: usize,
+    keys: &[AuthPublicKey],
+    services: bool,
+    import: impl Fn(&mut S, &[SubscriptionRecord]) -> crate::ntf::StoreResult<usize>,
+) -> anyhow::Result<()> {
     let store_err = |e| anyhow::anyhow!("{e:?}");
     let tokens = n.div_ceil(SUBS_PER_TOKEN);
     for t in 0..tokens {
@@ -188,20 +207,23 @@ fn preload_ntf(path: &Path, relay: &SmpServer, n: usize, keys: &[AuthPublicKey],
             })
             .map_err(store_err)?;
     }
+    let mut chunk = Vec::with_capacity(n.min(10_000));
     for i in 0..n {
         let queue = SmpQueueNtf::new(relay.clone(), id(b'n', i)).ok_or_else(|| anyhow::anyhow!("queue"))?;
         let key = AuthPrivateKey::new(PrivateKey::Ed25519(seed(i % KEYS))).ok_or_else(|| anyhow::anyhow!("key"))?;
-        store
-            .add_subscription(SubscriptionRecord {
-                id: NtfEntityId::new(id(b'u', i)).ok_or_else(|| anyhow::anyhow!("sub id"))?,
-                token_id: NtfEntityId::new(id(b't', i / SUBS_PER_TOKEN)).ok_or_else(|| anyhow::anyhow!("token id"))?,
-                queue,
-                // the public key as the server stores it (derived once per distinct key here)
-                notifier_key: NotifierKey::from_stored(key, Some(public_bytes(&keys[i % KEYS]))),
-                status: if services { NtfSubStatus::Active } else { NtfSubStatus::Inactive },
-                service_assoc: services,
-            })
-            .map_err(store_err)?;
+        chunk.push(SubscriptionRecord {
+            id: NtfEntityId::new(id(b'u', i)).ok_or_else(|| anyhow::anyhow!("sub id"))?,
+            token_id: NtfEntityId::new(id(b't', i / SUBS_PER_TOKEN)).ok_or_else(|| anyhow::anyhow!("token id"))?,
+            queue,
+            // the public key as the server stores it (derived once per distinct key here)
+            notifier_key: NotifierKey::from_stored(key, Some(public_bytes(&keys[i % KEYS]))),
+            status: if services { NtfSubStatus::Active } else { NtfSubStatus::Inactive },
+            service_assoc: services,
+        });
+        if chunk.len() == 10_000 || i + 1 == n {
+            import(store, &chunk).map_err(store_err)?;
+            chunk.clear();
+        }
     }
     if services {
         // the relay's service id (no subscription changes: they are associated already)

@@ -225,6 +225,10 @@ pub enum Effect {
         queue: SmpQueueNtf,
         /// The key that authorizes `NSUB`.
         notifier_key: NotifierKey,
+        /// The store has it PENDING already (taken from the store to be subscribed, as the
+        /// reference's `getServerNtfSubscriptions` does): no [`SmpEvent::Pending`] for its
+        /// first `NSUB` (a later one, after a lost connection, reports it).
+        pending: bool,
     },
     /// Stop the queue's SMP subscription (`removeActiveSub`/`removePendingSub`).
     SmpUnsubscribe {
@@ -902,6 +906,7 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
                 subscription_id: id,
                 queue: rec.queue,
                 notifier_key: rec.notifier_key,
+                pending: false,
             }]),
         )
     }
@@ -1148,6 +1153,7 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
                 subscription_id: s.id,
                 queue: s.queue,
                 notifier_key: s.notifier_key,
+                pending: true,
             })
             .collect();
         Ok((effects, next))

@@ -904,7 +904,8 @@ fn retried_subscription() {
         vec![Effect::SmpSubscribe {
             subscription_id: sid.clone(),
             queue: queue(b"q1"),
-            notifier_key: notifier_key(1).into()
+            notifier_key: notifier_key(1).into(),
+            pending: false,
         }]
     );
     // retry: same id, no new SMP subscription

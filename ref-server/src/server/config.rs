@@ -184,7 +184,7 @@ pub struct Config {
 pub struct ScaleOutSection {
     /// `instance_id`: unique among the instances sharing the database.
     pub instance_id: String,
-    /// `lease_ttl`: seconds a lease holds in the database (default 6).
+    /// `lease_ttl`: seconds a lease holds in the database (default 4).
     pub lease_ttl: u64,
     /// `lease_renew`: seconds between renewals and polls of new subscriptions (default 1; at
     /// most a quarter of `lease_ttl`).
@@ -754,7 +754,7 @@ impl FromIni<'_> {
             .ok_or_else(|| anyhow::anyhow!("[SCALE_OUT] instance_id: required setting is missing"))?
             .to_string();
         anyhow::ensure!(store.backend == StoreBackend::Postgres, "[SCALE_OUT] needs [STORE_LOG] db_backend = postgres");
-        let lease_ttl = self.positive("SCALE_OUT", "lease_ttl")?.unwrap_or(6);
+        let lease_ttl = self.positive("SCALE_OUT", "lease_ttl")?.unwrap_or(4);
         let lease_renew = self.positive("SCALE_OUT", "lease_renew")?.unwrap_or(1);
         // a lease not renewed is let go by its holder within a quarter of lease_ttl of its
         // local deadline (3/4 lease_ttl), so at most one renewal late is still in time

@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::ntf::{Effect, StoreError, StoreResult};
+use crate::store::journal::JournaledNmsg;
 use crate::store::PgStore;
 
 /// The lease settings of one instance.
@@ -47,12 +48,13 @@ pub struct LeaseConfig {
 }
 
 impl LeaseConfig {
-    /// Settings for `instance_id`: a 6 s lease renewed every second, so that the relays of a
-    /// dead instance are claimed by another within 7 s.
+    /// Settings for `instance_id`: a 4 s lease renewed every second, so that the relays of a
+    /// dead instance are claimed by another within 4 s of the kill (3 s to 4 s: the last
+    /// renewal was up to a second before it; the others try again when it expires).
     pub fn new(instance_id: impl Into<String>) -> Self {
         Self {
             instance_id: instance_id.into(),
-            ttl: Duration::from_secs(6),
+            ttl: Duration::from_secs(4),
             renew: Duration::from_secs(1),
         }
     }
@@ -153,8 +155,21 @@ pub trait Shell: Send + Sync + 'static {
     /// Subscribes everything of a relay, as at a start; returns how many subscriptions.
     fn resubscribe_relay<'a>(&'a self, server: &'a SmpServer) -> Pin<Box<dyn Future<Output = usize> + Send + 'a>>;
 
+    /// The relay's service subscription, if it has one (after its `NSUB`s).
+    fn resubscribe_service<'a>(&'a self, server: &'a SmpServer) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
     /// Runs effects (SMP ones go to the subscriber).
     fn dispatch(&self, effects: Vec<Effect>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+
+    /// The lease resource that says this process is alive (`run <id>`, see
+    /// [`super::journal`]); `None` without a journal.
+    fn run_resource(&self) -> Option<String>;
+
+    /// This process's run id, when it journals its `NMSG`s.
+    fn run_id(&self) -> Option<String>;
+
+    /// Handles again `NMSG`s journaled by processes that ended.
+    fn replay(self: Arc<Self>, nmsgs: Vec<JournaledNmsg>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
 
 /// A store call on the blocking pool, given up after `limit` (the call may go on; the store's
@@ -169,6 +184,13 @@ async fn blocking<T: Send + 'static>(
         Err(_) => Err(StoreError::Backend(format!("lease task: no answer within {limit:?}"))),
     }
 }
+
+/// How long after another instance's lease expires (by the database's clock, seen from this
+/// one) the claim is tried again, and the shortest wait between two claims.
+const RETRY_MARGIN: Duration = Duration::from_millis(20);
+
+/// Journaled `NMSG`s of ended processes taken over at once.
+const ORPHANS: usize = 1000;
 
 /// `NSUB` pages, as at a start.
 const PAGE: usize = 900;
@@ -189,21 +211,30 @@ pub async fn run<S: Shell>(
     let mut relays: HashMap<String, SmpServer> = HashMap::new();
     // the resubscription of each relay gained, while it runs
     let mut subscribing: HashMap<String, AbortOnDrop> = HashMap::new();
+    // the journaled NMSGs of ended processes being handled
+    let mut replaying: Option<AbortOnDrop> = None;
+    // the connection the pages of a relay taken over are read on (opened at the first)
+    let mut pager: Option<Arc<PgStore>> = None;
     loop {
         let round = Instant::now();
+        // when another instance's lease on one of the resources runs out, if before the next round
+        let mut others_expire: Option<Instant> = None;
         let st = store.clone();
         match blocking(config.renew, move || crate::ntf::Store::used_smp_servers(&*st)).await {
             Ok(servers) => relays.extend(servers.into_iter().map(|s| (relay_resource(&s), s))),
             Err(e) => warn!("lease task: relays not read: {e}"),
         }
         let mut resources = vec![CRON.to_string()];
+        resources.extend(shell.run_resource());
         resources.extend(relays.keys().cloned());
         // the claim's start by this clock is before the database's now() of the claim
         let started = Instant::now();
         let limit = leases.next_deadline().map_or(config.renew, |d| d.saturating_duration_since(started)).max(Duration::from_millis(50));
         let (st, owner, ttl) = (store.clone(), id.clone(), config.ttl);
-        match blocking(limit, move || st.claim_leases(&owner, &resources, ttl)).await {
-            Ok(claimed) => {
+        match blocking(limit, move || st.claim_leases_next(&owner, &resources, ttl)).await {
+            Ok((claimed, next)) => {
+                // the database's now() is after `started`: this is at or before the expiry
+                others_expire = next.map(|d| started + d + RETRY_MARGIN);
                 let (gained, lost) = leases.claimed(started, config.hold(), &claimed);
                 for r in lost {
                     info!(instance = %id, "lease lost: {r}");
@@ -215,12 +246,25 @@ pub async fn run<S: Shell>(
                 for r in gained {
                     info!(instance = %id, "lease gained: {r}");
                     if let Some(s) = relays.get(&r) {
+                        // the pages are read on a connection of their own, next to the core's
+                        // status updates
+                        if pager.is_none() {
+                            let cfg = store.config().clone();
+                            match blocking(config.renew * 2, move || PgStore::open(cfg)).await {
+                                Ok(p) => pager = Some(Arc::new(p)),
+                                Err(e) => warn!(instance = %id, "no connection for the takeover pages (the core's is used): {e}"),
+                            }
+                        }
                         // on a task of its own: paging a large relay out of the store takes
                         // longer than a lease holds, and the renewals must go on meanwhile
-                        let (sh, s, id) = (shell.clone(), s.clone(), id.clone());
+                        let (sh, s, id, pager) = (shell.clone(), s.clone(), id.clone(), pager.clone());
                         let task = tokio::spawn(async move {
-                            let n = sh.resubscribe_relay(&s).await;
-                            info!(instance = %id, relay = %s, "subscribed the relay's {n} subscriptions");
+                            let t = Instant::now();
+                            let n = match pager {
+                                Some(p) => take_over(&*sh, &p, &s).await,
+                                None => sh.resubscribe_relay(&s).await,
+                            };
+                            info!(instance = %id, relay = %s, "subscribing the relay's {n} subscriptions (read in {:?})", t.elapsed());
                         });
                         subscribing.insert(r, AbortOnDrop(task));
                     }
@@ -236,12 +280,27 @@ pub async fn run<S: Shell>(
             }
         }
         subscribing.retain(|_, t| !t.0.is_finished());
+        // the journals of processes that ended: handled by the holder of `cron`, one at a time
+        if leases.holds(CRON) && replaying.as_ref().is_none_or(|t| t.0.is_finished()) {
+            if let Some(run) = shell.run_id() {
+                let st = store.clone();
+                match blocking(config.renew, move || st.take_orphaned_nmsgs(&run, ORPHANS)).await {
+                    Ok(n) if !n.is_empty() => {
+                        info!(instance = %id, "{} NMSGs of processes that ended: handling them", n.len());
+                        replaying = Some(AbortOnDrop(tokio::spawn(shell.clone().replay(n))));
+                    }
+                    Ok(_) => {}
+                    Err(e) => warn!(instance = %id, "journal not read: {e}"),
+                }
+            }
+        }
         for (r, server) in &relays {
             if leases.holds(r) {
                 poll_new(&*shell, &store, server, config.renew).await;
             }
         }
         let next = round + config.renew;
+        let next = others_expire.map_or(next, |e| e.max(Instant::now() + RETRY_MARGIN).min(next));
         let wake = leases.next_deadline().map_or(next, |d| d.min(next));
         tokio::time::sleep_until(wake.into()).await;
     }
@@ -271,6 +330,50 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Subscriptions per page read when a relay is taken over (the subscriber sends them in
+/// `NSUB` batches of its own size).
+const TAKEOVER_PAGE: usize = 5000;
+
+/// A relay gained: all its subscriptions but the `NEW` ones (the poll's) as `SmpSubscribe`s
+/// (no PENDING write: their statuses stay until the relay answers), then its service
+/// subscription; how many were sent one by one. A page that fails is tried again up to 5
+/// times.
+async fn take_over<S: Shell>(shell: &S, pager: &Arc<PgStore>, server: &SmpServer) -> usize {
+    let mut total = 0;
+    let mut after: Option<ntf_proto::command::NtfEntityId> = None;
+    let mut tries = 0u32;
+    loop {
+        let (st, srv, a) = (pager.clone(), server.clone(), after.clone());
+        match blocking(Duration::from_secs(30), move || st.takeover_page(&srv, a.as_ref(), TAKEOVER_PAGE)).await {
+            Ok(subs) => {
+                tries = 0;
+                let n = subs.len();
+                total += n;
+                after = subs.last().map(|s| s.id.clone());
+                let effects = subs
+                    .into_iter()
+                    .map(|s| Effect::SmpSubscribe { subscription_id: s.id, queue: s.queue, notifier_key: s.notifier_key, pending: true })
+                    .collect();
+                shell.dispatch(effects).await;
+                if n < TAKEOVER_PAGE {
+                    break;
+                }
+            }
+            Err(e) if tries < 5 => {
+                tries += 1;
+                warn!(relay = %server, "takeover page: {e}; trying it again");
+                tokio::time::sleep(Duration::from_millis(200) * tries).await;
+            }
+            Err(e) => {
+                warn!(relay = %server, "takeover page: {e}; 5 tries, giving up");
+                break;
+            }
+        }
+    }
+    shell.resubscribe_service(server).await;
+    total
+}
+
 /// The relay's subscriptions other instances accepted (still `NEW`).
 async fn poll_new<S: Shell>(shell: &S, store: &Arc<PgStore>, server: &SmpServer, limit: Duration) {
     loop {
@@ -282,7 +385,7 @@ async fn poll_new<S: Shell>(shell: &S, store: &Arc<PgStore>, server: &SmpServer,
         let n = subs.len();
         let effects = subs
             .into_iter()
-            .map(|s| Effect::SmpSubscribe { subscription_id: s.id, queue: s.queue, notifier_key: s.notifier_key })
+            .map(|s| Effect::SmpSubscribe { subscription_id: s.id, queue: s.queue, notifier_key: s.notifier_key, pending: true })
             .collect();
         shell.dispatch(effects).await;
         if n < PAGE {

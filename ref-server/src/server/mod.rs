@@ -5,6 +5,7 @@
 pub mod config;
 pub mod control;
 pub mod ini;
+pub mod journal;
 pub mod exporter;
 pub mod lease;
 pub mod metrics;
@@ -524,3 +525,4 @@ mod tests {
         assert_eq!(redact_password("postgresql://u:s3cret@h/db"), "postgresql://u:***@h/db");
     }
 }
+

@@ -34,6 +34,7 @@ use tracing::{debug, info, warn};
 
 use crate::apns::{PushError, PushProviderClient};
 use super::metrics::NtfMetrics;
+use super::journal::Journal;
 use super::lease::{self, Leases, ScaleOut};
 use super::subscriber::{self, EventSink, SubscriberConfig};
 use crate::ntf::{preverify, Effect, NtfServerCore, Preverified, PushNotification, PushOutcome, Response, ServiceStats, SessionParams, SmpEvent, Store, TokenRecord};
@@ -55,6 +56,8 @@ pub fn unix_now() -> i64 {
 struct PushJob {
     token: TokenRecord,
     notification: PushNotification,
+    /// The journaled `NMSG` that caused it (several instances: see [`super::journal`]).
+    receipt: Option<i64>,
 }
 
 /// State shared by the tasks.
@@ -66,6 +69,8 @@ struct Shared<S: Store> {
     /// With several instances on one database: the leases this one holds (SMP effects and
     /// events of relays it does not hold are dropped; see [`super::lease`]).
     leases: Option<Arc<Leases>>,
+    /// With several instances: the `NMSG` journal of this process.
+    journal: Option<Arc<Journal>>,
 }
 
 impl<S: Store> Shared<S> {
@@ -81,15 +86,22 @@ impl<S: Store> Shared<S> {
     }
 
     async fn dispatch(&self, effects: Vec<Effect>) {
+        self.dispatch_receipt(effects, None).await;
+    }
+
+    /// [`dispatch`](Self::dispatch) for the effects of the journaled `NMSG` `receipt`: its push
+    /// carries it; without a push its handling ends here.
+    async fn dispatch_receipt(&self, effects: Vec<Effect>, mut receipt: Option<i64>) {
         for e in effects {
             match e {
                 Effect::Push { token, notification } => {
+                    let receipt = receipt.take();
                     self.metrics.push_queued(token.token.provider_name(), notification.kind());
                     if let PushNotification::Messages(_) = notification {
                         self.metrics.token_active(token.id.as_bytes());
                     }
                     self.metrics.set_push_queue(self.pushes.max_capacity() - self.pushes.capacity());
-                    if self.pushes.send(PushJob { token, notification }).await.is_err() {
+                    if self.pushes.send(PushJob { token, notification, receipt }).await.is_err() {
                         warn!("push worker stopped; push dropped");
                     }
                 }
@@ -111,6 +123,9 @@ impl<S: Store> Shared<S> {
                     None => debug!(?other, "no SMP subscriber configured"),
                 },
             }
+        }
+        if let (Some(id), Some(j)) = (receipt, &self.journal) {
+            j.done(id);
         }
     }
 }
@@ -278,53 +293,33 @@ pub fn start_on<S: Store + Send + 'static>(
     let (push_tx, push_rx) = mpsc::channel(PUSH_QUEUE_SIZE);
     let metrics = config.ops.metrics.clone().unwrap_or_else(|| Arc::new(NtfMetrics::new(Vec::new())));
     let leases = config.ops.scale_out.as_ref().map(|_| Arc::new(Leases::new()));
-    let shared = Arc::new(Shared { core: Mutex::new(core), pushes: push_tx, metrics: metrics.clone(), smp: OnceLock::new(), leases });
+    // several instances: this process's run id (a restart is another run) and its NMSG journal
+    let journal = config.ops.scale_out.as_ref().map(|x| {
+        let run = format!("{}.{:016x}", x.config.instance_id, rand_core::RngCore::next_u64(&mut OsRng));
+        Journal::start(run, x.store.config().clone())
+    });
+    let (journal, journal_task) = match journal {
+        Some((j, t)) => (Some(j), Some(t)),
+        None => (None, None),
+    };
+    let shared = Arc::new(Shared { core: Mutex::new(core), pushes: push_tx, metrics: metrics.clone(), smp: OnceLock::new(), leases, journal });
     metrics.set_entity_counts(entity_counts_of(Arc::downgrade(&shared)));
     let (release_tx, release_rx) = mpsc::unbounded_channel();
     let (shutdown, shutdown_rx) = watch::channel(false);
     let key_hash = config.tls.key_hash();
     let tls = Arc::new(config.tls);
-    let mut tasks = Vec::new();
+    let mut tasks: Vec<JoinHandle<()>> = journal_task.into_iter().collect();
     if let Some(sub_config) = config.subscriber {
         let core = shared.clone();
         let sink: EventSink = Arc::new(move |event| {
             let shared = core.clone();
             Box::pin(async move {
-                if let Some(l) = &shared.leases {
-                    let server = event_server(&event);
-                    // an `NMSG` is handled whatever the lease: the relay delivers a notification
-                    // to one subscriber once and keeps no copy (`deliverNtfsThread`), so this
-                    // instance is the only one that can push it (dropping it would lose it)
-                    if !l.holds_relay(server) && !matches!(event, SmpEvent::Message { .. }) {
-                        // the lease ran out: another instance may own the relay now, and its
-                        // statuses are the ones that count
-                        return debug!(relay = %server, "event of a relay not held: dropped");
-                    }
-                }
-                shared.metrics.smp_event(&event);
-                let nmsg_from = match &event {
-                    SmpEvent::Message { queue, .. } => Some(queue.server.clone()),
+                // several instances: the NMSG is journaled before it is handled
+                let receipt = match &shared.journal {
+                    Some(j) if matches!(event, SmpEvent::Message { .. }) => tokio::task::block_in_place(|| j.record(&event)),
                     _ => None,
                 };
-                let effects = shared.with_core(|c| c.smp_event(unix_now(), event));
-                if let (Some(server), Ok(effects)) = (nmsg_from, &effects) {
-                    let pushed = effects.iter().any(|e| matches!(e, Effect::Push { .. }));
-                    shared.metrics.message_result(&server, pushed);
-                }
-                match effects {
-                    Ok(effects) => {
-                        let (again, effects): (Vec<_>, Vec<_>) = effects.into_iter().partition(|e| matches!(e, Effect::SmpResubscribe { .. }));
-                        shared.dispatch(effects).await;
-                        for e in again {
-                            if let Effect::SmpResubscribe { server } = e {
-                                warn!(relay = %server, "service association removed: subscribing its queues one by one");
-                                shared.metrics.service_removed(&server);
-                                tokio::spawn(resubscribe_server(shared.clone(), server));
-                            }
-                        }
-                    }
-                    Err(e) => warn!("SMP event: {e:?}"),
-                }
+                on_smp_event(&shared, event, receipt).await;
             })
         });
         let (tx, task) = subscriber::start_with_releases(sub_config, sink, release_rx);
@@ -365,6 +360,47 @@ pub fn start_on<S: Store + Send + 'static>(
         }
     };
     Ok(RunningServer { addr, addrs, key_hash, metrics_addr: None, control_addr: None, shutdown, accept, tasks, clients, metrics, service_stats, scale_out, after_stop: Vec::new() })
+}
+
+/// Applies an SMP event to the core and runs its effects; `receipt`: the journal row of the
+/// `NMSG` (received now, or taken over from a process that died).
+async fn on_smp_event<S: Store + Send + 'static>(shared: &Arc<Shared<S>>, event: SmpEvent, receipt: Option<i64>) {
+    if let Some(l) = &shared.leases {
+        let server = event_server(&event);
+        // an `NMSG` is handled whatever the lease: the relay delivers a notification
+        // to one subscriber once and keeps no copy (`deliverNtfsThread`), so this
+        // instance is the only one that can push it (dropping it would lose it)
+        if !l.holds_relay(server) && !matches!(event, SmpEvent::Message { .. }) {
+            // the lease ran out: another instance may own the relay now, and its
+            // statuses are the ones that count
+            return debug!(relay = %server, "event of a relay not held: dropped");
+        }
+    }
+    shared.metrics.smp_event(&event);
+    let nmsg_from = match &event {
+        SmpEvent::Message { queue, .. } => Some(queue.server.clone()),
+        _ => None,
+    };
+    let effects = shared.with_core(|c| c.smp_event(unix_now(), event));
+    if let (Some(server), Ok(effects)) = (nmsg_from, &effects) {
+        let pushed = effects.iter().any(|e| matches!(e, Effect::Push { .. }));
+        shared.metrics.message_result(&server, pushed);
+    }
+    match effects {
+        Ok(effects) => {
+            let (again, effects): (Vec<_>, Vec<_>) = effects.into_iter().partition(|e| matches!(e, Effect::SmpResubscribe { .. }));
+            shared.dispatch_receipt(effects, receipt).await;
+            for e in again {
+                if let Effect::SmpResubscribe { server } = e {
+                    warn!(relay = %server, "service association removed: subscribing its queues one by one");
+                    shared.metrics.service_removed(&server);
+                    tokio::spawn(resubscribe_server(shared.clone(), server));
+                }
+            }
+        }
+        // the journal row stays: handled again after this process ends
+        Err(e) => warn!("SMP event: {e:?}"),
+    }
 }
 
 /// The store totals for the metrics (`getEntityCounts`), read from the core's store when the
@@ -518,6 +554,15 @@ async fn push_worker<S: Store + Send + 'static>(
         };
         let (shared, provider) = (shared.clone(), provider.clone());
         tokio::spawn(async move {
+            if let (Some(_), Some(j), Some(l)) = (job.receipt, &shared.journal, &shared.leases) {
+                if !l.holds(&j.resource()) {
+                    // this run's lease ran out (cut from the database): the instance that takes
+                    // its journal over pushes it; pushing here too could push it twice
+                    warn!("push of a journaled NMSG left to the instance taking the journal over");
+                    drop(permit);
+                    return;
+                }
+            }
             let outcome = deliver(&*provider, &job).await;
             let kind = job.notification.kind();
             let relay = match &job.notification {
@@ -529,6 +574,9 @@ async fn push_worker<S: Store + Send + 'static>(
             let result = shared.with_core(|c| c.push_result(unix_now(), &job.token.id, kind, outcome));
             if let Err(e) = result {
                 warn!("recording push result: {e:?}");
+            }
+            if let (Some(id), Some(j)) = (job.receipt, &shared.journal) {
+                j.done(id);
             }
             drop(permit);
         });
@@ -589,8 +637,13 @@ async fn resubscribe<S: Store + Send + 'static>(shared: Arc<Shared<S>>) {
 /// subscription; how many were sent one by one.
 async fn resubscribe_relay<S: Store + Send + 'static>(shared: &Shared<S>, server: &smp_proto::server::SmpServer) -> usize {
     let total = resubscribe_pages(shared, server).await;
-    // the service subscription after the pages: the relay task sends NSUBS once the NSUBs
-    // taken before it are answered (see `subscriber`)
+    resubscribe_service(shared, server).await;
+    total
+}
+
+/// The service subscription of a relay, if it has one, after its pages: the relay task sends
+/// NSUBS once the NSUBs taken before it are answered (see `subscriber`).
+async fn resubscribe_service<S: Store + Send + 'static>(shared: &Shared<S>, server: &smp_proto::server::SmpServer) {
     match shared.with_core(|c| c.resubscribe_service(server)) {
         Ok(Some(e)) => {
             if let Effect::SmpSubscribeService { count, .. } = &e {
@@ -601,7 +654,6 @@ async fn resubscribe_relay<S: Store + Send + 'static>(shared: &Shared<S>, server
         Ok(None) => {}
         Err(e) => warn!(relay = %server, "resubscribe: {e:?}"),
     }
-    total
 }
 
 /// Pages every subscription of `server` that should be subscribed out of the store as
@@ -669,5 +721,33 @@ impl<S: Store + Send + 'static> lease::Shell for Shared<S> {
 
     fn dispatch(&self, effects: Vec<Effect>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         Box::pin(Shared::dispatch(self, effects))
+    }
+
+    fn resubscribe_service<'a>(&'a self, server: &'a smp_proto::server::SmpServer) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(resubscribe_service(self, server))
+    }
+
+    fn run_resource(&self) -> Option<String> {
+        self.journal.as_ref().map(|j| j.resource())
+    }
+
+    fn run_id(&self) -> Option<String> {
+        self.journal.as_ref().map(|j| j.run().to_string())
+    }
+
+    fn replay(self: Arc<Self>, nmsgs: Vec<crate::store::journal::JournaledNmsg>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            for j in nmsgs {
+                let (Some(queue), Ok(nonce)) = (ntf_proto::queue::SmpQueueNtf::new(j.server.clone(), j.notifier_id.clone()), <[u8; ntf_proto::push::NONCE_LEN]>::try_from(j.nonce.as_slice())) else {
+                    warn!(relay = %j.server, "journaled NMSG {} unreadable: dropped", j.id);
+                    if let Some(jr) = &self.journal {
+                        jr.done(j.id);
+                    }
+                    continue;
+                };
+                info!(relay = %j.server, "NMSG {} of a process that ended: handled again", j.id);
+                on_smp_event(&self, SmpEvent::Message { queue, nonce, enc_meta: j.enc_meta }, Some(j.id)).await;
+            }
+        })
     }
 }

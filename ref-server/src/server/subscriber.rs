@@ -77,7 +77,8 @@ impl Default for SubscriberConfig {
 }
 
 enum RelayCmd {
-    Subscribe(Vec<u8>, NotifierKey),
+    /// A queue, its key, and whether the store has it PENDING already.
+    Subscribe(Vec<u8>, NotifierKey, bool),
     Unsubscribe(Vec<u8>),
     /// The relay holds queues associated with the service: `NSUBS` on connecting.
     Service,
@@ -125,8 +126,8 @@ pub fn start_with_releases(
             // reap the relay tasks that ended
             while tasks.try_join_next().is_some() {}
             let (server, cmd) = match effect {
-                Effect::SmpSubscribe { queue, notifier_key, .. } => {
-                    (queue.server.clone(), RelayCmd::Subscribe(queue.notifier_id().to_vec(), notifier_key))
+                Effect::SmpSubscribe { queue, notifier_key, pending, .. } => {
+                    (queue.server.clone(), RelayCmd::Subscribe(queue.notifier_id().to_vec(), notifier_key, pending))
                 }
                 Effect::SmpUnsubscribe { queue } => (queue.server.clone(), RelayCmd::Unsubscribe(queue.notifier_id().to_vec())),
                 Effect::SmpSubscribeService { server, .. } => (server, RelayCmd::Service),
@@ -217,8 +218,10 @@ async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink
                 let n = source.len().min(config.batch_size.max(1));
                 let items: Vec<(Vec<u8>, NotifierKey)> =
                     source.drain(..n).filter_map(|id| subs.queues.get(&id).map(|k| (id, k.clone()))).collect();
+                // PENDING in the store already: the first NSUB of a queue taken from the store
+                let announce: Vec<Vec<u8>> = items.iter().filter(|(id, _)| !subs.stored_pending.remove(id)).map(|(id, _)| id.clone()).collect();
                 if !items.is_empty() {
-                    in_flight.push(subscribe_batch(&client, &server, &sink, items));
+                    in_flight.push(subscribe_batch(&client, &server, &sink, items, announce));
                 }
             }
             if service_pending && initial.is_empty() && in_flight.is_empty() {
@@ -289,6 +292,8 @@ async fn relay_task(server: SmpServer, config: SubscriberConfig, sink: EventSink
         // the batches not answered yet are covered by the report below
         drop(in_flight);
         let ids: Vec<Vec<u8>> = subs.queues.keys().cloned().collect();
+        // INACTIVE now: PENDING again on the next connection's NSUB
+        subs.stored_pending.clear();
         if !ids.is_empty() {
             sink(SmpEvent::Disconnected { server: server.clone(), notifier_ids: ids }).await;
         }
@@ -310,15 +315,23 @@ struct RelaySubs {
     queues: HashMap<Vec<u8>, NotifierKey>,
     /// The relay holds queues associated with the service: `NSUBS` on each service session.
     service: bool,
+    /// Queues not sent yet that the store has PENDING already (no [`SmpEvent::Pending`]).
+    stored_pending: std::collections::HashSet<Vec<u8>>,
 }
 
 impl RelaySubs {
     fn apply(&mut self, cmd: RelayCmd) {
         match cmd {
-            RelayCmd::Subscribe(id, key) => {
+            RelayCmd::Subscribe(id, key, pending) => {
+                if pending {
+                    self.stored_pending.insert(id.clone());
+                } else {
+                    self.stored_pending.remove(&id);
+                }
                 self.queues.insert(id, key);
             }
             RelayCmd::Unsubscribe(id) => {
+                self.stored_pending.remove(&id);
                 self.queues.remove(&id);
             }
             RelayCmd::Service => self.service = true,
@@ -329,7 +342,7 @@ impl RelaySubs {
     /// service subscription.
     fn take(&mut self, queued: &mut VecDeque<Vec<u8>>, cmd: RelayCmd) -> bool {
         let service = matches!(cmd, RelayCmd::Service);
-        if let RelayCmd::Subscribe(id, _) = &cmd {
+        if let RelayCmd::Subscribe(id, ..) = &cmd {
             queued.push_back(id.clone());
         }
         self.apply(cmd);
@@ -394,16 +407,19 @@ struct BatchDone {
     timed_out: Vec<Vec<u8>>,
 }
 
-/// One `NSUB` batch.
+/// One `NSUB` batch; `announce`: the queues of it to report PENDING first.
 async fn subscribe_batch(
     client: &SmpClient,
     server: &SmpServer,
     sink: &EventSink,
     items: Vec<(Vec<u8>, NotifierKey)>,
+    announce: Vec<Vec<u8>>,
 ) -> BatchDone {
     let failed = BatchDone { ok: false, associated: Vec::new(), timed_out: Vec::new() };
     let sent: Vec<Vec<u8>> = items.iter().map(|(id, _)| id.clone()).collect();
-    sink(SmpEvent::Pending { server: server.clone(), notifier_ids: sent.clone() }).await;
+    if !announce.is_empty() {
+        sink(SmpEvent::Pending { server: server.clone(), notifier_ids: announce }).await;
+    }
     // signing a batch is the costly part: it runs on the blocking pool, so that the batches in
     // flight are signed on all cores while this task goes on
     let encoder = client.encoder();

@@ -44,6 +44,7 @@
 //! so that table stays the reference's; the reference names its columns, so it reads and writes
 //! the table as before.
 
+pub mod journal;
 pub mod log;
 pub mod postgres;
 pub mod sqlite;

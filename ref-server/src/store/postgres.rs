@@ -168,7 +168,11 @@ const EXTRA_INDEXES: &str = "DO $$ BEGIN \
      END IF; \
      END $$; \
      CREATE TABLE IF NOT EXISTS ntf_leases (resource TEXT NOT NULL PRIMARY KEY, \
-       owner TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL)";
+       owner TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL); \
+     CREATE TABLE IF NOT EXISTS ntf_nmsg_journal (nmsg_id BIGINT PRIMARY KEY GENERATED ALWAYS AS IDENTITY, \
+       run TEXT NOT NULL, smp_server TEXT NOT NULL, notifier_id BYTEA NOT NULL, \
+       nmsg_nonce BYTEA NOT NULL, nmsg_data BYTEA NOT NULL, \
+       received_at TIMESTAMPTZ NOT NULL DEFAULT now())";
 
 fn db(e: ::postgres::Error) -> StoreError {
     // the server's message (e.g. "deadlock detected"), not only "db error"
@@ -573,6 +577,22 @@ impl SqlStore<PgDb> {
         resources: &[String],
         ttl: std::time::Duration,
     ) -> StoreResult<Vec<String>> {
+        self.claim_leases_next(owner, resources, ttl).map(|(held, _)| held)
+    }
+
+    /// [`claim_leases`](Self::claim_leases), and how long after this transaction's start the
+    /// first lease another owner holds on one of `resources` expires (by the database's clock;
+    /// `None` when there is none), so that the claimer can try again just then rather than at
+    /// its next round.
+    ///
+    /// # Errors
+    /// Backend failures (then nothing was claimed or renewed).
+    pub fn claim_leases_next(
+        &self,
+        owner: &str,
+        resources: &[String],
+        ttl: std::time::Duration,
+    ) -> StoreResult<(Vec<String>, Option<std::time::Duration>)> {
         let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         self.with_write(|tx| {
             let mut held = Vec::new();
@@ -589,7 +609,18 @@ impl SqlStore<PgDb> {
                 )?;
                 held.extend(got);
             }
-            Ok(held)
+            let mut next: Option<i64> = None;
+            if held.len() < resources.len() {
+                let names: Vec<&str> = resources.iter().map(String::as_str).collect();
+                let st = tx.prep(
+                    "SELECT ceil(extract(epoch FROM min(expires_at) - now()) * 1000)::bigint \
+                     FROM ntf_leases WHERE resource = ANY(?1) AND owner <> ?2",
+                )?;
+                let rows = tx.ops().query_st(&st, &[&names, &owner]).map_err(db)?;
+                next = rows.first().and_then(|r| r.try_get::<_, Option<i64>>(0).ok().flatten());
+            }
+            let next = next.map(|ms| std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
+            Ok((held, next))
         })
     }
 

@@ -432,6 +432,47 @@ fn server_row(r: &dyn DbRow, at: usize) -> StoreResult<ServerRow> {
 }
 
 /// The queues of the subscriptions selected by `cond` on `s` (joined with `t` and `p`).
+/// Up to `limit_n` subscriptions of server `srv` that should be subscribed and are not
+/// associated with a service, after the id `after`, in id order; `extra`: a further condition.
+fn server_page<B: Backend>(
+    tx: &mut B::Tx<'_>,
+    srv: i64,
+    extra: &str,
+    after: Option<&NtfEntityId>,
+    limit_n: usize,
+) -> StoreResult<Vec<SubRow>> {
+    let base = format!(
+        "SELECT {SUB_COLUMNS} FROM {} \
+         WHERE s.smp_server_id = ?1 AND NOT s.ntf_service_assoc \
+           AND s.status IN {SHOULD_SUBSCRIBE_SQL}{extra}",
+        B::SUBS_BY_SERVER
+    );
+    match after {
+        None => tx.query_vec(
+            &format!("{base} ORDER BY s.subscription_id LIMIT ?2"),
+            &[Val::Int(srv), Val::Int(limit(limit_n))],
+            |r| sub_row(r, 0),
+        ),
+        Some(a) => tx.query_vec(
+            &format!("{base} AND s.subscription_id > ?3 ORDER BY s.subscription_id LIMIT ?2"),
+            &[Val::Int(srv), Val::Int(limit(limit_n)), Val::Bytes(a.as_bytes())],
+            |r| sub_row(r, 0),
+        ),
+    }
+}
+
+/// The rows just set PENDING, as records of `server`.
+fn pending_records(found: Vec<SubRow>, server: &SmpServer) -> StoreResult<Vec<SubscriptionRecord>> {
+    found
+        .into_iter()
+        .map(|row| {
+            let mut rec = row.into_record(server.clone())?;
+            rec.status = NtfSubStatus::Pending;
+            Ok(rec)
+        })
+        .collect()
+}
+
 fn queues_where<C: Conn>(tx: &mut C, cond: &str, params: &[Val<'_>]) -> StoreResult<Vec<SmpQueueNtf>> {
     let sql = format!(
         "SELECT {SERVER_COLUMNS}, s.smp_notifier_id FROM subscriptions s \
@@ -601,13 +642,30 @@ impl<B: Backend> SqlStore<B> {
                     &ids,
                 )?;
             }
-            let mut out = Vec::with_capacity(found.len());
-            for row in found {
-                let mut rec = row.into_record(server.clone())?;
-                rec.status = NtfSubStatus::Pending;
-                out.push(rec);
-            }
-            Ok(out)
+            pending_records(found, server)
+        })
+    }
+
+    /// A page of the subscriptions on `server` to subscribe when another instance's relay is
+    /// taken over: up to `limit` after the id `after`, in id order, not associated with a
+    /// service, in PENDING, ACTIVE, INACTIVE or SERVICE (NEW ones are the poll's,
+    /// [`take_new_subscriptions`](Self::take_new_subscriptions)). Read only: their statuses
+    /// stay until the relay answers (ACTIVE rows of the dead owner then need no write at all).
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn takeover_page(
+        &self,
+        server: &SmpServer,
+        after: Option<&NtfEntityId>,
+        limit_n: usize,
+    ) -> StoreResult<Vec<SubscriptionRecord>> {
+        self.run(false, |tx, servers| {
+            let Some(srv) = servers.id(tx, server)? else {
+                return Ok(Vec::new());
+            };
+            let found = server_page::<B>(tx, srv, " AND s.status <> 'NEW'", after, limit_n)?;
+            found.into_iter().map(|row| row.into_record(server.clone())).collect()
         })
     }
 
@@ -916,32 +974,9 @@ impl<B: Backend> Store for SqlStore<B> {
             let Some(srv) = servers.id(tx, server)? else {
                 return Ok(Vec::new());
             };
-            let base = format!(
-                "SELECT {SUB_COLUMNS} FROM {} \
-                 WHERE s.smp_server_id = ?1 AND NOT s.ntf_service_assoc \
-                   AND s.status IN {SHOULD_SUBSCRIBE_SQL}",
-                B::SUBS_BY_SERVER
-            );
-            let found = match after {
-                None => tx.query_vec(
-                    &format!("{base} ORDER BY s.subscription_id LIMIT ?2"),
-                    &[Val::Int(srv), Val::Int(limit(limit_n))],
-                    |r| sub_row(r, 0),
-                ),
-                Some(a) => tx.query_vec(
-                    &format!("{base} AND s.subscription_id > ?3 ORDER BY s.subscription_id LIMIT ?2"),
-                    &[Val::Int(srv), Val::Int(limit(limit_n)), Val::Bytes(a.as_bytes())],
-                    |r| sub_row(r, 0),
-                ),
-            }?;
+            let found = server_page::<B>(tx, srv, "", after, limit_n)?;
             B::mark_pending(tx, srv, &found)?;
-            let mut out = Vec::with_capacity(found.len());
-            for row in found {
-                let mut rec = row.into_record(server.clone())?;
-                rec.status = NtfSubStatus::Pending;
-                out.push(rec);
-            }
-            Ok(out)
+            pending_records(found, server)
         })
     }
 

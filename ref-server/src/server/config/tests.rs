@@ -140,7 +140,7 @@ fn missing_file_says_init_and_legacy_toml_still_reads() {
 fn scale_out_section() {
     assert_eq!(parse(REFERENCE_INIT).unwrap().scale_out, None);
     let c = parse(&format!("{REFERENCE_INIT}\n[SCALE_OUT]\ninstance_id = ntf-a\n")).unwrap();
-    assert_eq!(c.scale_out, Some(ScaleOutSection { instance_id: "ntf-a".into(), lease_ttl: 6, lease_renew: 1 }));
+    assert_eq!(c.scale_out, Some(ScaleOutSection { instance_id: "ntf-a".into(), lease_ttl: 4, lease_renew: 1 }));
     let c = parse(&format!("{REFERENCE_INIT}\n[SCALE_OUT]\ninstance_id = b\nlease_ttl = 10\nlease_renew = 2\n")).unwrap();
     assert_eq!(c.scale_out.map(|s| (s.lease_ttl, s.lease_renew)), Some((10, 2)));
     let e = parse(&format!("{REFERENCE_INIT}\n[SCALE_OUT]\n")).unwrap_err().to_string();

@@ -1,0 +1,99 @@
+//! The `NMSG` journal of several instances on one PostgreSQL database (ours, the table
+//! `ntf_nmsg_journal`, made at start like `ntf_leases`; see `spec/scale-out.md`).
+//!
+//! An instance writes each `NMSG` it receives here before handling it, under its run id (one
+//! per process start), and deletes the row once the push it caused has an outcome (or it
+//! caused none). A row whose run no longer holds its `run <id>` lease belongs to a process
+//! that died (or was cut off and has stopped) before that: the owner of the `cron` lease takes
+//! it over ([`SqlStore::take_orphaned_nmsgs`]) and handles the `NMSG` again.
+
+use std::string::String;
+use std::vec::Vec;
+
+use smp_proto::server::SmpServer;
+
+use super::postgres::PgDb;
+use super::sql::{Conn, SqlStore, Val};
+use crate::ntf::{StoreError, StoreResult};
+
+/// One journaled `NMSG`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournaledNmsg {
+    /// The row's id (the receipt the push carries).
+    pub id: i64,
+    /// The relay.
+    pub server: SmpServer,
+    /// The queue's notifier id.
+    pub notifier_id: Vec<u8>,
+    /// The `NMSG` nonce.
+    pub nonce: Vec<u8>,
+    /// The encrypted metadata.
+    pub enc_meta: Vec<u8>,
+}
+
+/// The lease resource that says run `run` is alive.
+pub fn run_resource(run: &str) -> String {
+    format!("run {run}")
+}
+
+impl SqlStore<PgDb> {
+    /// Records an `NMSG` received by run `run`; returns its id.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn journal_nmsg(&self, run: &str, server: &SmpServer, notifier_id: &[u8], nonce: &[u8], enc_meta: &[u8]) -> StoreResult<i64> {
+        let srv = String::from_utf8_lossy(&server.to_text()).into_owned();
+        self.with_write(|tx| {
+            tx.query_opt(
+                "INSERT INTO ntf_nmsg_journal (run, smp_server, notifier_id, nmsg_nonce, nmsg_data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING nmsg_id",
+                &[Val::Text(run), Val::Text(&srv), Val::Bytes(notifier_id), Val::Bytes(nonce), Val::Bytes(enc_meta)],
+                |r| r.int(0),
+            )?
+            .ok_or_else(|| StoreError::Backend("postgres: journal insert returned nothing".into()))
+        })
+    }
+
+    /// Deletes journaled `NMSG`s whose handling ended.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn journal_done(&self, ids: &[i64]) -> StoreResult<()> {
+        let p: Vec<Val<'_>> = ids.iter().map(|i| Val::Int(*i)).collect();
+        self.with_write(|tx| tx.execute_rows("DELETE FROM ntf_nmsg_journal WHERE nmsg_id = ?1", 1, &p).map(|_| ()))
+    }
+
+    /// Takes up to `limit` journaled `NMSG`s of runs that hold no live `run` lease (oldest
+    /// first) for run `run`, which handles them again. A row whose relay text does not parse is
+    /// deleted (it cannot be handled).
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn take_orphaned_nmsgs(&self, run: &str, limit: usize) -> StoreResult<Vec<JournaledNmsg>> {
+        let n = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.with_write(|tx| {
+            tx.query_vec(
+                "UPDATE ntf_nmsg_journal SET run = ?1 WHERE nmsg_id IN ( \
+                   SELECT j.nmsg_id FROM ntf_nmsg_journal j WHERE j.run <> ?1 AND NOT EXISTS ( \
+                     SELECT 1 FROM ntf_leases l WHERE l.resource = 'run ' || j.run AND l.expires_at >= now()) \
+                   ORDER BY j.nmsg_id LIMIT ?2 FOR UPDATE SKIP LOCKED) \
+                 RETURNING nmsg_id, smp_server, notifier_id, nmsg_nonce, nmsg_data",
+                &[Val::Text(run), Val::Int(n)],
+                |r| Ok((r.int(0)?, r.text(1)?, r.bytes(2)?, r.bytes(3)?, r.bytes(4)?)),
+            )
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut bad = Vec::new();
+        for (id, srv, notifier_id, nonce, enc_meta) in rows {
+            match SmpServer::parse_text(srv.as_bytes()) {
+                Ok(server) => out.push(JournaledNmsg { id, server, notifier_id, nonce, enc_meta }),
+                Err(_) => bad.push(id),
+            }
+        }
+        if !bad.is_empty() {
+            self.journal_done(&bad)?;
+        }
+        out.sort_by_key(|j| j.id);
+        Ok(out)
+    }
+}

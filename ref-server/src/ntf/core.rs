@@ -833,8 +833,8 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
             NtfCommand::Tvfy(code) => {
                 // repeatable, for a client whose connection dropped before the response
                 if t.status.allow_token_verification() && t.reg_code == code {
-                    let queues = self.store.set_token_active(&t.id).map_err(store_err)?;
-                    Ok(ok().with(unsubscribe(queues)))
+                    let activated = self.store.set_token_active(&t.id).map_err(store_err)?;
+                    Ok(ok().with(unsubscribe(activated.queues)))
                 } else {
                     Err(ErrorType::Auth)
                 }
@@ -969,7 +969,8 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
             (PushOutcome::Delivered, PushKind::Messages) | (PushOutcome::Failed, _) => Ok(()),
             (PushOutcome::InvalidToken(reason), _) => self
                 .store
-                .update_token_status(token_id, NtfTknStatus::Invalid(Some(reason))),
+                .update_token_status(token_id, NtfTknStatus::Invalid(Some(reason)))
+                .map(|_| ()),
         }
     }
 
@@ -988,7 +989,9 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
         let set_all = |ids: Vec<Vec<u8>>, status: NtfSubStatus| -> Vec<(Vec<u8>, NtfSubStatus)> {
             ids.into_iter().map(|id| (id, status.clone())).collect()
         };
-        let (server, updates) = match event {
+        // a relay's answer to a whole batch (`batchUpdateSrvSubStatus`) or one queue's event
+        // and errors (`updateSubStatus`, `updateSrvSubStatus`, `batchUpdateSrvSubErrors`)
+        let (server, updates, batch) = match event {
             SmpEvent::Message {
                 queue,
                 nonce,
@@ -996,24 +999,24 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
             } => return self.message(now, queue, nonce, enc_meta),
             SmpEvent::End { queue } => {
                 let u = vec![(queue.notifier_id().to_vec(), NtfSubStatus::End)];
-                (queue.server, u)
+                (queue.server, u, false)
             }
             SmpEvent::Deleted { queue } => {
                 let u = vec![(queue.notifier_id().to_vec(), NtfSubStatus::Deleted)];
-                (queue.server, u)
+                (queue.server, u, false)
             }
             SmpEvent::Pending {
                 server,
                 notifier_ids,
-            } => (server, set_all(notifier_ids, NtfSubStatus::Pending)),
+            } => (server, set_all(notifier_ids, NtfSubStatus::Pending), false),
             SmpEvent::Subscribed {
                 server,
                 notifier_ids,
-            } => (server, set_all(notifier_ids, NtfSubStatus::Active)),
+            } => (server, set_all(notifier_ids, NtfSubStatus::Active), true),
             SmpEvent::Disconnected {
                 server,
                 notifier_ids,
-            } => (server, set_all(notifier_ids, NtfSubStatus::Inactive)),
+            } => (server, set_all(notifier_ids, NtfSubStatus::Inactive), true),
             SmpEvent::ServiceAssociated { .. }
             | SmpEvent::ServiceSubscribed { .. }
             | SmpEvent::ServiceUnavailable { .. }
@@ -1024,11 +1027,15 @@ impl<S: Store, R: RngCore + CryptoRng> NtfServerCore<S, R> {
                     .into_iter()
                     .filter_map(|(id, e)| e.status().map(|s| (id, s)))
                     .collect();
-                (server, u)
+                (server, u, false)
             }
         };
         if !updates.is_empty() {
-            self.store.set_subscription_statuses(&server, &updates)?;
+            if batch {
+                self.store.batch_subscription_statuses(&server, &updates)?;
+            } else {
+                self.store.set_subscription_statuses(&server, &updates)?;
+            }
         }
         Ok(Vec::new())
     }

@@ -26,6 +26,6 @@ pub use self::preverify::{preverify, Preverified};
 pub use self::service::ServiceStats;
 pub use self::store::{
     EntityCounts,
-    MemStore, NotifierKey, ServerService, Store, StoreError, StoreResult, SubscriptionRecord,
-    TokenRecord,
+    MemStore, NotifierKey, ServerService, Store, StoreError, StoreResult, SubStatusChange,
+    SubscriptionRecord, TokenActivated, TokenRecord,
 };

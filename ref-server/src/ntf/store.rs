@@ -26,7 +26,7 @@ use std::vec::Vec;
 use ntf_proto::command::NtfEntityId;
 use ntf_proto::push::PnMessageData;
 use ntf_proto::queue::SmpQueueNtf;
-use ntf_proto::store_log::TokenRec;
+use ntf_proto::store_log::{SubRec, TokenRec};
 use ntf_proto::subscription::NtfSubStatus;
 use ntf_proto::token::{DeviceToken, NtfRegCode, NtfTknStatus};
 use smp_proto::error_type::ErrorType;
@@ -122,6 +122,14 @@ pub struct SubscriptionRecord {
     /// Whether the subscription is associated with the server's service certificate
     /// (`ntfServiceAssoc`).
     pub service_assoc: bool,
+}
+
+/// The store log's form of a subscription.
+impl From<SubscriptionRecord> for SubRec {
+    fn from(s: SubscriptionRecord) -> Self {
+        let SubscriptionRecord { id, token_id, queue, notifier_key, status, service_assoc } = s;
+        Self { id, queue, notifier_key: notifier_key.private, token_id, status, service_assoc }
+    }
 }
 
 /// The private key that authorizes `NSUB` for a subscription, with its Ed25519 public key
@@ -281,11 +289,12 @@ pub trait Store {
         reg_code: NtfRegCode,
     ) -> StoreResult<()>;
 
-    /// Sets the token status (`updateTknStatus`); no change when it already has it.
+    /// Sets the token status (`updateTknStatus`); no change when it already has it. Returns
+    /// whether it changed (the reference's `updated > 0`).
     ///
     /// # Errors
     /// Backend failures (a missing token is not an error).
-    fn update_token_status(&mut self, id: &NtfEntityId, status: NtfTknStatus) -> StoreResult<()>;
+    fn update_token_status(&mut self, id: &NtfEntityId, status: NtfTknStatus) -> StoreResult<bool>;
 
     /// Sets the status CONFIRMED unless it is CONFIRMED or ACTIVE (`setTknStatusConfirmed`);
     /// returns whether it changed.
@@ -295,12 +304,12 @@ pub trait Store {
     fn set_token_confirmed(&mut self, id: &NtfEntityId) -> StoreResult<bool>;
 
     /// Sets the status ACTIVE and deletes every other token with the same device token, with
-    /// their subscriptions and last notifications (`setTokenActive`). Returns the queues of
-    /// the deleted subscriptions.
+    /// their subscriptions and last notifications (`setTokenActive`). Returns what changed:
+    /// whether the status did, the deleted tokens and the queues of their subscriptions.
     ///
     /// # Errors
     /// `NotFound` when the token is gone.
-    fn set_token_active(&mut self, id: &NtfEntityId) -> StoreResult<Vec<SmpQueueNtf>>;
+    fn set_token_active(&mut self, id: &NtfEntityId) -> StoreResult<TokenActivated>;
 
     /// Deletes the token with its subscriptions and last notifications (`deleteNtfToken`).
     /// Returns the queues of the deleted subscriptions.
@@ -357,9 +366,11 @@ pub trait Store {
     /// `NotFound`.
     fn delete_subscription(&mut self, id: &NtfEntityId) -> StoreResult<()>;
 
-    /// Sets the statuses of subscriptions on one SMP server by notifier id
-    /// (`updateSrvSubStatus`, `batchUpdateSrvSubStatus`, `batchUpdateSrvSubErrors`);
-    /// unknown ids are skipped. Returns how many changed.
+    /// Sets the statuses of subscriptions on one SMP server by notifier id, one queue's
+    /// event or a batch of errors (`updateSubStatus`, `updateSrvSubStatus`,
+    /// `batchUpdateSrvSubErrors`); unknown ids and subscriptions that already have the status
+    /// are skipped. Returns the subscriptions that changed, as they are now (the reference's
+    /// `RETURNING`, which its store log records).
     ///
     /// # Errors
     /// Backend failures.
@@ -367,7 +378,22 @@ pub trait Store {
         &mut self,
         server: &SmpServer,
         updates: &[(Vec<u8>, NtfSubStatus)],
-    ) -> StoreResult<usize>;
+    ) -> StoreResult<Vec<SubStatusChange>>;
+
+    /// [`Store::set_subscription_statuses`] for a relay's answer to a whole batch (subscribed,
+    /// disconnected: `batchUpdateSrvSubStatus` without a service id), which the reference
+    /// does not record in its store log; returns only how many changed, so a backend can
+    /// skip collecting them.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn batch_subscription_statuses(
+        &mut self,
+        server: &SmpServer,
+        updates: &[(Vec<u8>, NtfSubStatus)],
+    ) -> StoreResult<usize> {
+        self.set_subscription_statuses(server, updates).map(|c| c.len())
+    }
 
     /// The SMP servers that have subscriptions to (re)subscribe (`getUsedSMPServers`).
     ///
@@ -414,11 +440,12 @@ pub trait Store {
 
     /// Removes the service association of `server` (`removeServiceAssociation`): no service
     /// id, no subscription associated, and the associated ones that should be subscribed
-    /// become INACTIVE (to be subscribed again one by one). Returns how many changed.
+    /// become INACTIVE (to be subscribed again one by one). Returns the subscriptions that
+    /// changed, as they are now.
     ///
     /// # Errors
     /// Backend failures.
-    fn remove_service_association(&mut self, server: &SmpServer) -> StoreResult<usize>;
+    fn remove_service_association(&mut self, server: &SmpServer) -> StoreResult<Vec<SubStatusChange>>;
 
     /// Keeps `ntf` as the latest notification of (token, subscription) and returns the `max`
     /// most recent notifications of the token, oldest first; older ones are dropped
@@ -440,6 +467,29 @@ pub trait Store {
     /// # Errors
     /// Backend failures.
     fn entity_counts(&self) -> StoreResult<EntityCounts>;
+}
+
+/// A subscription whose status or service association a store call changed, as it is after
+/// the call (the reference's `RETURNING s.subscription_id, s.status, s.ntf_service_assoc`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubStatusChange {
+    /// The subscription.
+    pub id: NtfEntityId,
+    /// Its status now.
+    pub status: NtfSubStatus,
+    /// Whether it is associated with the server's service now.
+    pub service_assoc: bool,
+}
+
+/// What [`Store::set_token_active`] changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenActivated {
+    /// The status became ACTIVE (it was not).
+    pub status_changed: bool,
+    /// The other tokens of the device token, deleted.
+    pub deleted_tokens: Vec<NtfEntityId>,
+    /// The queues of their subscriptions.
+    pub queues: Vec<SmpQueueNtf>,
 }
 
 /// What [`Store::entity_counts`] returns.
@@ -615,11 +665,14 @@ impl Store for MemStore {
         Ok(())
     }
 
-    fn update_token_status(&mut self, id: &NtfEntityId, status: NtfTknStatus) -> StoreResult<()> {
-        if let Some(t) = self.tokens.get_mut(id) {
-            t.status = status;
-        }
-        Ok(())
+    fn update_token_status(&mut self, id: &NtfEntityId, status: NtfTknStatus) -> StoreResult<bool> {
+        Ok(match self.tokens.get_mut(id) {
+            Some(t) if t.status != status => {
+                t.status = status;
+                true
+            }
+            _ => false,
+        })
     }
 
     fn set_token_confirmed(&mut self, id: &NtfEntityId) -> StoreResult<bool> {
@@ -632,20 +685,18 @@ impl Store for MemStore {
         })
     }
 
-    fn set_token_active(&mut self, id: &NtfEntityId) -> StoreResult<Vec<SmpQueueNtf>> {
+    fn set_token_active(&mut self, id: &NtfEntityId) -> StoreResult<TokenActivated> {
         let t = self.tokens.get_mut(id).ok_or(StoreError::NotFound)?;
+        let status_changed = t.status != NtfTknStatus::Active;
         t.status = NtfTknStatus::Active;
         let device = t.token.clone();
-        let others: Vec<NtfEntityId> = self
+        let deleted_tokens: Vec<NtfEntityId> = self
             .by_device
             .get(&device)
             .map(|ids| ids.iter().filter(|i| *i != id).cloned().collect())
             .unwrap_or_default();
-        Ok(others
-            .iter()
-            .filter_map(|o| self.remove_token(o))
-            .flatten()
-            .collect())
+        let queues = deleted_tokens.iter().filter_map(|o| self.remove_token(o)).flatten().collect();
+        Ok(TokenActivated { status_changed, deleted_tokens, queues })
     }
 
     fn delete_token(&mut self, id: &NtfEntityId) -> StoreResult<Vec<SmpQueueNtf>> {
@@ -731,8 +782,8 @@ impl Store for MemStore {
         &mut self,
         server: &SmpServer,
         updates: &[(Vec<u8>, NtfSubStatus)],
-    ) -> StoreResult<usize> {
-        let mut n = 0;
+    ) -> StoreResult<Vec<SubStatusChange>> {
+        let mut changed = Vec::new();
         for (nid, status) in updates {
             let Some(q) = SmpQueueNtf::new(server.clone(), nid.clone()) else {
                 continue;
@@ -743,11 +794,11 @@ impl Store for MemStore {
             if let Some(s) = self.subs.get_mut(id) {
                 if &s.status != status {
                     s.status = status.clone();
-                    n += 1;
+                    changed.push(SubStatusChange { id: s.id.clone(), status: status.clone(), service_assoc: s.service_assoc });
                 }
             }
         }
-        Ok(n)
+        Ok(changed)
     }
 
     fn used_smp_servers(&self) -> StoreResult<Vec<SmpServer>> {
@@ -822,19 +873,19 @@ impl Store for MemStore {
         Ok(n)
     }
 
-    fn remove_service_association(&mut self, server: &SmpServer) -> StoreResult<usize> {
+    fn remove_service_association(&mut self, server: &SmpServer) -> StoreResult<Vec<SubStatusChange>> {
         self.services.remove(server);
-        let mut n = 0;
+        let mut changed = Vec::new();
         for s in self.subs.values_mut() {
             if &s.queue.server == server && s.service_assoc {
                 s.service_assoc = false;
                 if s.status.should_subscribe() {
                     s.status = NtfSubStatus::Inactive;
                 }
-                n += 1;
+                changed.push(SubStatusChange { id: s.id.clone(), status: s.status.clone(), service_assoc: false });
             }
         }
-        Ok(n)
+        Ok(changed)
     }
 
     fn entity_counts(&self) -> StoreResult<EntityCounts> {

@@ -1531,7 +1531,7 @@ impl Store for Flaky {
         self.check()?;
         self.inner.replace_token(id, t, s, c)
     }
-    fn update_token_status(&mut self, id: &NtfEntityId, s: NtfTknStatus) -> StoreResult<()> {
+    fn update_token_status(&mut self, id: &NtfEntityId, s: NtfTknStatus) -> StoreResult<bool> {
         self.check()?;
         self.inner.update_token_status(id, s)
     }
@@ -1539,7 +1539,7 @@ impl Store for Flaky {
         self.check()?;
         self.inner.set_token_confirmed(id)
     }
-    fn set_token_active(&mut self, id: &NtfEntityId) -> StoreResult<Vec<SmpQueueNtf>> {
+    fn set_token_active(&mut self, id: &NtfEntityId) -> StoreResult<crate::ntf::TokenActivated> {
         self.check()?;
         self.inner.set_token_active(id)
     }
@@ -1589,7 +1589,7 @@ impl Store for Flaky {
         self.check()?;
         self.inner.set_service_subscriptions(srv, service_id, ids, status)
     }
-    fn remove_service_association(&mut self, srv: &SmpServer) -> StoreResult<usize> {
+    fn remove_service_association(&mut self, srv: &SmpServer) -> StoreResult<Vec<crate::ntf::SubStatusChange>> {
         self.check()?;
         self.inner.remove_service_association(srv)
     }
@@ -1597,7 +1597,7 @@ impl Store for Flaky {
         &mut self,
         s: &SmpServer,
         u: &[(Vec<u8>, NtfSubStatus)],
-    ) -> StoreResult<usize> {
+    ) -> StoreResult<Vec<crate::ntf::SubStatusChange>> {
         self.check()?;
         self.inner.set_subscription_statuses(s, u)
     }

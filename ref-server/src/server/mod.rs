@@ -23,6 +23,8 @@ use ref_transport::{ServerCredentials, SignAlgorithm, TlsServerConfig};
 use tokio::net::TcpListener;
 
 use crate::apns::{ApnsClient, ApnsConfig, ApnsEndpoint, ApnsSigningKey, CaSource, PushClients};
+use crate::store::log::logged::LoggedStore;
+use crate::store::log::writer::StoreLogWriter;
 use crate::store::postgres::{PgConfig, PgStore};
 use crate::store::sqlite::SqliteStore;
 use config::{Config, ServerPaths, StoreBackend};
@@ -65,8 +67,8 @@ impl Default for InitOptions {
             host: None,
             port: 443,
             sign_algorithm: SignAlgorithm::default(),
-            // off: this server does not write the reference's store log (the reference's
-            // default is on, next to its PostgreSQL store)
+            // off: the database is the store and the log only a copy of its changes (the
+            // reference's `init` turns it on unless `--disable-store-log`)
             store_log: false,
             backend: StoreBackend::Sqlite,
             db_connection: store.url,
@@ -175,11 +177,7 @@ pub fn server_info(paths: &ServerPaths, config: &Config, key_hash: &smp_proto::s
         }
     }
     if st.store_log {
-        let _ = writeln!(
-            o,
-            "Store log: {} (not written by this server; `ntf-server database export` makes one)",
-            paths.log.join(config::STORE_LOG_FILE).display()
-        );
+        let _ = writeln!(o, "Store log: {}", paths.log.join(config::STORE_LOG_FILE).display());
     } else {
         let _ = writeln!(o, "Store log disabled.");
     }
@@ -421,7 +419,7 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
                 tracing::info!("store log imported into {}: {t} tokens, {s} subscriptions, {n} last notifications; the original is {}", path.display(), i.original.display());
             }
             let store = SqliteStore::open(&path).map_err(|e| anyhow::anyhow!("store {}: {e:?}", path.display()))?;
-            shell::start_on(listeners, shell_config, core, store)?
+            start_logged(listeners, shell_config, core, store, open_store_log(paths, config)?)?
         }
         StoreBackend::Postgres => {
             let url = pg_url_with_default_host(&config.store.url);
@@ -447,9 +445,11 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
                     store: Arc::new(leases),
                 });
             }
-            shell::start_on(listeners, shell_config, core, store)?
+            start_logged(listeners, shell_config, core, store, open_store_log(paths, config)?)?
         }
-        StoreBackend::Memory => shell::start_on(listeners, shell_config, core, crate::ntf::MemStore::new())?,
+        StoreBackend::Memory => {
+            start_logged(listeners, shell_config, core, crate::ntf::MemStore::new(), open_store_log(paths, config)?)?
+        }
     };
     let mut server = server;
     if let Some(interval) = config.store.prometheus_interval {
@@ -482,6 +482,39 @@ pub async fn run_config(paths: &ServerPaths, config: &Config) -> anyhow::Result<
         server.spawn_until_shutdown(control::serve(listener, auth, server.metrics().clone()));
     }
     Ok(server)
+}
+
+/// The store log of `[STORE_LOG] enable = on`, opened for appending (`newNtfDbStore`'s
+/// `openWriteStoreLog True`).
+///
+/// # Errors
+/// The file cannot be opened (the reference stops too).
+fn open_store_log(paths: &ServerPaths, config: &Config) -> anyhow::Result<Option<StoreLogWriter>> {
+    if !config.store.store_log {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(&paths.log).with_context(|| format!("cannot create {}", paths.log.display()))?;
+    let path = paths.log.join(config::STORE_LOG_FILE);
+    let log = StoreLogWriter::open_append(&path)
+        .with_context(|| format!("[STORE_LOG] enable = on: cannot open the store log {}", path.display()))?;
+    Ok(Some(log))
+}
+
+/// Starts the shell on `store`, wrapped in a [`LoggedStore`] when there is a store log.
+///
+/// # Errors
+/// As [`shell::start_on`].
+fn start_logged<S: crate::ntf::Store + Send + 'static>(
+    listeners: Vec<TcpListener>,
+    shell_config: shell::ShellConfig,
+    core: crate::ntf::Config,
+    store: S,
+    log: Option<StoreLogWriter>,
+) -> anyhow::Result<shell::RunningServer> {
+    Ok(match log {
+        Some(log) => shell::start_on(listeners, shell_config, core, LoggedStore::new(store, log))?,
+        None => shell::start_on(listeners, shell_config, core, store)?,
+    })
 }
 
 /// `restoreServerStats`: the counters of `ntf-server-stats.log`, when there is one, which is

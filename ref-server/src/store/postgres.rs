@@ -21,9 +21,9 @@ use ntf_proto::subscription::NtfSubStatus;
 use smp_proto::server::SmpServer;
 
 use super::rows::{self, SubRow};
-use super::sql::{set_statuses_by_row, Backend, Conn, DbRow, SqlStore, Val};
+use super::sql::{set_statuses_by_row, set_statuses_returning_by_row, Backend, Conn, DbRow, SqlStore, Val};
 use super::Migration;
-use crate::ntf::{StoreError, StoreResult, SubscriptionRecord};
+use crate::ntf::{StoreError, StoreResult, SubStatusChange, SubscriptionRecord};
 
 /// The reference's schema name.
 pub const DEFAULT_SCHEMA: &str = "ntf_server";
@@ -313,6 +313,12 @@ impl PgTx<'_> {
         let st = self.prep(sql)?;
         self.ops().execute_st(&st, params).map_err(classify)
     }
+
+    /// Runs a query with the client's own parameter types (arrays).
+    fn query_pg(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<Row>> {
+        let st = self.prep(sql)?;
+        self.ops().query_st(&st, params).map_err(classify)
+    }
 }
 
 impl Conn for PgTx<'_> {
@@ -413,20 +419,9 @@ impl Backend for PgDb {
         server_id: i64,
         updates: &[(Vec<u8>, NtfSubStatus)],
     ) -> StoreResult<u64> {
-        let distinct = updates
-            .iter()
-            .map(|(n, _)| n.as_slice())
-            .collect::<HashSet<_>>()
-            .len()
-            == updates.len();
-        if !distinct {
+        let Some((nids, statuses)) = distinct_updates(updates) else {
             return set_statuses_by_row(tx, server_id, updates);
-        }
-        let nids: Vec<&[u8]> = updates.iter().map(|(n, _)| n.as_slice()).collect();
-        let statuses: Vec<String> = updates
-            .iter()
-            .map(|(_, s)| rows::sub_status_text(s))
-            .collect();
+        };
         tx.execute_pg(
             "UPDATE subscriptions s SET status = u.status \
              FROM unnest($2::bytea[], $3::text[]) AS u(nid, status) \
@@ -434,6 +429,36 @@ impl Backend for PgDb {
                AND s.status != u.status",
             &[&server_id, &nids, &statuses],
         )
+    }
+
+    /// The statement of [`Backend::set_statuses`] with `RETURNING`, when the notifier ids are
+    /// distinct; else row by row.
+    fn set_statuses_returning(
+        tx: &mut PgTx<'_>,
+        server_id: i64,
+        updates: &[(Vec<u8>, NtfSubStatus)],
+    ) -> StoreResult<Vec<SubStatusChange>> {
+        let Some((nids, statuses)) = distinct_updates(updates) else {
+            return set_statuses_returning_by_row(tx, server_id, updates);
+        };
+        let found = tx.query_pg(
+            "UPDATE subscriptions s SET status = u.status \
+             FROM unnest($2::bytea[], $3::text[]) AS u(nid, status) \
+             WHERE s.smp_server_id = $1 AND s.smp_notifier_id = u.nid \
+               AND s.status != u.status \
+             RETURNING s.subscription_id, s.status, s.ntf_service_assoc",
+            &[&server_id, &nids, &statuses],
+        )?;
+        found
+            .iter()
+            .map(|r| {
+                Ok(SubStatusChange {
+                    id: rows::entity_id(r.bytes(0)?, "subscription id")?,
+                    status: rows::sub_status(&r.text(1)?)?,
+                    service_assoc: r.boolean(2)?,
+                })
+            })
+            .collect()
     }
 
     /// Multi-row statements of 10,000 rows.
@@ -651,4 +676,14 @@ impl SqlStore<PgDb> {
         let sql = format!("DROP SCHEMA \"{}\" CASCADE", self.config().schema);
         self.with_write(|tx| tx.ops().batch(&sql).map_err(db))
     }
+}
+
+/// The notifier ids and status texts of `updates` as arrays, when the ids are distinct (so
+/// that a row is joined with one update at most).
+fn distinct_updates(updates: &[(Vec<u8>, NtfSubStatus)]) -> Option<(Vec<&[u8]>, Vec<String>)> {
+    let nids: Vec<&[u8]> = updates.iter().map(|(n, _)| n.as_slice()).collect();
+    if nids.iter().collect::<HashSet<_>>().len() != nids.len() {
+        return None;
+    }
+    Some((nids, updates.iter().map(|(_, s)| rows::sub_status_text(s)).collect()))
 }

@@ -29,7 +29,9 @@ use super::rows::{
     T_TOKEN_COLUMNS,
 };
 use super::SHOULD_SUBSCRIBE_SQL;
-use crate::ntf::{ServerService, Store, StoreError, StoreResult, SubscriptionRecord, TokenRecord};
+use crate::ntf::{
+    ServerService, Store, StoreError, StoreResult, SubStatusChange, SubscriptionRecord, TokenActivated, TokenRecord,
+};
 
 /// A statement parameter: the column types of the `ntf_server` schema.
 #[derive(Clone, Copy, Debug)]
@@ -266,6 +268,19 @@ pub trait Backend: Send + 'static {
         set_statuses_by_row(tx, server_id, updates)
     }
 
+    /// [`Backend::set_statuses`], returning the subscriptions that changed. The default is one
+    /// prepared `UPDATE ... RETURNING` per row.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn set_statuses_returning(
+        tx: &mut Self::Tx<'_>,
+        server_id: i64,
+        updates: &[(Vec<u8>, NtfSubStatus)],
+    ) -> StoreResult<Vec<SubStatusChange>> {
+        set_statuses_returning_by_row(tx, server_id, updates)
+    }
+
     /// Inserts subscriptions whose servers are known (`server_id`), skipping those whose
     /// queue has one; returns how many were added. The default inserts row by row.
     ///
@@ -304,6 +319,34 @@ pub fn set_statuses_by_row<C: Conn>(
         3,
         &params,
     )
+}
+
+/// The updates of [`Backend::set_statuses_returning`], one prepared `UPDATE ... RETURNING`
+/// per row.
+///
+/// # Errors
+/// Backend failures.
+pub fn set_statuses_returning_by_row<C: Conn>(
+    tx: &mut C,
+    server_id: i64,
+    updates: &[(Vec<u8>, NtfSubStatus)],
+) -> StoreResult<Vec<SubStatusChange>> {
+    let mut changed = Vec::new();
+    for (nid, status) in updates {
+        let text = rows::sub_status_text(status);
+        let row = tx.query_opt(
+            "UPDATE subscriptions SET status = ?1 \
+             WHERE smp_server_id = ?2 AND smp_notifier_id = ?3 AND status != ?1 \
+             RETURNING subscription_id, ntf_service_assoc",
+            &[Val::Text(&text), Val::Int(server_id), Val::Bytes(nid)],
+            |r| Ok((r.bytes(0)?, r.boolean(1)?)),
+        )?;
+        if let Some((id, service_assoc)) = row {
+            let id = rows::entity_id(id, "subscription id")?;
+            changed.push(SubStatusChange { id, status: status.clone(), service_assoc });
+        }
+    }
+    Ok(changed)
 }
 
 /// SMP server ids: those known to be committed, and those learned in the running call
@@ -770,14 +813,14 @@ impl<B: Backend> Store for SqlStore<B> {
         })
     }
 
-    fn update_token_status(&mut self, id: &NtfEntityId, status: NtfTknStatus) -> StoreResult<()> {
+    fn update_token_status(&mut self, id: &NtfEntityId, status: NtfTknStatus) -> StoreResult<bool> {
         let s = rows::token_status_text(&status);
         self.with_write(|tx| {
-            tx.execute(
+            let n = tx.execute(
                 "UPDATE tokens SET status = ?1 WHERE token_id = ?2 AND status != ?1",
                 &[Val::Text(&s), Val::Bytes(id.as_bytes())],
             )?;
-            Ok(())
+            Ok(n > 0)
         })
     }
 
@@ -792,7 +835,7 @@ impl<B: Backend> Store for SqlStore<B> {
         })
     }
 
-    fn set_token_active(&mut self, id: &NtfEntityId) -> StoreResult<Vec<SmpQueueNtf>> {
+    fn set_token_active(&mut self, id: &NtfEntityId) -> StoreResult<TokenActivated> {
         let id = id.as_bytes();
         self.with_write(|tx| {
             let (pp, ppt) = tx
@@ -806,22 +849,24 @@ impl<B: Backend> Store for SqlStore<B> {
                     |r| Ok((r.text(0)?, r.bytes(1)?)),
                 )?
                 .ok_or(StoreError::NotFound)?;
-            tx.execute(
+            let status_changed = tx.execute(
                 "UPDATE tokens SET status = 'ACTIVE' WHERE token_id = ?1 AND status != 'ACTIVE'",
                 &[Val::Bytes(id)],
-            )?;
+            )? > 0;
             let p = [Val::Text(&pp), Val::Bytes(&ppt), Val::Bytes(id)];
             let queues = queues_where(
                 tx,
                 "t.push_provider = ?1 AND t.push_provider_token = ?2 AND t.token_id != ?3",
                 &p,
             )?;
-            tx.execute(
+            let deleted_tokens = tx.query_vec(
                 "DELETE FROM tokens \
-                 WHERE push_provider = ?1 AND push_provider_token = ?2 AND token_id != ?3",
+                 WHERE push_provider = ?1 AND push_provider_token = ?2 AND token_id != ?3 \
+                 RETURNING token_id",
                 &p,
+                |r| rows::entity_id(r.bytes(0)?, "token id"),
             )?;
-            Ok(queues)
+            Ok(TokenActivated { status_changed, deleted_tokens, queues })
         })
     }
 
@@ -936,6 +981,17 @@ impl<B: Backend> Store for SqlStore<B> {
         &mut self,
         server: &SmpServer,
         updates: &[(Vec<u8>, NtfSubStatus)],
+    ) -> StoreResult<Vec<SubStatusChange>> {
+        self.run(true, |tx, servers| match servers.id(tx, server)? {
+            Some(srv) => B::set_statuses_returning(tx, srv, updates),
+            None => Ok(Vec::new()),
+        })
+    }
+
+    fn batch_subscription_statuses(
+        &mut self,
+        server: &SmpServer,
+        updates: &[(Vec<u8>, NtfSubStatus)],
     ) -> StoreResult<usize> {
         self.run(true, |tx, servers| {
             let Some(srv) = servers.id(tx, server)? else {
@@ -1030,19 +1086,25 @@ impl<B: Backend> Store for SqlStore<B> {
         })
     }
 
-    fn remove_service_association(&mut self, server: &SmpServer) -> StoreResult<usize> {
+    fn remove_service_association(&mut self, server: &SmpServer) -> StoreResult<Vec<SubStatusChange>> {
         let sql = format!(
             "UPDATE subscriptions SET ntf_service_assoc = FALSE, \
                status = CASE WHEN status IN {SHOULD_SUBSCRIBE_SQL} THEN 'INACTIVE' ELSE status END \
-             WHERE smp_server_id = ?1 AND ntf_service_assoc"
+             WHERE smp_server_id = ?1 AND ntf_service_assoc \
+             RETURNING subscription_id, status"
         );
         self.run(true, |tx, servers| {
             let Some(srv) = servers.id(tx, server)? else {
-                return Ok(0);
+                return Ok(Vec::new());
             };
             tx.execute("UPDATE smp_servers SET ntf_service_id = NULL WHERE smp_server_id = ?1", &[Val::Int(srv)])?;
-            let n = tx.execute(&sql, &[Val::Int(srv)])?;
-            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            tx.query_vec(&sql, &[Val::Int(srv)], |r| {
+                Ok(SubStatusChange {
+                    id: rows::entity_id(r.bytes(0)?, "subscription id")?,
+                    status: rows::sub_status(&r.text(1)?)?,
+                    service_assoc: false,
+                })
+            })
         })
     }
 

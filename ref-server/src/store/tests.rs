@@ -28,11 +28,15 @@ use smp_proto::keys::{AuthPrivateKey, AuthPublicKey, PrivateKey, PublicKey, X255
 use smp_proto::server::{KeyHash, SmpServer, TransportHost};
 use smp_proto::transmission::{ForAuth, RawTransmission};
 
+use super::log::logged::LoggedStore;
+use super::log::state::LogState;
+use super::log::writer::StoreLogWriter;
 use super::{PgConfig, PgStore, SqliteStore, SHOULD_SUBSCRIBE_SQL};
+use ntf_proto::store_log::{SubRec, TokenRec};
 use crate::ntf::{
     Config, Effect, EntityCounts, MemStore, NtfServerCore, PushNotification, ServerService, SessionParams, Store,
     StoreError,
-    SubscriptionRecord, TokenRecord,
+    SubStatusChange, SubscriptionRecord, TokenActivated, TokenRecord,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -112,6 +116,57 @@ impl Backend for Sqlite {
     }
 }
 
+/// A SQLite store behind a [`LoggedStore`], its store log next to it. When the test is done,
+/// the log read back as `database import` reads it (`LogState`) must hold the store's tokens
+/// and subscriptions: the same ids and fields, but for the subscription statuses and
+/// service associations that the reference does not log (`batchUpdateSrvSubStatus`,
+/// `getServerNtfSubscriptions`).
+struct Logged {
+    db: Sqlite,
+}
+
+impl Logged {
+    fn log_path(&self) -> PathBuf {
+        self.db.dir.join(ntf_proto::store_log::STORE_LOG_FILE)
+    }
+}
+
+impl Backend for Logged {
+    type S = LoggedStore<SqliteStore>;
+    fn name(&self) -> &'static str {
+        "logged"
+    }
+    fn open(&self) -> Self::S {
+        let log = StoreLogWriter::open_append(&self.log_path()).expect("open the store log");
+        LoggedStore::new(SqliteStore::open(self.db.path()).expect("open sqlite"), log)
+    }
+    fn durable(&self) -> bool {
+        true
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let (st, bad) = LogState::read_store_log(&std::fs::read(self.log_path()).unwrap_or_default());
+        assert_eq!(bad, vec![], "every line decodes");
+        let store = SqliteStore::open(self.db.path()).expect("open sqlite");
+        let counts = store.entity_counts().unwrap();
+        assert_eq!((counts.tokens, counts.subscriptions), (st.tokens.len() as u64, st.subs.len() as u64), "{st:?}");
+        for (id, t) in &st.tokens {
+            let stored = store.get_token(id).unwrap().expect("a logged token is stored");
+            assert_eq!(&TokenRec::from(stored), t);
+        }
+        for (id, sub) in &st.subs {
+            let (_, stored) = store.get_subscription(id).unwrap().expect("a logged subscription is stored");
+            let logged = SubRec { status: stored.status.clone(), service_assoc: stored.service_assoc, ..sub.clone() };
+            assert_eq!(SubRec::from(stored), logged);
+        }
+    }
+}
+
 /// A PostgreSQL schema of its own, dropped on drop.
 struct Pg {
     config: PgConfig,
@@ -175,6 +230,10 @@ macro_rules! on_all_backends {
                 super::$f(&super::Sqlite::new());
             }
             #[test]
+            fn logged() {
+                super::$f(&super::Logged { db: super::Sqlite::new() });
+            }
+            #[test]
             fn postgres() {
                 if let Some(url) = super::pg_url(stringify!($f)) {
                     super::$f(&super::Pg::new(url));
@@ -191,8 +250,14 @@ fn eid(b: &[u8]) -> NtfEntityId {
     NtfEntityId::new(b.to_vec()).unwrap()
 }
 
+/// An APNS device token: the hex text of `t` (as apps send it; the store log's text form
+/// reads hex).
 fn device(t: &str) -> DeviceToken {
-    DeviceToken::new(PushProvider::ApnsTest, t.as_bytes().to_vec()).unwrap()
+    DeviceToken::new(PushProvider::ApnsTest, hex_text(t)).unwrap()
+}
+
+fn hex_text(t: &str) -> Vec<u8> {
+    t.bytes().flat_map(|b| format!("{b:02x}").into_bytes()).collect()
 }
 
 fn vkey(n: u8) -> AuthPublicKey {
@@ -249,6 +314,17 @@ fn ntf(q: SmpQueueNtf, ts: i64, n: u8) -> PnMessageData {
     PnMessageData::new(q, ts, [n; 24], vec![n; 40]).unwrap()
 }
 
+/// Changes in id order, in the order made for one id (a backend may return a batch of
+/// distinct ids in any order).
+fn sorted_changes(mut v: Vec<SubStatusChange>) -> Vec<SubStatusChange> {
+    v.sort_by(|a, b| a.id.cmp(&b.id));
+    v
+}
+
+fn change(id: &[u8], status: NtfSubStatus, service_assoc: bool) -> SubStatusChange {
+    SubStatusChange { id: eid(id), status, service_assoc }
+}
+
 fn sorted_queues(mut v: Vec<SmpQueueNtf>) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out: Vec<_> = v
         .drain(..)
@@ -294,7 +370,7 @@ fn tokens<B: Backend>(b: &B) {
             .unwrap(),
         None
     );
-    let other_provider = DeviceToken::new(PushProvider::ApnsProd, b"dev1".to_vec()).unwrap();
+    let other_provider = DeviceToken::new(PushProvider::ApnsProd, hex_text("dev1")).unwrap();
     assert_eq!(
         s.find_token_registration(&other_provider, &vkey(1))
             .unwrap(),
@@ -310,20 +386,25 @@ fn tokens<B: Backend>(b: &B) {
 
     // statuses
     let inv = NtfTknStatus::Invalid(Some(NtInvalidReason::Unregistered));
-    s.update_token_status(&eid(b"t1"), inv).unwrap();
+    assert!(s.update_token_status(&eid(b"t1"), inv).unwrap());
     assert_eq!(s.get_token(&eid(b"t1")).unwrap().unwrap().status, inv);
-    s.update_token_status(&eid(b"zz"), inv).unwrap();
+    // the same status again: no change
+    assert!(!s.update_token_status(&eid(b"t1"), inv).unwrap());
+    assert!(!s.update_token_status(&eid(b"zz"), inv).unwrap());
     assert!(s.set_token_confirmed(&eid(b"t1")).unwrap());
     assert!(!s.set_token_confirmed(&eid(b"t1")).unwrap());
     assert_eq!(
         s.get_token(&eid(b"t1")).unwrap().unwrap().status,
         NtfTknStatus::Confirmed
     );
-    s.update_token_status(&eid(b"t2"), NtfTknStatus::Active)
+    // a device token of its own: a store log read back makes ACTIVE the one token of its
+    // device token (the reference's replay of `TSTATUS ACTIVE`, `setTokenActive`)
+    s.add_token(token(b"t3", "dev3", 3)).unwrap();
+    s.update_token_status(&eid(b"t3"), NtfTknStatus::Active)
         .unwrap();
-    assert!(!s.set_token_confirmed(&eid(b"t2")).unwrap());
+    assert!(!s.set_token_confirmed(&eid(b"t3")).unwrap());
     assert_eq!(
-        s.get_token(&eid(b"t2")).unwrap().unwrap().status,
+        s.get_token(&eid(b"t3")).unwrap().unwrap().status,
         NtfTknStatus::Active
     );
     assert!(!s.set_token_confirmed(&eid(b"zz")).unwrap());
@@ -435,8 +516,12 @@ fn token_deletion<B: Backend>(b: &B) {
     assert_eq!(s.set_token_active(&eid(b"zz")), Err(StoreError::NotFound));
     // a becomes ACTIVE: b and c (same device token) go with their subscriptions
     let gone = s.set_token_active(&eid(b"a")).unwrap();
+    assert!(gone.status_changed);
+    let mut deleted = gone.deleted_tokens.clone();
+    deleted.sort();
+    assert_eq!(deleted, vec![eid(b"b"), eid(b"c")]);
     assert_eq!(
-        sorted_queues(gone),
+        sorted_queues(gone.queues),
         sorted_queues(vec![queue(1, b"qb1"), queue(2, b"qb2"), queue(2, b"qc")])
     );
     assert_eq!(
@@ -455,7 +540,7 @@ fn token_deletion<B: Backend>(b: &B) {
         .add_subscription(sub(b"sx", b"a", queue(1, b"qb1")))
         .unwrap());
     // again: nothing else to delete
-    assert_eq!(s.set_token_active(&eid(b"a")).unwrap(), vec![]);
+    assert_eq!(s.set_token_active(&eid(b"a")).unwrap(), TokenActivated::default());
 
     s.add_last_notification(&eid(b"a"), &eid(b"sa"), ntf(queue(1, b"qa"), 10, 2), 6)
         .unwrap();
@@ -583,18 +668,20 @@ fn statuses<B: Backend>(b: &B) {
         v.iter().map(|(n, st)| (n.to_vec(), st.clone())).collect()
     };
     let srv = server(1);
-    assert_eq!(
-        s.set_subscription_statuses(
+    let changed = s
+        .set_subscription_statuses(
             &srv,
             &up(&[
                 (b"n1", NtfSubStatus::Active),
                 (b"n2", NtfSubStatus::New),
                 (b"nx", NtfSubStatus::Active),
                 (b"n3", NtfSubStatus::Err(b"oops".to_vec())),
-            ])
+            ]),
         )
-        .unwrap(),
-        2
+        .unwrap();
+    assert_eq!(
+        sorted_changes(changed),
+        vec![change(b"s1", NtfSubStatus::Active, false), change(b"s3", NtfSubStatus::Err(b"oops".to_vec()), false)]
     );
     // a repeated notifier id: applied in order
     assert_eq!(
@@ -603,13 +690,16 @@ fn statuses<B: Backend>(b: &B) {
             &up(&[(b"n1", NtfSubStatus::End), (b"n1", NtfSubStatus::Auth)])
         )
         .unwrap(),
-        2
+        vec![change(b"s1", NtfSubStatus::End, false), change(b"s1", NtfSubStatus::Auth, false)]
     );
     assert_eq!(
         s.set_subscription_statuses(&server(7), &up(&[(b"n1", NtfSubStatus::End)]))
             .unwrap(),
-        0
+        vec![]
     );
+    // a relay's batch answer: counted, not collected
+    assert_eq!(s.batch_subscription_statuses(&srv, &up(&[(b"n2", NtfSubStatus::Active), (b"n3", NtfSubStatus::Active)])).unwrap(), 2);
+    assert_eq!(s.batch_subscription_statuses(&srv, &up(&[(b"n2", NtfSubStatus::New), (b"n3", NtfSubStatus::Err(b"oops".to_vec()))])).unwrap(), 2);
     let st = |s: &B::S, id: &[u8]| s.get_subscription(&eid(id)).unwrap().unwrap().1.status;
     assert_eq!(st(&s, b"s1"), NtfSubStatus::Auth);
     assert_eq!(st(&s, b"s2"), NtfSubStatus::New);
@@ -786,7 +876,14 @@ fn service_association<B: Backend>(b: &B) {
     assert!(st(&s, b"s1").service_assoc);
 
     // removed: no service id, nothing associated, the ones to subscribe INACTIVE
-    assert_eq!(s.remove_service_association(&server(1)).unwrap(), 3);
+    assert_eq!(
+        sorted_changes(s.remove_service_association(&server(1)).unwrap()),
+        vec![
+            change(b"s1", NtfSubStatus::Inactive, false),
+            change(b"s2", NtfSubStatus::Inactive, false),
+            change(b"s3", NtfSubStatus::Deleted, false),
+        ]
+    );
     assert_eq!(s.server_service(&server(1)).unwrap(), None);
     for (id, want) in [
         (&b"s1"[..], NtfSubStatus::Inactive),
@@ -801,7 +898,7 @@ fn service_association<B: Backend>(b: &B) {
     let page = s.take_server_subscriptions(&server(1), None, 10).unwrap();
     let ids: Vec<_> = page.iter().map(|r| r.id.clone()).collect();
     assert_eq!(ids, vec![eid(b"s1"), eid(b"s2"), eid(b"s4")]);
-    assert_eq!(s.remove_service_association(&server(1)).unwrap(), 0);
+    assert_eq!(s.remove_service_association(&server(1)).unwrap(), vec![]);
 }
 on_all_backends!(service_association);
 
@@ -994,7 +1091,10 @@ fn differential<B: Backend>(b: &B) {
                 same!(|st: &mut dyn Store| st.update_token_status(&tid, t))
             }
             6 => same!(|st: &mut dyn Store| st.set_token_confirmed(&tid)),
-            7 => same!(|st: &mut dyn Store| st.set_token_active(&tid).map(sorted_queues)),
+            7 => same!(|st: &mut dyn Store| st.set_token_active(&tid).map(|mut a| {
+                a.deleted_tokens.sort();
+                (a.status_changed, a.deleted_tokens, sorted_queues(a.queues))
+            })),
             8 => same!(|st: &mut dyn Store| st.delete_token(&tid).map(sorted_queues)),
             9 => {
                 let mins = [0u16, 20, 60][k as usize];
@@ -1019,7 +1119,11 @@ fn differential<B: Backend>(b: &B) {
                         )
                     })
                     .collect();
-                same!(|st: &mut dyn Store| st.set_subscription_statuses(&server(srv), &ups))
+                if k == 0 {
+                    same!(|st: &mut dyn Store| st.batch_subscription_statuses(&server(srv), &ups))
+                } else {
+                    same!(|st: &mut dyn Store| st.set_subscription_statuses(&server(srv), &ups).map(sorted_changes))
+                }
             }
             15 => {
                 let q = queue(srv, &nid);

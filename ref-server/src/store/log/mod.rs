@@ -25,10 +25,12 @@
 //! imports it by itself when the store does not exist yet ([`sqlite`]).
 
 pub mod command;
+pub mod logged;
 pub mod pg;
 pub mod select;
 pub mod sqlite;
 pub mod state;
+pub mod writer;
 
 #[cfg(test)]
 mod tests;

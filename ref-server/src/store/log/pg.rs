@@ -264,14 +264,7 @@ fn sub_rec(r: &Row) -> Result<SubRec, PgError> {
         smp_notifier_public_key: None,
     };
     let s = row.into_record(server(r, 6, "cannot read subscriptions")?).map_err(store_err)?;
-    Ok(SubRec {
-        id: s.id,
-        queue: s.queue,
-        notifier_key: s.notifier_key.private().clone(),
-        token_id: s.token_id,
-        status: s.status,
-        service_assoc: s.service_assoc,
-    })
+    Ok(SubRec::from(s))
 }
 
 fn line(out: &mut dyn Write, rec: &[u8]) -> Result<(), PgError> {

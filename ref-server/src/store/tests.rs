@@ -118,9 +118,9 @@ impl Backend for Sqlite {
 
 /// A SQLite store behind a [`LoggedStore`], its store log next to it. When the test is done,
 /// the log read back as `database import` reads it (`LogState`) must hold the store's tokens
-/// and subscriptions: the same ids and fields, but for the subscription statuses and
-/// service associations that the reference does not log (`batchUpdateSrvSubStatus`,
-/// `getServerNtfSubscriptions`).
+/// and subscriptions: the same ids and fields, but for the periodic intervals and the
+/// subscription statuses and service associations that the reference does not log
+/// (`updateTknCronInterval` logs 0, `batchUpdateSrvSubStatus`, `getServerNtfSubscriptions`).
 struct Logged {
     db: Sqlite,
 }
@@ -157,7 +157,9 @@ impl Drop for Logged {
         assert_eq!((counts.tokens, counts.subscriptions), (st.tokens.len() as u64, st.subs.len() as u64), "{st:?}");
         for (id, t) in &st.tokens {
             let stored = store.get_token(id).unwrap().expect("a logged token is stored");
-            assert_eq!(&TokenRec::from(stored), t);
+            // the interval is not kept (`TCRON` with 0, as the reference)
+            assert_eq!(t.cron_interval, 0);
+            assert_eq!(TokenRec { cron_interval: 0, ..TokenRec::from(stored) }, *t);
         }
         for (id, sub) in &st.subs {
             let (_, stored) = store.get_subscription(id).unwrap().expect("a logged subscription is stored");
@@ -1612,4 +1614,95 @@ fn crash_postgres() {
     // create the schema before the children race to
     drop(b.open());
     crash_test(&format!("pg:{}", b.config.schema), 3, || b.open());
+}
+
+// ---------------------------------------------------------------------------------------
+// The store log of a LoggedStore
+
+/// Each call writes exactly the records the reference's `withLog` writes for it, in order;
+/// calls that fail or change nothing write none (`logCreateToken`, `logTokenStatus`,
+/// `logUpdateToken`, `logTokenCron`, `logDeleteToken`, `logUpdateTokenTime`,
+/// `logCreateSubscription`, `logSubscriptionStatus`, `logDeleteSubscription`).
+#[test]
+fn logged_store_writes_the_references_records() {
+    use ntf_proto::store_log::StoreLogRecord as R;
+    let l = Logged { db: Sqlite::new() };
+    let mut s = l.open();
+    let (t1, t2) = (token(b"t1", "dev1", 1), token(b"t2", "dev1", 2));
+    s.add_token(t1.clone()).unwrap();
+    assert_eq!(s.add_token(t1.clone()), Err(StoreError::Duplicate));
+    s.add_token(t2.clone()).unwrap();
+    s.touch_token(&eid(b"t1"), 1_700_092_800).unwrap();
+    assert!(s.set_token_confirmed(&eid(b"t1")).unwrap());
+    assert!(!s.set_token_confirmed(&eid(b"t1")).unwrap());
+    assert!(!s.update_token_status(&eid(b"t1"), NtfTknStatus::Confirmed).unwrap());
+    s.add_subscription(sub(b"s2", b"t2", queue(1, b"n2"))).unwrap();
+    // TVFY: ACTIVE, and t2 (same device token) deleted with its subscription
+    let a = s.set_token_active(&eid(b"t1")).unwrap();
+    assert_eq!(a.deleted_tokens, vec![eid(b"t2")]);
+    let code = NtfRegCode::new(vec![7; 16]).unwrap();
+    s.replace_token(&eid(b"t1"), device("dev9"), NtfTknStatus::Registered, code.clone()).unwrap();
+    s.update_token_cron_interval(&eid(b"t1"), 20).unwrap();
+    s.update_token_cron_sent_at(&eid(b"t1"), 1_700_000_000).unwrap();
+    let s1 = sub(b"s1", b"t1", queue(1, b"n1"));
+    s.add_subscription(s1.clone()).unwrap();
+    // the queue has a subscription: not added
+    assert!(!s.add_subscription(sub(b"s9", b"t1", queue(1, b"n1"))).unwrap());
+    s.add_subscription(sub(b"s3", b"t1", queue(1, b"n3"))).unwrap();
+    let up = |n: &[u8], st: NtfSubStatus| (n.to_vec(), st);
+    // NSUB sent: PENDING (logged); the relay's batch answer: ACTIVE (not logged)
+    s.set_subscription_statuses(&server(1), &[up(b"n1", NtfSubStatus::Pending), up(b"nx", NtfSubStatus::Pending)]).unwrap();
+    s.batch_subscription_statuses(&server(1), &[up(b"n1", NtfSubStatus::Active)]).unwrap();
+    assert_eq!(s.take_server_subscriptions(&server(1), None, 10).unwrap().len(), 2);
+    // associated as a service (not logged), then the association removed (logged)
+    s.set_service_subscriptions(&server(1), b"svc", &[b"n3".to_vec()], NtfSubStatus::Active).unwrap();
+    s.remove_service_association(&server(1)).unwrap();
+    // END for one queue
+    s.set_subscription_statuses(&server(1), &[up(b"n1", NtfSubStatus::End)]).unwrap();
+    s.add_last_notification(&eid(b"t1"), &eid(b"s1"), ntf(queue(1, b"n1"), 10, 1), 6).unwrap();
+    s.delete_subscription(&eid(b"s1")).unwrap();
+    assert_eq!(s.delete_subscription(&eid(b"s1")), Err(StoreError::NotFound));
+    s.delete_token(&eid(b"t1")).unwrap();
+    assert_eq!(s.delete_token(&eid(b"t1")), Err(StoreError::NotFound));
+    assert_eq!(s.log().failures(), 0);
+    drop(s);
+
+    let file = std::fs::read(l.log_path()).unwrap();
+    let got: Vec<R> = ntf_proto::store_log::lines(&file).map(|l| R::decode(l).unwrap()).collect();
+    let want = vec![
+        R::CreateToken(TokenRec::from(t1.clone())),
+        R::CreateToken(TokenRec::from(t2)),
+        R::UpdateTokenTime(eid(b"t1"), 1_700_092_800),
+        R::TokenStatus(eid(b"t1"), NtfTknStatus::Confirmed),
+        R::CreateSubscription(SubRec::from(sub(b"s2", b"t2", queue(1, b"n2")))),
+        R::TokenStatus(eid(b"t1"), NtfTknStatus::Active),
+        R::DeleteToken(eid(b"t2")),
+        R::UpdateToken(eid(b"t1"), device("dev9"), code),
+        // `logTokenCron sl tknId 0`, whatever the interval
+        R::TokenCron(eid(b"t1"), 0),
+        R::CreateSubscription(SubRec::from(s1)),
+        R::CreateSubscription(SubRec::from(sub(b"s3", b"t1", queue(1, b"n3")))),
+        R::SubscriptionStatus(eid(b"s1"), NtfSubStatus::Pending, false),
+        R::SubscriptionStatus(eid(b"s3"), NtfSubStatus::Inactive, false),
+        R::SubscriptionStatus(eid(b"s1"), NtfSubStatus::End, false),
+        R::DeleteSubscription(eid(b"s1")),
+        R::DeleteToken(eid(b"t1")),
+    ];
+    assert_eq!(got, want);
+    // and `Logged`'s drop reads it back: an empty store, an empty state
+}
+
+/// A store log that cannot be written (here the device that is always full): each failed
+/// write is counted and logged, and the store calls succeed as before (`withLog_`).
+#[test]
+fn logged_store_goes_on_when_the_log_fails() {
+    let db = Sqlite::new();
+    let log = StoreLogWriter::open_append(std::path::Path::new("/dev/full")).unwrap();
+    let mut s = LoggedStore::new(SqliteStore::open(db.path()).unwrap(), log);
+    s.add_token(token(b"t1", "dev1", 1)).unwrap();
+    s.update_token_cron_interval(&eid(b"t1"), 20).unwrap();
+    // a read writes nothing
+    assert!(s.get_token(&eid(b"t1")).unwrap().is_some());
+    assert_eq!(s.log().failures(), 2);
+    assert_eq!(s.inner().get_token(&eid(b"t1")).unwrap().unwrap().cron_interval, 20);
 }

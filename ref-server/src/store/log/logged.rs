@@ -16,7 +16,7 @@
 //! set_token_active             TSTATUS ACTIVE when it changed, a TDELETE per other token
 //!                              of the device token        setTokenActive
 //! delete_token                 TDELETE (its subscriptions go with it when read back)
-//! update_token_cron_interval   TCRON with the interval    updateTknCronInterval
+//! update_token_cron_interval   TCRON with 0 (see below)   updateTknCronInterval
 //! add_subscription             SCREATE when added         addNtfSubscription
 //! delete_subscription          SDELETE                    deleteNtfSubscription
 //! set_subscription_statuses    an SSTATUS per subscription that changed
@@ -29,9 +29,10 @@
 //! (`getServerNtfSubscriptions`), `update_token_cron_sent_at`, `add_last_notification`
 //! (kept in the database only), and reads.
 //!
-//! One difference: the reference's `updateTknCronInterval` writes `TCRON <id> 0` whatever
-//! the interval (it passes a literal 0), so replaying its log loses every interval; we write
-//! the interval set, which the reference's reader replays the same way.
+//! `TCRON` is written with 0 whatever the interval set, as the reference's
+//! `updateTknCronInterval` writes it (`logTokenCron sl tknId 0`): the store log does not keep
+//! periodic intervals, and neither does an import (`importNtfSTMStore` sets every
+//! `tknCronInterval` to 0, as [`super::select`] does), so clients set them again.
 
 use ntf_proto::command::NtfEntityId;
 use ntf_proto::push::PnMessageData;
@@ -137,7 +138,8 @@ impl<S: Store> Store for LoggedStore<S> {
 
     fn update_token_cron_interval(&mut self, id: &NtfEntityId, minutes: u16) -> StoreResult<()> {
         self.inner.update_token_cron_interval(id, minutes)?;
-        self.log.write("updateTknCronInterval", &[R::TokenCron(id.clone(), minutes)]);
+        // the reference's literal 0 (see the module documentation)
+        self.log.write("updateTknCronInterval", &[R::TokenCron(id.clone(), 0)]);
         Ok(())
     }
 

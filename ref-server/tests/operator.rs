@@ -129,8 +129,9 @@ async fn reference_directory_starts_and_sigterm_stops_it() {
         Some(_) => assert!(info[3].starts_with("PostgreSQL database: ") && info[3].ends_with(&format!(", schema: {schema}")), "{info:?}"),
         None => assert!(info[3].starts_with("SQLite database: "), "{info:?}"),
     }
-    // the reference's file has `enable = on`: we say what we do with it
-    assert!(info[4].starts_with("Store log: ") && info[4].contains("not written"), "{info:?}");
+    // the reference's file has `enable = on`: the store log is appended while it runs
+    let log = dir.path().join("ntf-server-store.log");
+    assert_eq!(info[4], format!("Store log: {}", log.display()), "{info:?}");
     assert_eq!(info[5], format!("Serving NTF protocol on port {port} (TLS)..."));
     ping(port, &kh).await;
     let (status, took) = server.signal("-TERM");
@@ -141,6 +142,23 @@ async fn reference_directory_starts_and_sigterm_stops_it() {
     ping(port, &kh).await;
     let (status, _) = again.signal("-INT");
     assert_eq!(status.code(), Some(0), "SIGINT: {status:?}");
+    assert!(log.exists(), "opened for appending at start");
+
+    // `start --compact-log` (with `--maintenance`: compact, open, exit): the log rewritten
+    // compacted (a deleted token leaves nothing, a bad line is dropped), the original kept
+    std::fs::write(&log, "TDELETE AAAA\nnot a record\n").unwrap();
+    let o = run(dir.path(), &["start", "--compact-log", "--maintenance"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&log).unwrap(), b"");
+    let kept: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("ntf-server-store.log.")).collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read(dir.path().join(&kept[0])).unwrap(), b"TDELETE AAAA\nnot a record\n");
+    // and refused with the store log off, before anything is opened
+    let ini = dir.path().join("ntf-server.ini");
+    std::fs::write(&ini, std::fs::read_to_string(&ini).unwrap().replace("enable = on", "enable = off")).unwrap();
+    let o = run(dir.path(), &["start", "--compact-log"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--compact-log used without `enable = on`"), "{}", stderr(&o));
     if let Some(url) = pg {
         // the synchronous client runs its own runtime: off this one
         std::thread::spawn(move || {

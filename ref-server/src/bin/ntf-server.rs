@@ -150,6 +150,9 @@ struct StartArgs {
     /// Accepted for the reference's scripts (no non-critical start warnings stop this server).
     #[arg(long)]
     skip_warnings: bool,
+    /// Compact the store log before starting (needs `[STORE_LOG] enable = on`); the original is kept with the time appended.
+    #[arg(long)]
+    compact_log: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -269,6 +272,9 @@ async fn start(paths: &ServerPaths, a: &StartArgs) -> anyhow::Result<()> {
         anyhow::ensure!(c == "up" || c == "down", "--confirm-migrations: invalid migration confirmation {c:?}, pass 'up' or 'down'");
     }
     let config = Config::load(&paths.cfg)?;
+    if a.compact_log {
+        compact_log(paths, &config)?;
+    }
     // the handlers are in place before anything is served: a SIGTERM that comes as soon as the
     // port is open still stops the server cleanly
     let signal = stop_signal()?;
@@ -291,6 +297,23 @@ async fn start(paths: &ServerPaths, a: &StartArgs) -> anyhow::Result<()> {
     tokio::time::timeout(STOP_TIMEOUT, server.shutdown())
         .await
         .map_err(|_| anyhow::anyhow!("the server did not stop within {STOP_TIMEOUT:?}"))?;
+    Ok(())
+}
+
+/// `--compact-log` (the reference's `compactDbStoreLog`).
+fn compact_log(paths: &ServerPaths, config: &Config) -> anyhow::Result<()> {
+    anyhow::ensure!(config.store.store_log, "--compact-log used without `enable = on` in the [STORE_LOG] section of {}", paths.config_file().display());
+    tracing::info!("compacting store log {}", paths.log.join(ntf_proto::store_log::STORE_LOG_FILE).display());
+    let c = ref_server::store::log::compact::compact(&paths.log).map_err(|e| anyhow::anyhow!("--compact-log: {e}"))?;
+    if c.restored {
+        tracing::warn!("the last compaction was interrupted: its original restored, the log then there kept as .bak");
+    }
+    for b in &c.bad_lines {
+        tracing::warn!("Error parsing log: line {}: {} - {}", b.line, b.error, b.text);
+    }
+    if let Some(o) = c.original {
+        tracing::info!("original state preserved as {}", o.display());
+    }
     Ok(())
 }
 

@@ -25,6 +25,7 @@
 //! imports it by itself when the store does not exist yet ([`sqlite`]).
 
 pub mod command;
+pub mod compact;
 pub mod logged;
 pub mod pg;
 pub mod select;

@@ -3,6 +3,7 @@
 //! this process, runs bounded phases and prints a table of figures. See
 //! [`ref_server::load`] for the phases.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -86,6 +87,9 @@ struct Args {
     /// With --instances --instances-mode kills: how many kills.
     #[arg(long, default_value_t = 20)]
     kills: usize,
+    /// Append the reference's store log to this file while the (in-memory) server runs.
+    #[arg(long)]
+    store_log: Option<PathBuf>,
     /// Upper bound on the whole run in seconds.
     #[arg(long, default_value_t = 600)]
     time_cap: u64,
@@ -137,6 +141,7 @@ fn main() -> anyhow::Result<()> {
         smp_server_bin: args.smp_server_bin.clone(),
         services: args.services,
         web_push: args.provider == "webpush",
+        store_log: args.store_log.clone(),
         time_cap: Duration::from_secs(args.time_cap),
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();

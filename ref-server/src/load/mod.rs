@@ -82,6 +82,9 @@ pub struct LoadConfig {
     pub web_push: bool,
     /// Only several instances on one PostgreSQL database (see [`instances`]).
     pub instances: Option<instances::InstancesConfig>,
+    /// Append the store log (`[STORE_LOG] enable = on`) to this file while the in-memory
+    /// server runs (the overhead of the log on the same load).
+    pub store_log: Option<std::path::PathBuf>,
     /// Upper bound on the whole run; phases stop early when it is reached.
     pub time_cap: Duration,
 }
@@ -103,6 +106,7 @@ impl Default for LoadConfig {
             services: false,
             web_push: false,
             instances: None,
+            store_log: None,
             time_cap: Duration::from_secs(600),
         }
     }
@@ -257,10 +261,22 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
             (Some(r), s)
         }
     };
-    let ntf = match &web_push {
-        None => env::start_ntf(&mock, crate::ntf::MemStore::new(), None).await?,
-        Some(wp) => env::start_ntf_web_push(&mock, wp, Duration::from_secs(10), crate::ntf::MemStore::new()).await?,
+    let log = match &config.store_log {
+        Some(p) => Some(crate::store::log::writer::StoreLogWriter::open_append(p).map_err(|e| anyhow::anyhow!("--store-log {}: {e}", p.display()))?),
+        None => None,
     };
+    let ntf = match (&web_push, log) {
+        (None, None) => env::start_ntf(&mock, crate::ntf::MemStore::new(), None).await?,
+        (None, Some(log)) => env::start_ntf(&mock, crate::store::log::logged::LoggedStore::new(crate::ntf::MemStore::new(), log), None).await?,
+        (Some(wp), None) => env::start_ntf_web_push(&mock, wp, Duration::from_secs(10), crate::ntf::MemStore::new()).await?,
+        (Some(wp), Some(log)) => {
+            let store = crate::store::log::logged::LoggedStore::new(crate::ntf::MemStore::new(), log);
+            env::start_ntf_web_push(&mock, wp, Duration::from_secs(10), store).await?
+        }
+    };
+    if let Some(p) = &config.store_log {
+        report.add("store log", p.display().to_string(), "appended while the server runs");
+    }
     report.add("push provider", if web_push.is_some() { "webpush" } else { "apns" }, if web_push.is_some() { "WP tokens, mock Web Push service (HTTP/2, TLS, RFC 8291 bodies)" } else { "AT tokens, mock APNS" });
     let rss1 = rss_kib();
     report.add(

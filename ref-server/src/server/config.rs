@@ -234,7 +234,11 @@ pub struct StoreSection {
     /// `db_pool_size` (read and checked; our PostgreSQL store keeps one connection).
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
-    /// `enable`: keep the store log too.
+    /// `enable`: append the reference's store log (`ntf-server-store.log` in the state
+    /// directory) while the server runs, a record for each change the store made, next to
+    /// whatever store `db_backend` names; opened for appending at start, compacted only by
+    /// `start --compact-log`. A write that fails is logged and the command still succeeds
+    /// (see `spec/store-log.md`). Also what `database import` requires.
     #[serde(default)]
     pub store_log: bool,
     /// `db_deleted_ttl`, as the reference's code reads it.
@@ -510,7 +514,7 @@ impl Config {
             }
         };
         let on = |b: bool| if b { "on" } else { "off" };
-        let _ = writeln!(o, "[STORE_LOG]\n# Keep the store log as well as the database.\nenable = {}\n", on(st.store_log));
+        let _ = writeln!(o, "[STORE_LOG]\n# Append every change to the store log (ntf-server-store.log) as well as the database.\nenable = {}\n", on(st.store_log));
         let _ = writeln!(o, "# Store: postgres (the reference's), sqlite (file db_file in the log directory) or memory.");
         let _ = writeln!(o, "db_backend = {}", st.backend.name());
         let _ = writeln!(o, "db_file = {}\n", st.path.display());

@@ -11,16 +11,19 @@
 //! - [`pg`]: the rows written to and read from the `ntf_server` schema;
 //! - [`command`]: the CLI command with its refusals, confirmation and file renames;
 //! - [`sqlite`]: the first `start` on the SQLite store of a directory that has only a store
-//!   log imports it.
+//!   log imports it;
+//! - [`writer`] and [`logged`]: the log appended while the server runs;
+//! - [`compact`]: `start --compact-log`.
 //!
 //! A corrupt line: in the store log it is reported and skipped, as the reference's
 //! `readNtfStore` (`printError`) does; in the last-notifications file it stops the import
 //! before anything is written, as the reference's `restoreServerLastNtfs` exits on it.
 //!
 //! At run time the reference (6.5.5) always uses PostgreSQL; with `[STORE_LOG] enable = on`
-//! it also appends every change to the store log. This server does not write the store log
-//! at run time: its stores are SQLite (default) and PostgreSQL, and the store log is an
-//! import/export format. An operator of a reference server from before PostgreSQL has only
+//! it also appends every change to the store log. So does this server, whatever its store
+//! (SQLite, PostgreSQL, memory): the server wraps its store in a [`logged::LoggedStore`],
+//! which appends the reference's records of each change that succeeded (the rules are in
+//! `spec/store-log.md`). An operator of a reference server from before PostgreSQL has only
 //! the store log: `database import` moves it into PostgreSQL, and `start` on the SQLite store
 //! imports it by itself when the store does not exist yet ([`sqlite`]).
 

@@ -63,6 +63,7 @@ fn subscribe(server: &SmpServer, creds: &NotifierCreds, n: u8) -> Effect {
         subscription_id: NtfEntityId::new(vec![n; 16]).unwrap(),
         queue: SmpQueueNtf::new(server.clone(), creds.notifier_id.clone()).unwrap(),
         notifier_key: NotifierKey::new(creds.notifier_key.private.clone()),
+        pending: false,
     }
 }
 

@@ -398,7 +398,8 @@ async fn journal_rows(pg: &PgConfig) -> usize {
 
 /// An `NMSG` in the journal of a process that ended (a row of a run without a live `run`
 /// lease, as a SIGKILL between its receipt and its push leaves it) is handled again by the
-/// holder of `cron`: pushed once and its row deleted; a row of a live run is left to it.
+/// holder of `cron`: pushed once and its row deleted; a row of a live run is left to it; a row
+/// whose push had started is deleted without a push.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nmsg_journaled_by_an_ended_process_is_pushed_by_the_cron_holder() {
     let Ok(url) = std::env::var("NTF_TEST_PG_URL") else {
@@ -445,6 +446,21 @@ async fn nmsg_journaled_by_an_ended_process_is_pushed_by_the_cron_holder() {
     assert_eq!(meta.msg_id, first.msg_id, "the journaled NMSG pushed");
     assert_eq!(env.extra_pushes(&app.token_text).await, 0, "pushed once");
     assert_eq!(journal_rows(&pg).await, 1, "the ended run's row deleted, the live run's kept");
+    // a row of a run that ended while its push was out (`journal_pushing` committed): the
+    // outcome is unknown, so it is recorded as failed and not pushed again. Written under a
+    // live run and marked, then moved to an ended run in one statement, so that the holder
+    // of cron cannot take it before the mark.
+    let id = journal(runs[1][0].clone()).await.unwrap();
+    let st = store.clone();
+    tokio::task::spawn_blocking(move || st.journal_pushing(id).unwrap()).await.unwrap();
+    let moved = pg_rows::<String>(&pg, "UPDATE ntf_nmsg_journal SET run = 'i9.00000000000000fe' WHERE pushing_at IS NOT NULL RETURNING run").await;
+    assert_eq!(moved.len(), 1, "one row marked as pushing: {moved:?}");
+    let end = Instant::now() + WAIT;
+    while journal_rows(&pg).await > 1 {
+        assert!(Instant::now() < end, "the ended run's row whose push had started stays");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(env.extra_pushes(&app.token_text).await, 0, "an NMSG whose push had started pushed again");
     drop(store);
     env.stop_all_and_drop_schema().await;
 }

@@ -47,6 +47,8 @@ struct Args {
     scale_subs: usize,
     /// With --scale-subs: the subscriptions associated with the NTF server's service at the
     /// relay (both stores), the server connecting as a service: one NSUBS after the restart.
+    /// With --instances: the same for the instances (one identity, so one service): the new
+    /// owner's NSUBS after a takeover.
     #[arg(long)]
     services: bool,
     /// The `smp-server` binary for --scale-subs (default: next to ntf-load).
@@ -125,6 +127,7 @@ fn main() -> anyhow::Result<()> {
         pg: ref_server::store::PgConfig::new(args.pg_url.clone()).with_schema(args.pg_schema.clone()),
         leases: ref_server::load::cluster::Leases { ttl: args.lease_ttl, renew: args.lease_renew },
         keep_logs: args.keep_logs,
+        services: args.services,
     });
     let config = LoadConfig {
         instances,

@@ -49,6 +49,13 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// The lines of all its starts' logs that contain `needle`.
+    pub fn log_lines_with(&self, needle: &str) -> usize {
+        (1..=self.starts)
+            .map(|k| std::fs::read_to_string(self.dir.join(format!("server-{k}.log"))).unwrap_or_default().lines().filter(|l| l.contains(needle)).count())
+            .sum()
+    }
+
     /// Starts the process (its log in `DIR/server-<start>.log`).
     ///
     /// # Errors
@@ -118,7 +125,8 @@ pub fn init_instances(
     pg: &PgConfig,
     mock: &crate::apns::mock::MockApns,
     leases: Leases,
-) -> anyhow::Result<(Vec<Instance>, KeyHash)> {
+    services: bool,
+) -> anyhow::Result<(Vec<Instance>, KeyHash, ref_transport::ServerCredentials)> {
     let first = root.join("i0");
     let opts = InitOptions { ip: "127.0.0.1".into(), host: Some("127.0.0.1".into()), port: 443, ..InitOptions::default() };
     init_paths(&ServerPaths::same(&first), &opts)?;
@@ -146,23 +154,26 @@ pub fn init_instances(
         config.store.schema.clone_from(&pg.schema);
         config.apns_test = Some(ApnsTestSection { host: mock.addr().ip().to_string(), port: mock.addr().port(), ca_file: "mock-ca.pem".into() });
         config.scale_out = Some(ScaleOutSection { instance_id: id.clone(), lease_ttl: leases.ttl, lease_renew: leases.renew });
+        config.subscriber.use_service_credentials = services;
         config.save(&dir)?;
         out.push(Instance { id, port, dir, child: None, starts: 0 });
     }
-    Ok((out, creds.key_hash()))
+    let key_hash = creds.key_hash();
+    Ok((out, key_hash, creds))
 }
 
 /// A fresh schema `pg.schema` (dropped first when there) with `n / 50` ACTIVE tokens and `n`
 /// INACTIVE subscriptions on `relay`, in the layout of [`super::scale`] (the relay's queues
-/// written by `preload_relay`).
+/// written by `preload_relay`); with `services`, ACTIVE and associated with the relay's
+/// service as `seed_ntf` writes them.
 ///
 /// # Errors
 /// Database failures.
-pub fn preload_pg(pg: &PgConfig, relay: &SmpServer, n: usize, keys: &[AuthPublicKey]) -> anyhow::Result<()> {
+pub fn preload_pg(pg: &PgConfig, relay: &SmpServer, n: usize, keys: &[AuthPublicKey], services: bool) -> anyhow::Result<()> {
     let e = |e| anyhow::anyhow!("{e:?}");
     PgStore::open(pg.clone()).map_err(e)?.drop_schema().map_err(e)?;
     let mut store = PgStore::open(pg.clone()).map_err(e)?;
-    super::scale::seed_ntf(&mut store, relay, n, keys, false, PgStore::import_subscriptions)
+    super::scale::seed_ntf(&mut store, relay, n, keys, services, PgStore::import_subscriptions)
 }
 
 /// The DH secret of the preloaded tokens (their devices decrypt the pushes with it).

@@ -82,6 +82,9 @@ pub struct InstancesConfig {
     pub leases: Leases,
     /// Keep the run's directory (the instances' logs, `ntf/i<k>/server-<start>.log`).
     pub keep_logs: bool,
+    /// Service subscriptions (`use_service_credentials = on`): the queues associated with the
+    /// instances' service in both stores, so that an owner subscribes them with one `NSUBS`.
+    pub services: bool,
 }
 
 /// The setup every mode shares.
@@ -148,12 +151,14 @@ async fn setup(cfg: &InstancesConfig, mock: &MockApns, report: &mut Report) -> a
     let port = super::scale::free_port()?;
     let relay = super::scale::init_relay(&relay_bin, &relay_dir, port)?;
     let n = cfg.subs;
+    // the instances' directories first: with services, the relay's store needs their certificate
+    let (instances, key_hash, creds) = init_instances(&dir.path().join("ntf"), cfg.instances, &cfg.pg, mock, cfg.leases, cfg.services)?;
     let t = Instant::now();
     {
-        let (relay_dir, relay, pg, keys) = (relay_dir.clone(), relay.clone(), cfg.pg.clone(), keys()?);
+        let (relay_dir, relay, pg, keys, services) = (relay_dir.clone(), relay.clone(), cfg.pg.clone(), keys()?, cfg.services);
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            super::scale::preload_relay(&relay_dir, n, &keys, None)?;
-            preload_pg(&pg, &relay, n, &keys)
+            super::scale::preload_relay(&relay_dir, n, &keys, services.then_some(&creds))?;
+            preload_pg(&pg, &relay, n, &keys, services)
         })
         .await??;
     }
@@ -170,8 +175,12 @@ async fn setup(cfg: &InstancesConfig, mock: &MockApns, report: &mut Report) -> a
         anyhow::ensure!(t.elapsed() < Duration::from_secs(300), "relay did not start listening");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (instances, key_hash) = init_instances(&dir.path().join("ntf"), cfg.instances, &cfg.pg, mock, cfg.leases)?;
-    let probe = tokio::task::block_in_place(|| Probe::connect(&cfg.pg))?;
+    let mut probe = tokio::task::block_in_place(|| Probe::connect(&cfg.pg))?;
+    if cfg.services {
+        // written ACTIVE and associated (as a server leaves them): ACTIVE after the start can
+        // then only come from an owner's SOKS
+        tokio::task::block_in_place(|| probe.all_inactive())?;
+    }
     let dir = if cfg.keep_logs {
         report.add("instances: logs kept in", dir.keep().display(), "");
         None
@@ -254,7 +263,7 @@ async fn takeover(cfg: &InstancesConfig, c: &mut Cluster, router: &PushRouter, q
     report.add(
         "takeover: all ACTIVE again after",
         active.map_or_else(|| format!("> {}", ms(limit)), ms),
-        &format!("ms after the kill ({} subscriptions, NSUB by the new owner)", cfg.subs),
+        &format!("ms after the kill ({} subscriptions, {} by the new owner)", cfg.subs, if cfg.services { "one NSUBS" } else { "NSUB" }),
     );
     report.add("takeover: message sent after the kill pushed after", pushed.first().map_or_else(|| "not pushed".into(), |d| ms(*d)), "ms from its SEND");
     if active.is_none() {
@@ -335,6 +344,13 @@ async fn kills(cfg: &InstancesConfig, c: &mut Cluster, router: &PushRouter, queu
     report.add("kills: never pushed", lost, "messages never the newest item of a push");
     report.add("kills: carried by a push", counts.carried, &format!("messages carried as any item of a push ({} pushes carried nothing new)", counts.nothing_new));
     report.add("kills: never carried", router.never_carried(), "messages in no push at all (the NMSG was delivered to a killed process before it was stored)");
+    let in_logs = |needle: &str| c.instances.iter().map(|i| i.log_lines_with(needle)).sum::<usize>();
+    report.add("kills: journal handled again", in_logs(": handled again"), "journaled NMSGs of killed processes pushed by another instance");
+    report.add(
+        "kills: journal outcome unknown",
+        in_logs("push outcome unknown"),
+        "journaled NMSGs of killed processes whose push had started: recorded as failed, not pushed again",
+    );
     report.add("kills: database transactions", xacts, &format!("{:.1} per message pushed (all instances, leases and polls included)", xacts as f64 / counts.messages.max(1) as f64));
     if counts.duplicates > 0 {
         report.problems.push(format!("kills: {} duplicate pushes", counts.duplicates));

@@ -2,8 +2,10 @@
 //! ([`crate::store::journal`]) before it is handled, and its row deleted once the push it
 //! caused has an outcome (delivered, failed, or refused for an invalid token) or it caused
 //! none. The rows of a process that died are handled again by the instance holding `cron`
-//! (see [`super::lease`]): what was received and not yet pushed is pushed then, at the cost of
-//! a second push when the process died between the provider's answer and the row's deletion.
+//! (see [`super::lease`]): what was received and whose push had not started is pushed then;
+//! a row whose push had started (marked before the request went to the provider) may have
+//! been delivered, so it is not pushed again: it is recorded as a push of unknown outcome
+//! (logged with its reason and counted), never pushed twice.
 
 use std::string::String;
 use std::sync::{Arc, Mutex};
@@ -81,6 +83,18 @@ impl Journal {
             Err(e) => {
                 warn!(relay = %queue.server, "NMSG not journaled (lost if this process dies before its push): {e:?}");
                 None
+            }
+        }
+    }
+
+    /// Marks journaled `NMSG` `id`'s push as started, before it is sent; `false` (logged) when
+    /// the database did not take the mark. Blocking.
+    pub fn pushing(&self, id: i64) -> bool {
+        match self.with(|db| db.journal_pushing(id)) {
+            Ok(()) => true,
+            Err(e) => {
+                warn!("journal: push of NMSG {id} not marked as started: {e:?}");
+                false
             }
         }
     }

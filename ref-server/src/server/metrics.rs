@@ -83,6 +83,8 @@ pub struct NtfMetrics {
     /// Registered as the reference's, and as in 6.5.5.0 never incremented.
     _vrf_invalid: IntCounter,
     pushes: IntCounterVec,
+    /// ours: journaled `NMSG`s of ended processes whose push had started (not pushed again)
+    journal_unknown: IntCounter,
     active_own: IntGaugeVec,
     active_other: IntGauge,
     active_servers_own: IntGaugeVec,
@@ -228,6 +230,7 @@ impl NtfMetrics {
             vrf_failed: counter(&r, &n("notifications_verification_failed"), "Verification pushes that failed"),
             _vrf_invalid: counter(&r, &n("notifications_verification_invalid_tkn"), "Verification pushes refused for an invalid token"),
             pushes: counter_vec(&r, &n("pushes"), "Push outcomes by provider, kind and result", &["provider", "kind", "result"]),
+            journal_unknown: counter(&r, &n("journal_push_outcome_unknown"), "Journaled notifications of ended instances whose push had started: not pushed again (several instances)"),
             active_own: gauge_vec(&r, &n("smp_subscription_active_sub_count_own"), "Active SMP subscriptions on own relays", &["server"]),
             active_other: gauge(&r, &n("smp_subscription_active_sub_count_other"), "Active SMP subscriptions on other relays"),
             active_servers_own: gauge_vec(&r, &n("smp_subscription_active_server_count_own"), "Own relays with active SMP subscriptions", &["server"]),
@@ -297,6 +300,11 @@ impl NtfMetrics {
             (b"SDEL", R::Ok) => self.subs_deleted.inc(),
             _ => {}
         }
+    }
+
+    /// A journaled `NMSG` of an ended process whose push had started was not pushed again.
+    pub fn journal_outcome_unknown(&self) {
+        self.journal_unknown.inc();
     }
 
     /// A push was queued.

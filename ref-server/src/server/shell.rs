@@ -554,11 +554,23 @@ async fn push_worker<S: Store + Send + 'static>(
         };
         let (shared, provider) = (shared.clone(), provider.clone());
         tokio::spawn(async move {
-            if let (Some(_), Some(j), Some(l)) = (job.receipt, &shared.journal, &shared.leases) {
+            if let (Some(id), Some(j), Some(l)) = (job.receipt, &shared.journal, &shared.leases) {
+                // this run's lease ran out (cut from the database): the instance that takes its
+                // journal over pushes it; pushing here too could push it twice
+                let leave = |why: &str| {
+                    warn!("push of journaled NMSG {id} left to the instance taking the journal over: {why}");
+                };
                 if !l.holds(&j.resource()) {
-                    // this run's lease ran out (cut from the database): the instance that takes
-                    // its journal over pushes it; pushing here too could push it twice
-                    warn!("push of a journaled NMSG left to the instance taking the journal over");
+                    leave("this run's lease is not held");
+                    drop(permit);
+                    return;
+                }
+                // the mark is committed before the request: an instance taking the row over
+                // then knows the push may have been delivered and does not push it again
+                let jm = j.clone();
+                let marked = tokio::task::spawn_blocking(move || jm.pushing(id)).await.unwrap_or(false);
+                if !marked && !l.holds(&j.resource()) {
+                    leave("not marked, and this run's lease is not held");
                     drop(permit);
                     return;
                 }
@@ -745,6 +757,15 @@ impl<S: Store + Send + 'static> lease::Shell for Shared<S> {
                     }
                     continue;
                 };
+                if j.push_started {
+                    // `pushing` was committed: the provider may have delivered it
+                    warn!(relay = %j.server, "NMSG {} of a process that ended: push outcome unknown (the push had started), recorded as failed and not pushed again", j.id);
+                    self.metrics.journal_outcome_unknown();
+                    if let Some(jr) = &self.journal {
+                        jr.done(j.id);
+                    }
+                    continue;
+                }
                 info!(relay = %j.server, "NMSG {} of a process that ended: handled again", j.id);
                 on_smp_event(&self, SmpEvent::Message { queue, nonce, enc_meta: j.enc_meta }, Some(j.id)).await;
             }

@@ -29,6 +29,9 @@ pub struct JournaledNmsg {
     pub nonce: Vec<u8>,
     /// The encrypted metadata.
     pub enc_meta: Vec<u8>,
+    /// Its push had been started ([`SqlStore::journal_pushing`]) by the process that ended: it
+    /// may have been delivered, so it is not pushed again.
+    pub push_started: bool,
 }
 
 /// The lease resource that says run `run` is alive.
@@ -54,6 +57,16 @@ impl SqlStore<PgDb> {
         })
     }
 
+    /// The push caused by journaled `NMSG` `id` is about to be sent (committed before the
+    /// request goes to the provider): when this process ends before the row's deletion, the
+    /// outcome is unknown and the `NMSG` is not pushed again ([`JournaledNmsg::push_started`]).
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn journal_pushing(&self, id: i64) -> StoreResult<()> {
+        self.with_write(|tx| tx.execute("UPDATE ntf_nmsg_journal SET pushing_at = now() WHERE nmsg_id = ?1", &[Val::Int(id)]).map(|_| ()))
+    }
+
     /// Deletes journaled `NMSG`s whose handling ended.
     ///
     /// # Errors
@@ -77,16 +90,16 @@ impl SqlStore<PgDb> {
                    SELECT j.nmsg_id FROM ntf_nmsg_journal j WHERE j.run <> ?1 AND NOT EXISTS ( \
                      SELECT 1 FROM ntf_leases l WHERE l.resource = 'run ' || j.run AND l.expires_at >= now()) \
                    ORDER BY j.nmsg_id LIMIT ?2 FOR UPDATE SKIP LOCKED) \
-                 RETURNING nmsg_id, smp_server, notifier_id, nmsg_nonce, nmsg_data",
+                 RETURNING nmsg_id, smp_server, notifier_id, nmsg_nonce, nmsg_data, pushing_at IS NOT NULL",
                 &[Val::Text(run), Val::Int(n)],
-                |r| Ok((r.int(0)?, r.text(1)?, r.bytes(2)?, r.bytes(3)?, r.bytes(4)?)),
+                |r| Ok((r.int(0)?, r.text(1)?, r.bytes(2)?, r.bytes(3)?, r.bytes(4)?, r.boolean(5)?)),
             )
         })?;
         let mut out = Vec::with_capacity(rows.len());
         let mut bad = Vec::new();
-        for (id, srv, notifier_id, nonce, enc_meta) in rows {
+        for (id, srv, notifier_id, nonce, enc_meta, push_started) in rows {
             match SmpServer::parse_text(srv.as_bytes()) {
-                Ok(server) => out.push(JournaledNmsg { id, server, notifier_id, nonce, enc_meta }),
+                Ok(server) => out.push(JournaledNmsg { id, server, notifier_id, nonce, enc_meta, push_started }),
                 Err(_) => bad.push(id),
             }
         }

@@ -172,7 +172,13 @@ const EXTRA_INDEXES: &str = "DO $$ BEGIN \
      CREATE TABLE IF NOT EXISTS ntf_nmsg_journal (nmsg_id BIGINT PRIMARY KEY GENERATED ALWAYS AS IDENTITY, \
        run TEXT NOT NULL, smp_server TEXT NOT NULL, notifier_id BYTEA NOT NULL, \
        nmsg_nonce BYTEA NOT NULL, nmsg_data BYTEA NOT NULL, \
-       received_at TIMESTAMPTZ NOT NULL DEFAULT now())";
+       received_at TIMESTAMPTZ NOT NULL DEFAULT now()); \
+     DO $$ BEGIN \
+     IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() \
+         AND table_name = 'ntf_nmsg_journal' AND column_name = 'pushing_at') THEN \
+       ALTER TABLE ntf_nmsg_journal ADD COLUMN pushing_at TIMESTAMPTZ; \
+     END IF; \
+     END $$";
 
 fn db(e: ::postgres::Error) -> StoreError {
     // the server's message (e.g. "deadlock detected"), not only "db error"

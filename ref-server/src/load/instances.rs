@@ -96,6 +96,7 @@ struct Cluster {
     _relay_proc: RelayProcess,
     probe: Probe,
     _dir: Option<tempfile::TempDir>,
+    subs: usize,
 }
 
 impl Cluster {
@@ -126,6 +127,23 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(None)
+    }
+
+    /// Waits until instance `i` has logged more than `before` confirmations of the service
+    /// subscription with every subscription (`SOKS <subs>`); the time since `since`.
+    async fn soks(&mut self, i: usize, before: usize, since: Instant, limit: Duration) -> anyhow::Result<Option<Duration>> {
+        while since.elapsed() < limit {
+            if self.soks_lines(i) > before {
+                return Ok(Some(since.elapsed()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(None)
+    }
+
+    /// Instance `i`'s log lines confirming the service subscription of every subscription.
+    fn soks_lines(&self, i: usize) -> usize {
+        self.instances[i].log_lines_with(&format!("service subscribed: SOKS {}", self.subs))
     }
 
     async fn start(&mut self, i: usize) -> anyhow::Result<()> {
@@ -175,25 +193,22 @@ async fn setup(cfg: &InstancesConfig, mock: &MockApns, report: &mut Report) -> a
         anyhow::ensure!(t.elapsed() < Duration::from_secs(300), "relay did not start listening");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut probe = tokio::task::block_in_place(|| Probe::connect(&cfg.pg))?;
-    if cfg.services {
-        // written ACTIVE and associated (as a server leaves them): ACTIVE after the start can
-        // then only come from an owner's SOKS
-        tokio::task::block_in_place(|| probe.all_inactive())?;
-    }
+    let probe = tokio::task::block_in_place(|| Probe::connect(&cfg.pg))?;
     let dir = if cfg.keep_logs {
         report.add("instances: logs kept in", dir.keep().display(), "");
         None
     } else {
         Some(dir)
     };
-    let mut c = Cluster { instances, key_hash, ntf_bin, relay, _relay_proc: relay_proc, probe, _dir: dir };
+    let mut c = Cluster { instances, key_hash, ntf_bin, relay, _relay_proc: relay_proc, probe, _dir: dir, subs: n };
     let t = Instant::now();
     for i in 0..c.instances.len() {
         c.start(i).await?;
     }
     let owner = c.owner(Duration::from_secs(30)).await?;
-    let took = c.all_active(t, Duration::from_secs(300)).await?;
+    // with services the statuses are written ACTIVE and stay so (the reference writes nothing
+    // on SOKS either): the owner's `SOKS n` is the sign
+    let took = if cfg.services { c.soks(owner, 0, t, Duration::from_secs(300)).await? } else { c.all_active(t, Duration::from_secs(300)).await? };
     report.add(
         "instances: all ACTIVE after start",
         took.map_or_else(|| "> 300000".into(), ms),
@@ -236,9 +251,13 @@ async fn takeover(cfg: &InstancesConfig, c: &mut Cluster, router: &PushRouter, q
     let dead = c.instances[owner].id.clone();
     // the statuses reset while the owner still runs (it wrote them all ACTIVE and has nothing
     // left to write), so that ACTIVE after the kill can only come from the new owner's NSUBs
-    let t = Instant::now();
-    let reset = c.probe(Probe::all_inactive)?;
-    report.add("takeover: statuses reset", ms(t.elapsed()), &format!("ms before the kill ({reset} set INACTIVE)"));
+    // (with services the new owner's `SOKS n` is the sign instead: statuses are not written)
+    if !cfg.services {
+        let t = Instant::now();
+        let reset = c.probe(Probe::all_inactive)?;
+        report.add("takeover: statuses reset", ms(t.elapsed()), &format!("ms before the kill ({reset} set INACTIVE)"));
+    }
+    let soks_before: Vec<usize> = (0..c.instances.len()).map(|i| c.soks_lines(i)).collect();
     let t0 = Instant::now();
     c.instances[owner].kill();
     let _ = router.take_latencies();
@@ -252,12 +271,26 @@ async fn takeover(cfg: &InstancesConfig, c: &mut Cluster, router: &PushRouter, q
                 claimed = Some((o, t0.elapsed()));
             }
         }
-        if claimed.is_some() && c.probe(Probe::not_active)? == 0 {
-            active = Some(t0.elapsed());
+        if let Some((o, _)) = &claimed {
+            let done = if cfg.services {
+                c.instances.iter().position(|x| x.id == *o).is_some_and(|i| c.soks_lines(i) > soks_before[i])
+            } else {
+                c.probe(Probe::not_active)? == 0
+            };
+            if done {
+                active = Some(t0.elapsed());
+            }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(if cfg.services { 20 } else { 100 })).await;
     }
-    let pushed = router.take_latencies();
+    // the message's push may come after the last subscription is ACTIVE (with services, the
+    // relay delivers what it kept after `SOKS`): up to 10 s more
+    let mut pushed = router.take_latencies();
+    let wait = Instant::now();
+    while pushed.is_empty() && wait.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        pushed = router.take_latencies();
+    }
     let (who, claim) = claimed.unwrap_or_else(|| ("nobody".into(), limit));
     report.add("takeover: lease claimed after", ms(claim), &format!("ms after the SIGKILL of {dead} (by {who}; lease_ttl {} s)", cfg.leases.ttl));
     report.add(

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use smp_proto::keys::AuthPublicKey;
-use smp_proto::server::{KeyHash, SmpServer};
+use smp_proto::server::SmpServer;
 
 use crate::server::config::{ApnsTestSection, Config, ScaleOutSection, ServerPaths, StoreBackend};
 use crate::server::{init_paths, InitOptions};
@@ -115,7 +115,8 @@ impl Drop for Instance {
 }
 
 /// Makes `n` instance directories under `root` with one identity, on `pg`, sending pushes to
-/// the mock at `mock`; returns them (not started) and the identity.
+/// the mock at `mock` (as one service with `services`); returns them (not started) and the
+/// identity's credentials.
 ///
 /// # Errors
 /// When a directory or configuration cannot be written.
@@ -126,7 +127,7 @@ pub fn init_instances(
     mock: &crate::apns::mock::MockApns,
     leases: Leases,
     services: bool,
-) -> anyhow::Result<(Vec<Instance>, KeyHash, ref_transport::ServerCredentials)> {
+) -> anyhow::Result<(Vec<Instance>, ref_transport::ServerCredentials)> {
     let first = root.join("i0");
     let opts = InitOptions { ip: "127.0.0.1".into(), host: Some("127.0.0.1".into()), port: 443, ..InitOptions::default() };
     init_paths(&ServerPaths::same(&first), &opts)?;
@@ -158,8 +159,7 @@ pub fn init_instances(
         config.save(&dir)?;
         out.push(Instance { id, port, dir, child: None, starts: 0 });
     }
-    let key_hash = creds.key_hash();
-    Ok((out, key_hash, creds))
+    Ok((out, creds))
 }
 
 /// A fresh schema `pg.schema` (dropped first when there) with `n / 50` ACTIVE tokens and `n`

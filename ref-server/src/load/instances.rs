@@ -97,6 +97,7 @@ struct Cluster {
     probe: Probe,
     _dir: Option<tempfile::TempDir>,
     subs: usize,
+    services: bool,
 }
 
 impl Cluster {
@@ -118,25 +119,31 @@ impl Cluster {
         }
     }
 
-    /// Waits until no subscription is left but ACTIVE, polling every 100 ms; the time taken.
-    async fn all_active(&mut self, since: Instant, limit: Duration) -> anyhow::Result<Option<Duration>> {
-        while since.elapsed() < limit {
-            if self.probe(Probe::not_active)? == 0 {
-                return Ok(Some(since.elapsed()));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    /// Whether every subscription is subscribed again by instance `i`: without services, none
+    /// is left but ACTIVE; with services (the statuses are not written on `SOKS`, as the
+    /// reference writes none), `i` has logged more than `soks_before` confirmations of the
+    /// service subscription with every subscription (`SOKS <subs>`).
+    fn resubscribed(&mut self, i: usize, soks_before: usize) -> anyhow::Result<bool> {
+        if self.services {
+            Ok(self.soks_lines(i) > soks_before)
+        } else {
+            Ok(self.probe(Probe::not_active)? == 0)
         }
-        Ok(None)
     }
 
-    /// Waits until instance `i` has logged more than `before` confirmations of the service
-    /// subscription with every subscription (`SOKS <subs>`); the time since `since`.
-    async fn soks(&mut self, i: usize, before: usize, since: Instant, limit: Duration) -> anyhow::Result<Option<Duration>> {
+    /// How often [`Self::resubscribed`] is asked: a log read with services, a count over the
+    /// subscriptions without.
+    fn poll_period(&self) -> Duration {
+        Duration::from_millis(if self.services { 20 } else { 100 })
+    }
+
+    /// Waits until [`Self::resubscribed`]; the time since `since`.
+    async fn wait_resubscribed(&mut self, i: usize, soks_before: usize, since: Instant, limit: Duration) -> anyhow::Result<Option<Duration>> {
         while since.elapsed() < limit {
-            if self.soks_lines(i) > before {
+            if self.resubscribed(i, soks_before)? {
                 return Ok(Some(since.elapsed()));
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(self.poll_period()).await;
         }
         Ok(None)
     }
@@ -170,7 +177,8 @@ async fn setup(cfg: &InstancesConfig, mock: &MockApns, report: &mut Report) -> a
     let relay = super::scale::init_relay(&relay_bin, &relay_dir, port)?;
     let n = cfg.subs;
     // the instances' directories first: with services, the relay's store needs their certificate
-    let (instances, key_hash, creds) = init_instances(&dir.path().join("ntf"), cfg.instances, &cfg.pg, mock, cfg.leases, cfg.services)?;
+    let (instances, creds) = init_instances(&dir.path().join("ntf"), cfg.instances, &cfg.pg, mock, cfg.leases, cfg.services)?;
+    let key_hash = creds.key_hash();
     let t = Instant::now();
     {
         let (relay_dir, relay, pg, keys, services) = (relay_dir.clone(), relay.clone(), cfg.pg.clone(), keys()?, cfg.services);
@@ -200,15 +208,14 @@ async fn setup(cfg: &InstancesConfig, mock: &MockApns, report: &mut Report) -> a
     } else {
         Some(dir)
     };
-    let mut c = Cluster { instances, key_hash, ntf_bin, relay, _relay_proc: relay_proc, probe, _dir: dir, subs: n };
+    let mut c = Cluster { instances, key_hash, ntf_bin, relay, _relay_proc: relay_proc, probe, _dir: dir, subs: n, services: cfg.services };
     let t = Instant::now();
     for i in 0..c.instances.len() {
         c.start(i).await?;
     }
     let owner = c.owner(Duration::from_secs(30)).await?;
-    // with services the statuses are written ACTIVE and stay so (the reference writes nothing
-    // on SOKS either): the owner's `SOKS n` is the sign
-    let took = if cfg.services { c.soks(owner, 0, t, Duration::from_secs(300)).await? } else { c.all_active(t, Duration::from_secs(300)).await? };
+    // the instances' first start: no `SOKS` logged before it
+    let took = c.wait_resubscribed(owner, 0, t, Duration::from_secs(300)).await?;
     report.add(
         "instances: all ACTIVE after start",
         took.map_or_else(|| "> 300000".into(), ms),
@@ -271,17 +278,12 @@ async fn takeover(cfg: &InstancesConfig, c: &mut Cluster, router: &PushRouter, q
                 claimed = Some((o, t0.elapsed()));
             }
         }
-        if let Some((o, _)) = &claimed {
-            let done = if cfg.services {
-                c.instances.iter().position(|x| x.id == *o).is_some_and(|i| c.soks_lines(i) > soks_before[i])
-            } else {
-                c.probe(Probe::not_active)? == 0
-            };
-            if done {
+        if let Some(i) = claimed.as_ref().and_then(|(o, _)| c.instances.iter().position(|x| x.id == *o)) {
+            if c.resubscribed(i, soks_before[i])? {
                 active = Some(t0.elapsed());
             }
         }
-        tokio::time::sleep(Duration::from_millis(if cfg.services { 20 } else { 100 })).await;
+        tokio::time::sleep(c.poll_period()).await;
     }
     // the message's push may come after the last subscription is ACTIVE (with services, the
     // relay delivers what it kept after `SOKS`): up to 10 s more
@@ -382,7 +384,7 @@ async fn kills(cfg: &InstancesConfig, c: &mut Cluster, router: &PushRouter, queu
     report.add(
         "kills: journal outcome unknown",
         in_logs("push outcome unknown"),
-        "journaled NMSGs of killed processes whose push had started: recorded as failed, not pushed again",
+        "journaled NMSGs of killed processes whose push had started: logged and counted, not pushed again",
     );
     report.add("kills: database transactions", xacts, &format!("{:.1} per message pushed (all instances, leases and polls included)", xacts as f64 / counts.messages.max(1) as f64));
     if counts.duplicates > 0 {

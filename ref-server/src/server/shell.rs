@@ -556,21 +556,18 @@ async fn push_worker<S: Store + Send + 'static>(
         tokio::spawn(async move {
             if let (Some(id), Some(j), Some(l)) = (job.receipt, &shared.journal, &shared.leases) {
                 // this run's lease ran out (cut from the database): the instance that takes its
-                // journal over pushes it; pushing here too could push it twice
-                let leave = |why: &str| {
-                    warn!("push of journaled NMSG {id} left to the instance taking the journal over: {why}");
+                // journal over pushes it; pushing here too could push it twice. Otherwise the
+                // mark is committed before the request: an instance taking the row over then
+                // knows the push may have been delivered and does not push it again
+                let leave = if l.holds(&j.resource()) {
+                    let jm = j.clone();
+                    let marked = tokio::task::spawn_blocking(move || jm.pushing(id)).await.unwrap_or(false);
+                    (!marked && !l.holds(&j.resource())).then_some("not marked, and this run's lease is not held")
+                } else {
+                    Some("this run's lease is not held")
                 };
-                if !l.holds(&j.resource()) {
-                    leave("this run's lease is not held");
-                    drop(permit);
-                    return;
-                }
-                // the mark is committed before the request: an instance taking the row over
-                // then knows the push may have been delivered and does not push it again
-                let jm = j.clone();
-                let marked = tokio::task::spawn_blocking(move || jm.pushing(id)).await.unwrap_or(false);
-                if !marked && !l.holds(&j.resource()) {
-                    leave("not marked, and this run's lease is not held");
+                if let Some(why) = leave {
+                    warn!("push of journaled NMSG {id} left to the instance taking the journal over: {why}");
                     drop(permit);
                     return;
                 }
@@ -749,21 +746,22 @@ impl<S: Store + Send + 'static> lease::Shell for Shared<S> {
 
     fn replay(self: Arc<Self>, nmsgs: Vec<crate::store::journal::JournaledNmsg>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         Box::pin(async move {
+            let done = |id: i64| {
+                if let Some(jr) = &self.journal {
+                    jr.done(id);
+                }
+            };
             for j in nmsgs {
                 let (Some(queue), Ok(nonce)) = (ntf_proto::queue::SmpQueueNtf::new(j.server.clone(), j.notifier_id.clone()), <[u8; ntf_proto::push::NONCE_LEN]>::try_from(j.nonce.as_slice())) else {
                     warn!(relay = %j.server, "journaled NMSG {} unreadable: dropped", j.id);
-                    if let Some(jr) = &self.journal {
-                        jr.done(j.id);
-                    }
+                    done(j.id);
                     continue;
                 };
                 if j.push_started {
                     // `pushing` was committed: the provider may have delivered it
-                    warn!(relay = %j.server, "NMSG {} of a process that ended: push outcome unknown (the push had started), recorded as failed and not pushed again", j.id);
+                    warn!(relay = %j.server, "NMSG {} of a process that ended: push outcome unknown (the push had started), not pushed again", j.id);
                     self.metrics.journal_outcome_unknown();
-                    if let Some(jr) = &self.journal {
-                        jr.done(j.id);
-                    }
+                    done(j.id);
                     continue;
                 }
                 info!(relay = %j.server, "NMSG {} of a process that ended: handled again", j.id);

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ref_server::store::journal::NewNmsg;
 use ntf_proto::command::NtfEntityId;
 use ntf_proto::subscription::NtfSubStatus;
 use ref_client::client::{NtfClient, NtfClientConfig};
@@ -461,6 +462,25 @@ async fn nmsg_journaled_by_an_ended_process_is_pushed_by_the_cron_holder() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(env.extra_pushes(&app.token_text).await, 0, "an NMSG whose push had started pushed again");
+    // the writer's group commit: inserts (ids in order), a mark and a deletion in one
+    // transaction, under the live run so that nobody takes the rows meanwhile
+    let live = runs[0][0].clone();
+    let kept = pg_rows::<i64>(&pg, "SELECT nmsg_id FROM ntf_nmsg_journal").await;
+    let [kept_id] = kept.iter().map(|r| r[0]).collect::<Vec<_>>()[..] else { panic!("one row left: {kept:?}") };
+    let rec = |n: u8| NewNmsg { server: relay.clone(), notifier_id: vec![n; 24], nonce: nmsg[0].clone(), enc_meta: nmsg[1].clone() };
+    let (st, recs) = (store.clone(), vec![rec(1), rec(2)]);
+    let ids = tokio::task::spawn_blocking(move || {
+        let first = st.journal_batch(&live, &recs[..1], &[], &[]).unwrap();
+        let rest = st.journal_batch(&live, &recs[1..], &[first[0]], &[kept_id]).unwrap();
+        [first[0], rest[0]]
+    })
+    .await
+    .unwrap();
+    assert!(ids[0] < ids[1], "ids in insertion order: {ids:?}");
+    let rows = pg_rows::<i64>(&pg, "SELECT nmsg_id, (pushing_at IS NOT NULL)::int::int8 FROM ntf_nmsg_journal ORDER BY nmsg_id").await;
+    assert_eq!(rows, vec![vec![ids[0], 1], vec![ids[1], 0]], "the kept row deleted, the first marked, the second unmarked");
+    let st = store.clone();
+    tokio::task::spawn_blocking(move || st.journal_done(&ids).unwrap()).await.unwrap();
     drop(store);
     env.stop_all_and_drop_schema().await;
 }

@@ -316,7 +316,7 @@ pub fn start_on<S: Store + Send + 'static>(
             Box::pin(async move {
                 // several instances: the NMSG is journaled before it is handled
                 let receipt = match &shared.journal {
-                    Some(j) if matches!(event, SmpEvent::Message { .. }) => tokio::task::block_in_place(|| j.record(&event)),
+                    Some(j) if matches!(event, SmpEvent::Message { .. }) => j.record(&event).await,
                     _ => None,
                 };
                 on_smp_event(&shared, event, receipt).await;
@@ -560,8 +560,7 @@ async fn push_worker<S: Store + Send + 'static>(
                 // mark is committed before the request: an instance taking the row over then
                 // knows the push may have been delivered and does not push it again
                 let leave = if l.holds(&j.resource()) {
-                    let jm = j.clone();
-                    let marked = tokio::task::spawn_blocking(move || jm.pushing(id)).await.unwrap_or(false);
+                    let marked = j.pushing(id).await;
                     (!marked && !l.holds(&j.resource())).then_some("not marked, and this run's lease is not held")
                 } else {
                     Some("this run's lease is not held")

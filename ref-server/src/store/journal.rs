@@ -34,6 +34,19 @@ pub struct JournaledNmsg {
     pub push_started: bool,
 }
 
+/// An `NMSG` to journal ([`SqlStore::journal_batch`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewNmsg {
+    /// The relay.
+    pub server: SmpServer,
+    /// The queue's notifier id.
+    pub notifier_id: Vec<u8>,
+    /// The `NMSG` nonce.
+    pub nonce: Vec<u8>,
+    /// The encrypted metadata.
+    pub enc_meta: Vec<u8>,
+}
+
 /// The lease resource that says run `run` is alive.
 pub fn run_resource(run: &str) -> String {
     format!("run {run}")
@@ -45,16 +58,9 @@ impl SqlStore<PgDb> {
     /// # Errors
     /// Backend failures.
     pub fn journal_nmsg(&self, run: &str, server: &SmpServer, notifier_id: &[u8], nonce: &[u8], enc_meta: &[u8]) -> StoreResult<i64> {
-        let srv = String::from_utf8_lossy(&server.to_text()).into_owned();
-        self.with_write(|tx| {
-            tx.query_opt(
-                "INSERT INTO ntf_nmsg_journal (run, smp_server, notifier_id, nmsg_nonce, nmsg_data) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING nmsg_id",
-                &[Val::Text(run), Val::Text(&srv), Val::Bytes(notifier_id), Val::Bytes(nonce), Val::Bytes(enc_meta)],
-                |r| r.int(0),
-            )?
-            .ok_or_else(|| StoreError::Backend("postgres: journal insert returned nothing".into()))
-        })
+        let rec = NewNmsg { server: server.clone(), notifier_id: notifier_id.to_vec(), nonce: nonce.to_vec(), enc_meta: enc_meta.to_vec() };
+        let ids = self.journal_batch(run, core::slice::from_ref(&rec), &[], &[])?;
+        ids.first().copied().ok_or_else(|| StoreError::Backend("postgres: journal insert returned nothing".into()))
     }
 
     /// The push caused by journaled `NMSG` `id` is about to be sent (committed before the
@@ -64,7 +70,7 @@ impl SqlStore<PgDb> {
     /// # Errors
     /// Backend failures.
     pub fn journal_pushing(&self, id: i64) -> StoreResult<()> {
-        self.with_write(|tx| tx.execute("UPDATE ntf_nmsg_journal SET pushing_at = now() WHERE nmsg_id = ?1", &[Val::Int(id)]).map(|_| ()))
+        self.journal_batch("", &[], &[id], &[]).map(|_| ())
     }
 
     /// Deletes journaled `NMSG`s whose handling ended.
@@ -72,8 +78,40 @@ impl SqlStore<PgDb> {
     /// # Errors
     /// Backend failures.
     pub fn journal_done(&self, ids: &[i64]) -> StoreResult<()> {
-        let p: Vec<Val<'_>> = ids.iter().map(|i| Val::Int(*i)).collect();
-        self.with_write(|tx| tx.execute_rows("DELETE FROM ntf_nmsg_journal WHERE nmsg_id = ?1", 1, &p).map(|_| ()))
+        self.journal_batch("", &[], &[], ids).map(|_| ())
+    }
+
+    /// One transaction (one commit) for what a journal's writer collected meanwhile: inserts
+    /// `records` for run `run` (their ids, in order), marks `pushing` as started
+    /// ([`Self::journal_pushing`]) and deletes `done` ([`Self::journal_done`]). All or nothing.
+    ///
+    /// # Errors
+    /// Backend failures (then none of it happened).
+    pub fn journal_batch(&self, run: &str, records: &[NewNmsg], pushing: &[i64], done: &[i64]) -> StoreResult<Vec<i64>> {
+        self.with_write(|tx| {
+            let mut ids = Vec::with_capacity(records.len());
+            for r in records {
+                let srv = String::from_utf8_lossy(&r.server.to_text()).into_owned();
+                let id = tx
+                    .query_opt(
+                        "INSERT INTO ntf_nmsg_journal (run, smp_server, notifier_id, nmsg_nonce, nmsg_data) \
+                         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING nmsg_id",
+                        &[Val::Text(run), Val::Text(&srv), Val::Bytes(&r.notifier_id), Val::Bytes(&r.nonce), Val::Bytes(&r.enc_meta)],
+                        |row| row.int(0),
+                    )?
+                    .ok_or_else(|| StoreError::Backend("postgres: journal insert returned nothing".into()))?;
+                ids.push(id);
+            }
+            if !pushing.is_empty() {
+                let p: Vec<Val<'_>> = pushing.iter().map(|i| Val::Int(*i)).collect();
+                tx.execute_rows("UPDATE ntf_nmsg_journal SET pushing_at = now() WHERE nmsg_id = ?1", 1, &p)?;
+            }
+            if !done.is_empty() {
+                let p: Vec<Val<'_>> = done.iter().map(|i| Val::Int(*i)).collect();
+                tx.execute_rows("DELETE FROM ntf_nmsg_journal WHERE nmsg_id = ?1", 1, &p)?;
+            }
+            Ok(ids)
+        })
     }
 
     /// Takes up to `limit` journaled `NMSG`s of runs that hold no live `run` lease (oldest

@@ -448,7 +448,7 @@ async fn nmsg_journaled_by_an_ended_process_is_pushed_by_the_cron_holder() {
     assert_eq!(env.extra_pushes(&app.token_text).await, 0, "pushed once");
     assert_eq!(journal_rows(&pg).await, 1, "the ended run's row deleted, the live run's kept");
     // a row of a run that ended while its push was out (`journal_pushing` committed): the
-    // outcome is unknown, so it is recorded as failed and not pushed again. Written under a
+    // outcome is unknown, so it is logged and counted as of unknown outcome, not pushed again. Written under a
     // live run and marked, then moved to an ended run in one statement, so that the holder
     // of cron cannot take it before the mark.
     let id = journal(runs[1][0].clone()).await.unwrap();

@@ -133,11 +133,17 @@ impl Journal {
     /// Writes an `NMSG` before it is handled; its row id once committed, or `None` for another
     /// event or when the database did not take it (logged; then handled as without a journal).
     pub async fn record(&self, event: &SmpEvent) -> Option<i64> {
+        self.submit(event)?.await.ok().flatten()
+    }
+
+    /// Hands an `NMSG`'s insert to the writer without waiting: the answer of [`Self::record`]
+    /// comes on the receiver. `None` for another event or when the writer is gone.
+    pub fn submit(&self, event: &SmpEvent) -> Option<oneshot::Receiver<Option<i64>>> {
         let SmpEvent::Message { queue, nonce, enc_meta } = event else { return None };
         let rec = NewNmsg { server: queue.server.clone(), notifier_id: queue.notifier_id().to_vec(), nonce: nonce.to_vec(), enc_meta: enc_meta.clone() };
         let (tx, rx) = oneshot::channel();
         self.ops.send(Op::Record(rec, tx)).ok()?;
-        rx.await.ok().flatten()
+        Some(rx)
     }
 
     /// Marks journaled `NMSG` `id`'s push as started, before it is sent; `true` once committed,

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod control;
+pub mod in_order;
 pub mod ini;
 pub mod journal;
 pub mod exporter;

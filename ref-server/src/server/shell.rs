@@ -34,6 +34,7 @@ use tracing::{debug, info, warn};
 
 use crate::apns::{PushError, PushProviderClient};
 use super::metrics::NtfMetrics;
+use super::in_order::{self, InOrder};
 use super::journal::Journal;
 use super::lease::{self, Leases, ScaleOut};
 use super::subscriber::{self, EventSink, SubscriberConfig};
@@ -311,15 +312,33 @@ pub fn start_on<S: Store + Send + 'static>(
     let mut tasks: Vec<JoinHandle<()>> = journal_task.into_iter().collect();
     if let Some(sub_config) = config.subscriber {
         let core = shared.clone();
+        // several instances: each relay's events applied in order through a queue, so that
+        // the relay's task reads on while its NMSGs' journal inserts are in flight
+        let in_order = shared.journal.as_ref().map(|_| {
+            let weak = Arc::downgrade(&shared);
+            let apply: in_order::Apply = Arc::new(move |event, receipt| {
+                let weak = weak.clone();
+                Box::pin(async move {
+                    if let Some(shared) = weak.upgrade() {
+                        on_smp_event(&shared, event, receipt).await;
+                    }
+                })
+            });
+            Arc::new(InOrder::new(apply, in_order::DEPTH))
+        });
         let sink: EventSink = Arc::new(move |event| {
             let shared = core.clone();
+            let in_order = in_order.clone();
             Box::pin(async move {
-                // several instances: the NMSG is journaled before it is handled
-                let receipt = match &shared.journal {
-                    Some(j) if matches!(event, SmpEvent::Message { .. }) => j.record(&event).await,
-                    _ => None,
+                let (Some(j), Some(order)) = (&shared.journal, in_order) else {
+                    return on_smp_event(&shared, event, None).await;
                 };
-                on_smp_event(&shared, event, receipt).await;
+                // several instances: the NMSG is journaled before it is handled
+                let server = event_server(&event).clone();
+                match j.submit(&event) {
+                    Some(receipt) => order.message(&server, event, receipt).await,
+                    None => order.other(&server, event).await,
+                }
             })
         });
         let (tx, task) = subscriber::start_with_releases(sub_config, sink, release_rx);
@@ -751,20 +770,22 @@ impl<S: Store + Send + 'static> lease::Shell for Shared<S> {
                 }
             };
             for j in nmsgs {
-                let (Some(queue), Ok(nonce)) = (ntf_proto::queue::SmpQueueNtf::new(j.server.clone(), j.notifier_id.clone()), <[u8; ntf_proto::push::NONCE_LEN]>::try_from(j.nonce.as_slice())) else {
-                    warn!(relay = %j.server, "journaled NMSG {} unreadable: dropped", j.id);
-                    done(j.id);
+                let id = j.id;
+                let nmsg = j.nmsg;
+                let (Some(queue), Ok(nonce)) = (ntf_proto::queue::SmpQueueNtf::new(nmsg.server.clone(), nmsg.notifier_id), <[u8; ntf_proto::push::NONCE_LEN]>::try_from(nmsg.nonce.as_slice())) else {
+                    warn!(relay = %nmsg.server, "journaled NMSG {id} unreadable: dropped");
+                    done(id);
                     continue;
                 };
                 if j.push_started {
                     // `pushing` was committed: the provider may have delivered it
-                    warn!(relay = %j.server, "NMSG {} of a process that ended: push outcome unknown (the push had started), not pushed again", j.id);
+                    warn!(relay = %nmsg.server, "NMSG {id} of a process that ended: push outcome unknown (the push had started), not pushed again");
                     self.metrics.journal_outcome_unknown();
-                    done(j.id);
+                    done(id);
                     continue;
                 }
-                info!(relay = %j.server, "NMSG {} of a process that ended: handled again", j.id);
-                on_smp_event(&self, SmpEvent::Message { queue, nonce, enc_meta: j.enc_meta }, Some(j.id)).await;
+                info!(relay = %nmsg.server, "NMSG {id} of a process that ended: handled again");
+                on_smp_event(&self, SmpEvent::Message { queue, nonce, enc_meta: nmsg.enc_meta }, Some(id)).await;
             }
         })
     }

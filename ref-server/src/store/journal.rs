@@ -16,25 +16,19 @@ use super::postgres::PgDb;
 use super::sql::{Conn, SqlStore, Val};
 use crate::ntf::{StoreError, StoreResult};
 
-/// One journaled `NMSG`.
+/// One journaled `NMSG`, taken over from a process that ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournaledNmsg {
     /// The row's id (the receipt the push carries).
     pub id: i64,
-    /// The relay.
-    pub server: SmpServer,
-    /// The queue's notifier id.
-    pub notifier_id: Vec<u8>,
-    /// The `NMSG` nonce.
-    pub nonce: Vec<u8>,
-    /// The encrypted metadata.
-    pub enc_meta: Vec<u8>,
+    /// What was journaled.
+    pub nmsg: NewNmsg,
     /// Its push had been started ([`SqlStore::journal_pushing`]) by the process that ended: it
     /// may have been delivered, so it is not pushed again.
     pub push_started: bool,
 }
 
-/// An `NMSG` to journal ([`SqlStore::journal_batch`]).
+/// An `NMSG` as journaled: what [`SqlStore::journal_batch`] inserts and a takeover reads back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewNmsg {
     /// The relay.
@@ -137,7 +131,7 @@ impl SqlStore<PgDb> {
         let mut bad = Vec::new();
         for (id, srv, notifier_id, nonce, enc_meta, push_started) in rows {
             match SmpServer::parse_text(srv.as_bytes()) {
-                Ok(server) => out.push(JournaledNmsg { id, server, notifier_id, nonce, enc_meta, push_started }),
+                Ok(server) => out.push(JournaledNmsg { id, nmsg: NewNmsg { server, notifier_id, nonce, enc_meta }, push_started }),
                 Err(_) => bad.push(id),
             }
         }

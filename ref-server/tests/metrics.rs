@@ -153,7 +153,18 @@ async fn metrics_follow_the_demo_flow() {
 
     // SEND -> NMSG -> the message push
     fleet::send_messages(&smp, &router, &[&queue], b"hello").await.unwrap();
-    let t = until(m, "simplex_ntf_notifications_delivered", 1).await;
+    until(m, "simplex_ntf_notifications_delivered", 1).await;
+    // a scrape is not one instant: its gauges are computed before its counters are read, so
+    // the scrape that first shows the push delivered may hold gauges from before the push was
+    // queued; the next one, started after, holds them all
+    let t = scrape(m).await;
+    // the router counts what the mock provider hands it, after the provider answered the server
+    for _ in 0..200 {
+        if router.counts().messages >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert_eq!(router.counts().messages, 1);
     assert_eq!(value(&t, "simplex_ntf_notifications_received"), 1);
     assert_eq!(value(&t, &format!("simplex_ntf_notifications_received_own{own}")), 1);

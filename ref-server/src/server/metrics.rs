@@ -110,6 +110,10 @@ pub struct NtfMetrics {
     clients_other: IntGauge,
     /// `tokens_count_{daily,weekly,monthly}`, `subscriptions_count_*`
     period_gauges: [IntGauge; 6],
+    /// Held while the gauges are refreshed and read ([`Self::encode`]): the metrics file's writer
+    /// and a scrape read at once, and a refresh from counts taken earlier must not overwrite a
+    /// later one between its set and its read.
+    encoding: std::sync::Mutex<()>,
     /// `tokens_total`, `subscriptions_approx_total`, `notifications_total`
     totals: [IntGauge; 3],
     threads: IntGauge,
@@ -253,6 +257,7 @@ impl NtfMetrics {
             subscribers_other: gauge(&r, &n("smp_subscribers_count_other"), "SMP subcscribers count for other servers"),
             clients_own: gauge_vec(&r, &n("smp_agent_clients_count_own"), "SMP agent clients count for own servers", &["server"]),
             clients_other: gauge(&r, &n("smp_agent_clients_count_other"), "SMP agent clients count for other servers"),
+            encoding: std::sync::Mutex::new(()),
             period_gauges: [
                 gauge(&r, &n("tokens_count_daily"), "Daily active tokens"),
                 gauge(&r, &n("tokens_count_weekly"), "Weekly active tokens"),
@@ -657,6 +662,7 @@ impl NtfMetrics {
 
     /// The text exposition (Prometheus text format 0.0.4).
     pub fn encode(&self) -> String {
+        let _one_at_a_time = self.encoding.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.refresh();
         let mut buf = Vec::new();
         // encoding our own registry into a Vec cannot fail

@@ -62,11 +62,7 @@ impl InOrder {
         let item = Item { event, receipt: Some(receipt), applied: None };
         if let Err(mpsc::error::SendError(item)) = self.sender(server).send(item).await {
             // the applier is gone (only while the process stops): applied here
-            let receipt = match item.receipt {
-                Some(rx) => rx.await.ok().flatten(),
-                None => None,
-            };
-            (self.apply)(item.event, receipt).await;
+            apply_item(&self.apply, item).await;
         }
     }
 
@@ -79,7 +75,7 @@ impl InOrder {
             Ok(()) => {
                 let _ = rx.await;
             }
-            Err(mpsc::error::SendError(item)) => (self.apply)(item.event, None).await,
+            Err(mpsc::error::SendError(item)) => apply_item(&self.apply, item).await,
         }
     }
 
@@ -93,18 +89,24 @@ impl InOrder {
         let apply = self.apply.clone();
         tokio::spawn(async move {
             while let Some(item) = rx.recv().await {
-                let receipt = match item.receipt {
-                    Some(r) => r.await.ok().flatten(),
-                    None => None,
-                };
-                apply(item.event, receipt).await;
-                if let Some(done) = item.applied {
-                    let _ = done.send(());
-                }
+                apply_item(&apply, item).await;
             }
         });
         relays.insert(server.clone(), tx.clone());
         tx
+    }
+}
+
+/// Applies `item` once its insert has an answer (if it has one to wait for), then tells its
+/// caller (if it waits).
+async fn apply_item(apply: &Apply, item: Item) {
+    let receipt = match item.receipt {
+        Some(r) => r.await.ok().flatten(),
+        None => None,
+    };
+    apply(item.event, receipt).await;
+    if let Some(done) = item.applied {
+        let _ = done.send(());
     }
 }
 

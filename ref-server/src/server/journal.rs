@@ -130,14 +130,10 @@ impl Journal {
         db.as_ref().map_or_else(|| Err(crate::ntf::StoreError::Backend("journal: no connection".into())), f)
     }
 
-    /// Writes an `NMSG` before it is handled; its row id once committed, or `None` for another
-    /// event or when the database did not take it (logged; then handled as without a journal).
-    pub async fn record(&self, event: &SmpEvent) -> Option<i64> {
-        self.submit(event)?.await.ok().flatten()
-    }
-
-    /// Hands an `NMSG`'s insert to the writer without waiting: the answer of [`Self::record`]
-    /// comes on the receiver. `None` for another event or when the writer is gone.
+    /// Hands an `NMSG`'s insert to the writer, to be written before the `NMSG` is handled; the
+    /// receiver gets its row id once committed, or `None` when the database did not take it
+    /// (logged; then handled as without a journal). `None` for another event or when the writer
+    /// is gone.
     pub fn submit(&self, event: &SmpEvent) -> Option<oneshot::Receiver<Option<i64>>> {
         let SmpEvent::Message { queue, nonce, enc_meta } = event else { return None };
         let rec = NewNmsg { server: queue.server.clone(), notifier_id: queue.notifier_id().to_vec(), nonce: nonce.to_vec(), enc_meta: enc_meta.clone() };

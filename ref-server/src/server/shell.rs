@@ -769,15 +769,13 @@ impl<S: Store + Send + 'static> lease::Shell for Shared<S> {
                     jr.done(id);
                 }
             };
-            for j in nmsgs {
-                let id = j.id;
-                let nmsg = j.nmsg;
+            for crate::store::journal::JournaledNmsg { id, nmsg, push_started } in nmsgs {
                 let (Some(queue), Ok(nonce)) = (ntf_proto::queue::SmpQueueNtf::new(nmsg.server.clone(), nmsg.notifier_id), <[u8; ntf_proto::push::NONCE_LEN]>::try_from(nmsg.nonce.as_slice())) else {
                     warn!(relay = %nmsg.server, "journaled NMSG {id} unreadable: dropped");
                     done(id);
                     continue;
                 };
-                if j.push_started {
+                if push_started {
                     // `pushing` was committed: the provider may have delivered it
                     warn!(relay = %nmsg.server, "NMSG {id} of a process that ended: push outcome unknown (the push had started), not pushed again");
                     self.metrics.journal_outcome_unknown();
